@@ -1,0 +1,80 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from market import __doc__ as market_doc
+from market.config import Settings, get_settings
+from market.db import DbSession, make_engine
+from market.domains import domain_modules
+from market.errors import install_error_handlers
+
+logger = logging.getLogger("market")
+
+API_DESCRIPTION = """
+The API of the Ningbo city technology market (宁波科技大市场): research results and
+patents from universities and institutes, technology demands from enterprises, the
+bureau's review, matching, deals, technology contract registration and the trade
+volume ledger.
+
+Authenticate with `POST /auth/login` and send the access token as
+`Authorization: Bearer <token>`. Every error is an RFC 9457 problem document.
+"""
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production_safety()
+    engine = engine or make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for start in app.state.on_startup:
+            start(app)
+        yield
+        for stop in reversed(app.state.on_shutdown):
+            stop(app)
+
+    app = FastAPI(
+        title="TechMarket API",
+        version="0.1.0",
+        summary=market_doc,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    # Domains that run background work (the outbox worker) register hooks here.
+    app.state.on_startup = []
+    app.state.on_shutdown = []
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins,
+            allow_methods=["*"], allow_headers=["*"],
+        )
+    for module in domain_modules("router"):
+        app.include_router(module.router)
+        if hasattr(module, "install"):
+            module.install(app)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health(session: DbSession) -> Health:
+        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        return Health(status="ok", database=engine.dialect.name)
+
+    return app

@@ -1,0 +1,37 @@
+"""Bounded offset pagination shared by every list endpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+ItemT = TypeVar("ItemT")
+
+
+class PageParams(BaseModel):
+    offset: int
+    limit: int
+
+
+def page_params(
+    offset: Annotated[int, Query(ge=0, le=100_000, description="Items to skip")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page (max {MAX_PAGE_SIZE})")
+    ] = DEFAULT_PAGE_SIZE,
+) -> PageParams:
+    return PageParams(offset=offset, limit=limit)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,92 @@
+"""Settings, read from the environment with the MARKET_ prefix.
+
+The defaults are the embedded development setup: SQLite in ./var, the in-process
+search engine, no Stripe. Outside development the service refuses to start with a
+missing or weak JWT secret (see `Settings.check_production_safety`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets shorter than this are refused outside development: HS256 keys should carry
+# at least 256 bits, and python-jose enforces no minimum of its own.
+MIN_SECRET_LENGTH = 32
+DEVELOPMENT_JWT_SECRET = "development-only-secret-never-use-in-production!"  # noqa: S105
+KNOWN_WEAK_SECRETS = {DEVELOPMENT_JWT_SECRET, "secret", "changeme", "change-me", "jwt-secret"}
+
+
+class ConfigurationError(RuntimeError):
+    """The settings are unsafe or inconsistent; the service must not start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARKET_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file in data_dir
+
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    jwt_issuer: str = "techmarket"
+    jwt_audience: str = "techmarket-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=120)
+    refresh_token_days: int = Field(default=14, ge=1, le=90)
+
+    # Login throttling: this many failures per account (or per client address, times
+    # the multiplier) within the window lock further attempts until the window passes.
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 15 * 60
+    login_ip_multiplier: int = 4
+
+    # Search: "local" is the embedded engine (SQLite FTS5), "meilisearch" a server.
+    search_backend: Literal["local", "meilisearch"] = "local"
+    meili_url: str = "http://127.0.0.1:7700"
+    meili_master_key: str = ""
+    meili_index_prefix: str = "market"
+    run_worker_in_process: bool = True
+
+    # Payments: empty key means payments are switched off (endpoints answer 503).
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""  # empty: Stripe's own; set for localstripe in tests
+    stripe_payment_method_types: list[str] = ["card"]
+    platform_fee_basis_points: int = Field(default=100, ge=0, le=10_000)
+    broker_commission_basis_points: int = Field(default=200, ge=0, le=10_000)
+
+    load_demo_data: bool = True
+    cors_origins: list[str] = []
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'market.db'}"
+
+    def check_production_safety(self) -> None:
+        """Refuse settings that are only acceptable on a developer's laptop."""
+        if self.is_development:
+            return
+        secret = self.jwt_secret
+        if not secret or secret in KNOWN_WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                "MARKET_JWT_SECRET must be set to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters outside development "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if len(set(secret)) < 10:
+            raise ConfigurationError("MARKET_JWT_SECRET is too repetitive to be a random secret")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The catalogue: research results and patents (supply) and enterprise demands."""

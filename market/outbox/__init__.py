@@ -1,0 +1,1 @@
+"""The transactional outbox: side effects recorded in the same transaction as the write."""
