@@ -1,0 +1,1 @@
+"""Online payment of contract milestones, deposits and refunds through Stripe."""
