@@ -167,7 +167,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            FieldProblem(field=_field_path(err["loc"]), message=err["msg"], code=err["type"])
+            FieldProblem(
+                field=_field_path(err["loc"]),
+                message=err["msg"].removeprefix("Value error, "),
+                code=err["type"],
+            )
             for err in exc.errors()
         ]
         fields = ", ".join(sorted({problem.field for problem in errors})) or "request"

@@ -9,9 +9,7 @@ MARKET_TEST_REQUIRE_POSTGRES=1, which turns a missing server into a failure.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -22,6 +20,7 @@ from market.app import create_app
 from market.config import Settings
 from tests.support.database import migrated_database, postgres_server_url, wipe
 from tests.support.factories import Market
+from tests.support.settings import make_test_settings
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,21 +49,9 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         wipe(request.getfixturevalue("engine"))
 
 
-def test_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "environment": "test",
-        "jwt_secret": secrets.token_urlsafe(48),
-        "data_dir": tmp_path,
-        "load_demo_data": False,
-        "run_worker_in_process": False,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return test_settings(tmp_path_factory.mktemp("data"))
+    return make_test_settings(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")

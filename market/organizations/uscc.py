@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from market.common.text import fold_width
+
 # GB 32100 uses 31 characters: digits and capitals without I, O, S, V, Z.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -35,7 +37,7 @@ def org_code_check_character(first8: str) -> str:
 
 def normalize_uscc(raw: str) -> str:
     """Return the canonical code or raise InvalidCreditCode saying what is wrong."""
-    code = raw.strip().upper().replace(" ", "").replace("-", "")
+    code = fold_width(raw).strip().upper().replace(" ", "").replace("-", "")
     if len(code) != 18:
         raise InvalidCreditCode(f"must be 18 characters, got {len(code)}")
     if not _USCC_SHAPE.match(code):

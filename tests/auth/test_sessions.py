@@ -1,0 +1,156 @@
+"""Login, refresh-token rotation and revocation, password change, rate limiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from market.app import create_app
+from tests.support.settings import make_test_settings
+from tests.support.factories import TEST_PASSWORD, Account, Market
+
+
+def _login(client: TestClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
+    response = client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+def member(market: Market) -> Account:
+    return market.enterprise_member()
+
+
+def test_login_returns_working_tokens(client: TestClient, member: Account) -> None:
+    tokens = _login(client, member.email.upper())  # emails are case-insensitive
+    assert tokens["token_type"] == "bearer"
+    assert 0 < int(tokens["expires_in"]) <= 120 * 60
+    assert client.get("/me", headers=_bearer(tokens)).json()["id"] == member.user_id
+
+
+def test_wrong_password_and_unknown_email_look_the_same(
+    client: TestClient, member: Account
+) -> None:
+    wrong = client.post("/auth/login", json={"email": member.email, "password": "nope-nope-1"})
+    unknown = client.post(
+        "/auth/login", json={"email": "ghost@example.cn", "password": "nope-nope-1"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(
+    client: TestClient, member: Account
+) -> None:
+    first = _login(client, member.email)
+    second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]}).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    third = client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert third.status_code == 200
+
+    # Presenting the already-used first token again: theft. The whole family dies.
+    replay = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "refresh_token_reused"
+    latest = client.post("/auth/refresh", json={"refresh_token": third.json()["refresh_token"]})
+    assert latest.status_code == 401
+
+
+def test_logout_revokes_refresh_token(client: TestClient, member: Account) -> None:
+    tokens = _login(client, member.email)
+    assert client.post("/auth/logout", json={"refresh_token": tokens["refresh_token"]}).status_code == 204
+    response = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert response.status_code == 401
+
+
+def test_password_change_revokes_everything(client: TestClient, member: Account) -> None:
+    tokens = _login(client, member.email)
+    new_password = "a brand new passphrase 42"
+    response = client.post(
+        "/auth/password", headers=_bearer(tokens),
+        json={"current_password": TEST_PASSWORD, "new_password": new_password},
+    )
+    assert response.status_code == 204, response.text
+    # the access token issued before the change stops working at once
+    assert client.get("/me", headers=_bearer(tokens)).status_code == 401
+    assert client.post(
+        "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    ).status_code == 401
+    assert client.post(
+        "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+    ).status_code == 401
+    _login(client, member.email, new_password)
+
+
+def test_password_change_needs_the_current_password(client: TestClient, member: Account) -> None:
+    response = client.post(
+        "/auth/password", headers=member.headers,
+        json={"current_password": "wrong-password", "new_password": "another good one 7"},
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("weak", ["short", "aaaaaaaaaaaaaaaa", "x" * 200])
+def test_weak_new_password_is_named(client: TestClient, member: Account, weak: str) -> None:
+    response = client.post(
+        "/auth/password", headers=member.headers,
+        json={"current_password": TEST_PASSWORD, "new_password": weak},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.new_password"
+
+
+def test_logout_everywhere_invalidates_access_tokens(client: TestClient, member: Account) -> None:
+    tokens = _login(client, member.email)
+    assert client.post("/auth/logout-all", headers=_bearer(tokens)).status_code == 204
+    assert client.get("/me", headers=_bearer(tokens)).status_code == 401
+
+
+def test_login_is_rate_limited_per_account(
+    engine: Engine, market: Market, tmp_path: Path
+) -> None:
+    settings = make_test_settings(tmp_path, login_max_failures=3)
+    member = Market(engine, settings).enterprise_member()
+    with TestClient(create_app(settings, engine)) as client:
+        for _ in range(3):
+            failed = client.post("/auth/login", json={"email": member.email, "password": "bad-guess-1"})
+            assert failed.status_code == 401
+        locked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
+        assert locked.status_code == 429
+        assert locked.json()["code"] == "rate_limited"
+        assert int(locked.headers["retry-after"]) > 0
+        # another account is not locked: three failures stay under the per-address limit
+        other = Market(engine, settings).enterprise_member()
+        ok = client.post("/auth/login", json={"email": other.email, "password": TEST_PASSWORD})
+        assert ok.status_code == 200
+
+
+def test_login_is_rate_limited_per_address(engine: Engine, tmp_path: Path) -> None:
+    settings = make_test_settings(tmp_path, login_max_failures=2, login_ip_multiplier=2)
+    with TestClient(create_app(settings, engine)) as client:
+        for number in range(4):  # four different accounts guessed from one address
+            client.post("/auth/login", json={"email": f"x{number}@example.cn", "password": "guess-123"})
+        member = Market(engine, settings).enterprise_member()
+        blocked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
+        assert blocked.status_code == 429
+
+
+def test_inactive_user_cannot_log_in(client: TestClient, member: Account, engine: Engine) -> None:
+    from market.auth.models import User
+    from market.db import session_scope
+
+    with session_scope(engine) as session:
+        user = session.get(User, member.user_id)
+        assert user is not None
+        user.is_active = False
+    assert client.post(
+        "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+    ).status_code == 401
+    assert client.get("/me", headers=member.headers).status_code == 401
