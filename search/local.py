@@ -1,0 +1,686 @@
+"""The embedded engine: SQLite FTS5 with jieba segmentation done in Python.
+
+It lets the API search with no server at all (a newcomer's first run, small
+deployments). It follows the Meilisearch engine's contract; where it cannot, the
+difference is written down in docs/SEARCH.md ("Engines and how they differ").
+
+Per catalogue, three tables:
+- `<catalogue>_docs`: one row per document, the JSON document plus one column per
+  scalar filterable/sortable attribute;
+- `<catalogue>_values`: (document, attribute, value) rows for list attributes
+  (transfer modes, IPC prefixes...), for filters and facets;
+- `<catalogue>_fts`: an FTS5 table of space-joined jieba words, one column per
+  searchable attribute, weighted like Meilisearch's attribute order.
+
+Matching strategies follow Meilisearch's semantics: "all" needs every query word; "last"
+needs the first word and ranks documents by how long a prefix of the query they contain;
+"frequency" does the same over the words ordered rarest first. The last query word also
+matches as a prefix (石墨 finds 石墨烯).
+
+One connection guarded by a lock: SQLite serialises writes anyway, and the lock makes
+the engine safe to share between the API's threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from search.backend import (
+    Condition,
+    Document,
+    ProgressCallback,
+    SearchError,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    SearchUnavailable,
+    SortKey,
+    Visibility,
+    default_sort,
+    filter_conditions,
+    validate_query,
+)
+from search.documents import (
+    CATALOGUE_SCHEMAS,
+    CATALOGUES,
+    PUBLISHED,
+    VALID_DOCUMENT_ID,
+    Catalogue,
+    CatalogueSchema,
+)
+from search.highlight import (
+    CROP_MARKER,
+    MATCH_END,
+    MATCH_START,
+    render_marked,
+    render_marked_list,
+)
+from search.text import (
+    ENGINE_MAX_QUERY_WORDS,
+    load_dictionary,
+    segment_for_index,
+    segment_query,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bumped whenever the table layout changes; an older file is emptied and must be rebuilt.
+LAYOUT_VERSION = 1
+BATCH_SIZE = 500
+CROP_LENGTH_CHARACTERS = 60
+CROP_CONTEXT_BEFORE_MATCH = 15
+# Attribute weights for bm25, heaviest first, like Meilisearch's attribute ranking rule.
+ATTRIBUTE_WEIGHTS = (10.0, 8.0, 3.0, 2.0, 1.0)
+
+# SQL in this module interpolates only identifiers taken from CATALOGUE_SCHEMAS and the
+# table names built below; every value is a bound parameter. Hence the S608 waivers.
+
+
+@dataclass(frozen=True)
+class _Tables:
+    docs: str
+    values: str
+    fts: str
+
+    @classmethod
+    def named(cls, base: str) -> _Tables:
+        return cls(docs=f"{base}_docs", values=f"{base}_values", fts=f"{base}_fts")
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.docs, self.values, self.fts)
+
+
+def _live_tables(catalogue: Catalogue) -> _Tables:
+    return _Tables.named(catalogue)
+
+
+def _rebuild_tables(catalogue: Catalogue) -> _Tables:
+    return _Tables.named(f"{catalogue}__rebuild")
+
+
+def _scalar_columns(schema: CatalogueSchema) -> list[str]:
+    attributes = dict.fromkeys((*schema.filterable, *schema.sortable))
+    return [name for name in attributes if name not in schema.list_attributes]
+
+
+def _quote(identifier: str) -> str:
+    return f'"{identifier}"'
+
+
+@dataclass(frozen=True)
+class _QueryWord:
+    """One query word with its synonyms, as an FTS5 expression and as display strings."""
+
+    word: str
+    fts_expression: str
+    surface_forms: tuple[str, ...]
+
+
+@dataclass
+class _Where:
+    """An AND of SQL conditions on `d` (the docs table) with their parameters."""
+
+    clauses: list[str]
+    params: list[Any]
+
+    def add(self, clause: str, params: Sequence[Any] = ()) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "1"
+
+
+class LocalSearchEngine:
+    """`SearchBackend` on an SQLite file (or `:memory:`) in this process."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self._path = str(path)
+        self._lock = threading.RLock()
+        self._connection: sqlite3.Connection | None = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False
+        )
+        self._connection.execute("PRAGMA busy_timeout = 5000")
+        if self._path != ":memory:":
+            self._connection.execute("PRAGMA journal_mode = WAL")
+
+    # -- SearchBackend -------------------------------------------------------------
+
+    def ensure_indexes(self) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS search_layout (catalogue TEXT PRIMARY KEY,"
+                " version INTEGER NOT NULL)"
+            )
+            for catalogue in CATALOGUES:
+                self._ensure_catalogue(connection, catalogue)
+
+    def upsert(self, catalogue: Catalogue, documents: Iterable[Document]) -> None:
+        schema = CATALOGUE_SCHEMAS[catalogue]
+        for batch in _batches(documents, BATCH_SIZE):
+            with self._transaction() as connection:
+                _write_documents(connection, _live_tables(catalogue), schema, batch)
+
+    def delete(self, catalogue: Catalogue, ids: Iterable[str]) -> None:
+        for batch in _batches(ids, BATCH_SIZE):
+            with self._transaction() as connection:
+                _delete_documents(connection, _live_tables(catalogue), batch)
+
+    def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        schema = validate_query(catalogue, query)
+        with self._locked() as connection:
+            return _Search(connection, catalogue, schema, query).run()
+
+    def count(self, catalogue: Catalogue) -> int:
+        docs = _live_tables(catalogue).docs
+        with self._locked() as connection:
+            row = _execute(connection, f"SELECT COUNT(*) FROM {_quote(docs)}").fetchone()  # noqa: S608
+        return int(row[0])
+
+    def rebuild(
+        self,
+        catalogue: Catalogue,
+        documents: Iterable[Document],
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        schema = CATALOGUE_SCHEMAS[catalogue]
+        fresh = _rebuild_tables(catalogue)
+        self.ensure_indexes()
+        with self._transaction() as connection:
+            _drop_tables(connection, fresh)
+            _create_tables(connection, fresh, schema)
+        indexed = 0
+        # One transaction per batch, so searches on the live tables run in between.
+        for batch in _batches(documents, BATCH_SIZE):
+            with self._transaction() as connection:
+                _write_documents(connection, fresh, schema, batch)
+            indexed += len(batch)
+            if progress is not None:
+                progress(indexed)
+        with self._transaction() as connection:
+            live = _live_tables(catalogue)
+            _drop_tables(connection, live)
+            for fresh_name, live_name in zip(fresh.all(), live.all(), strict=True):
+                connection.execute(
+                    f"ALTER TABLE {_quote(fresh_name)} RENAME TO {_quote(live_name)}"
+                )
+            _record_layout(connection, catalogue)
+        return indexed
+
+    def health(self) -> None:
+        with self._locked() as connection:
+            _execute(connection, "SELECT 1").fetchone()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # -- helpers -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._connection is None:
+                raise SearchUnavailable(f"local search index {self._path} is closed")
+            yield self._connection
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._locked() as connection:
+            _execute(connection, "BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            _execute(connection, "COMMIT")
+
+    def _ensure_catalogue(self, connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+        row = connection.execute(
+            "SELECT version FROM search_layout WHERE catalogue = ?", (catalogue,)
+        ).fetchone()
+        live = _live_tables(catalogue)
+        if row is not None and row[0] == LAYOUT_VERSION:
+            return
+        if row is not None:
+            logger.warning(
+                "local search index %s: %s has layout %s, expected %s; emptied it,"
+                " run a reindex to fill it again",
+                self._path,
+                catalogue,
+                row[0],
+                LAYOUT_VERSION,
+            )
+        _drop_tables(connection, live)
+        _create_tables(connection, live, CATALOGUE_SCHEMAS[catalogue])
+        _record_layout(connection, catalogue)
+
+
+def _execute(
+    connection: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+) -> sqlite3.Cursor:
+    try:
+        return connection.execute(sql, params)
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            raise SearchError(f"search index missing ({error}); call ensure_indexes()") from error
+        raise SearchError(f"local search failed: {error}") from error
+    except sqlite3.ProgrammingError as error:
+        raise SearchUnavailable(f"local search index unusable: {error}") from error
+
+
+def _record_layout(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+    connection.execute(
+        "INSERT INTO search_layout (catalogue, version) VALUES (?, ?)"
+        " ON CONFLICT (catalogue) DO UPDATE SET version = excluded.version",
+        (catalogue, LAYOUT_VERSION),
+    )
+
+
+def _create_tables(
+    connection: sqlite3.Connection, tables: _Tables, schema: CatalogueSchema
+) -> None:
+    # Index names must stay unique across renames, hence the random suffix.
+    suffix = uuid.uuid4().hex[:8]
+    scalar_columns = ", ".join(_quote(name) for name in _scalar_columns(schema))
+    connection.execute(
+        f"CREATE TABLE {_quote(tables.docs)} (doc_key INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+        f" document TEXT NOT NULL, {scalar_columns})"
+    )
+    connection.execute(
+        f"CREATE UNIQUE INDEX {_quote('ix_' + suffix + '_id')} ON {_quote(tables.docs)} (id)"
+    )
+    connection.execute(
+        f"CREATE TABLE {_quote(tables.values)} (doc_key INTEGER NOT NULL,"
+        " attribute TEXT NOT NULL, value TEXT NOT NULL)"
+    )
+    connection.execute(
+        f"CREATE INDEX {_quote('ix_' + suffix + '_lookup')} ON {_quote(tables.values)}"
+        " (attribute, value, doc_key)"
+    )
+    connection.execute(
+        f"CREATE INDEX {_quote('ix_' + suffix + '_doc')} ON {_quote(tables.values)} (doc_key)"
+    )
+    searchable = ", ".join(_quote(name) for name in schema.searchable)
+    connection.execute(
+        f"CREATE VIRTUAL TABLE {_quote(tables.fts)} USING fts5({searchable},"
+        " tokenize = 'unicode61 remove_diacritics 2')"
+    )
+
+
+def _drop_tables(connection: sqlite3.Connection, tables: _Tables) -> None:
+    for name in tables.all():
+        connection.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
+
+
+def _delete_documents(connection: sqlite3.Connection, tables: _Tables, ids: Sequence[str]) -> None:
+    placeholders = ", ".join("?" for _ in ids)
+    keys = [
+        row[0]
+        for row in _execute(
+            connection,
+            f"SELECT doc_key FROM {_quote(tables.docs)} WHERE id IN ({placeholders})",  # noqa: S608
+            list(ids),
+        )
+    ]
+    for table in (tables.docs, tables.values):
+        connection.executemany(
+            f"DELETE FROM {_quote(table)} WHERE doc_key = ?",  # noqa: S608
+            [(key,) for key in keys],
+        )
+    connection.executemany(
+        f"DELETE FROM {_quote(tables.fts)} WHERE rowid = ?",  # noqa: S608
+        [(key,) for key in keys],
+    )
+
+
+def _write_documents(
+    connection: sqlite3.Connection,
+    tables: _Tables,
+    schema: CatalogueSchema,
+    documents: Sequence[Document],
+) -> None:
+    # Later duplicates win, as when Meilisearch receives the same id twice in one batch.
+    latest = {str(document["id"]): document for document in documents}
+    invalid_ids = [id_ for id_ in latest if not VALID_DOCUMENT_ID.match(id_)]
+    if invalid_ids:
+        raise SearchError(f"invalid document ids {invalid_ids[:5]}: only [A-Za-z0-9_-] allowed")
+    _delete_documents(connection, tables, list(latest))
+    scalar_columns = _scalar_columns(schema)
+    column_list = ", ".join(_quote(name) for name in ("id", "document", *scalar_columns))
+    placeholders = ", ".join("?" for _ in range(2 + len(scalar_columns)))
+    searchable_list = ", ".join(_quote(name) for name in schema.searchable)
+    fts_placeholders = ", ".join("?" for _ in range(1 + len(schema.searchable)))
+    for document_id, document in latest.items():
+        cursor = connection.execute(
+            f"INSERT INTO {_quote(tables.docs)} ({column_list}) VALUES ({placeholders})",  # noqa: S608
+            [
+                document_id,
+                json.dumps(document, ensure_ascii=False),
+                *(_column_value(document.get(name)) for name in scalar_columns),
+            ],
+        )
+        doc_key = cursor.lastrowid
+        connection.executemany(
+            f"INSERT INTO {_quote(tables.values)} (doc_key, attribute, value) VALUES (?, ?, ?)",  # noqa: S608
+            [
+                (doc_key, attribute, str(value))
+                for attribute in schema.list_attributes
+                for value in document.get(attribute) or []
+            ],
+        )
+        connection.execute(
+            f"INSERT INTO {_quote(tables.fts)} (rowid, {searchable_list})"  # noqa: S608
+            f" VALUES ({fts_placeholders})",
+            [doc_key, *(_indexed_words(document.get(name)) for name in schema.searchable)],
+        )
+
+
+def _column_value(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
+
+
+def _indexed_words(value: Any) -> str:
+    if value is None:
+        return ""
+    texts = [str(item) for item in value] if isinstance(value, list) else [str(value)]
+    return " ".join(word for text in texts for word in segment_for_index(text))
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _fts_phrase(word: str, *, prefix: bool = False) -> str:
+    quoted = '"' + word.replace('"', '""') + '"'
+    return f"{quoted}*" if prefix else quoted
+
+
+def _query_words(text: str) -> list[_QueryWord]:
+    """The query's words (first 10, like Meilisearch) with their synonym alternatives."""
+    dictionary = load_dictionary()
+    words = segment_query(text)[:ENGINE_MAX_QUERY_WORDS]
+    query_words = []
+    for position, word in enumerate(words):
+        is_last = position == len(words) - 1
+        alternatives = [_fts_phrase(word, prefix=is_last)]
+        surface_forms = [word]
+        for synonym in dictionary.synonyms_of(word):
+            synonym_words = segment_query(synonym)
+            if not synonym_words:
+                continue
+            alternatives.append(" AND ".join(_fts_phrase(part) for part in synonym_words))
+            surface_forms.append(synonym)
+        expression = " OR ".join(f"({alternative})" for alternative in alternatives)
+        query_words.append(_QueryWord(word, f"({expression})", tuple(surface_forms)))
+    return query_words
+
+
+class _Search:
+    """One search: builds the shared WHERE clause, then counts, pages and facets."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        catalogue: Catalogue,
+        schema: CatalogueSchema,
+        query: SearchQuery,
+    ) -> None:
+        self.connection = connection
+        self.schema = schema
+        self.query = query
+        self.tables = _live_tables(catalogue)
+        self.words = _query_words(query.text)
+        self.is_text_search = bool(self.words)
+        self.ordered_words = self._words_in_relaxation_order()
+        self.matched_sql, self.matched_params = self._matched_word_count()
+        self.where = self._where()
+
+    def run(self) -> SearchPage:
+        total = self._total()
+        hits = self._hits()
+        return SearchPage(
+            hits=hits,
+            total=total,
+            total_is_exact=True,
+            offset=self.query.offset,
+            limit=self.query.limit,
+            facets={name: self._facet_counts(name) for name in self.query.facets},
+        )
+
+    # -- matching ------------------------------------------------------------------
+
+    def _words_in_relaxation_order(self) -> list[_QueryWord]:
+        """Words in the order Meilisearch keeps them while relaxing the query.
+
+        "last" drops words from the end, so it keeps the query order; "frequency" drops
+        the most frequent words first, so it keeps the rarest first; a word found in no
+        document at all is dropped outright (as Meilisearch does), or it would be the
+        "rarest" and empty every result.
+        """
+        if self.query.matching_strategy != "frequency":
+            return self.words
+        frequencies = {word.word: self._document_frequency(word) for word in self.words}
+        present = [word for word in self.words if frequencies[word.word] > 0]
+        return sorted(present, key=lambda word: frequencies[word.word])
+
+    def _document_frequency(self, word: _QueryWord) -> int:
+        row = _execute(
+            self.connection,
+            f"SELECT COUNT(*) FROM {_quote(self.tables.fts)} WHERE {_quote(self.tables.fts)}"  # noqa: S608
+            " MATCH ?",
+            [word.fts_expression],
+        ).fetchone()
+        return int(row[0])
+
+    def _contains(self, word: _QueryWord) -> tuple[str, list[Any]]:
+        fts = _quote(self.tables.fts)
+        return (
+            f"d.doc_key IN (SELECT rowid FROM {fts} WHERE {fts} MATCH ?)",  # noqa: S608
+            [word.fts_expression],
+        )
+
+    def _matched_word_count(self) -> tuple[str, list[Any]]:
+        """SQL for how many words of the relaxation order a document keeps.
+
+        For "all" every candidate keeps them all. Otherwise: the longest prefix of
+        `ordered_words` the document contains, as nested (c1 * (1 + c2 * (1 + ...))).
+        """
+        if not self.is_text_search or self.query.matching_strategy == "all":
+            return str(len(self.words)), []
+        sql, params = "0", list[Any]()
+        for word in reversed(self.ordered_words):
+            contains_sql, contains_params = self._contains(word)
+            sql = f"(({contains_sql}) * (1 + {sql}))"
+            params = [*contains_params, *params]
+        return sql, params
+
+    def _where(self) -> _Where:
+        where = _Where([], [])
+        if self.is_text_search:
+            required = (
+                self.words if self.query.matching_strategy == "all" else self.ordered_words[:1]
+            )
+            if not required:
+                where.add("0")
+            for word in required:
+                where.add(*self._contains(word))
+            threshold = self.query.ranking_score_threshold
+            if threshold is not None and self.query.matching_strategy != "all":
+                minimum_words = threshold * len(self.words)
+                where.add(f"{self.matched_sql} >= ?", [*self.matched_params, minimum_words])
+        for condition in filter_conditions(self.query.filters):
+            where.add(*self._condition_clause(condition))
+        visibility = _visibility_clause(self.query.visibility)
+        if visibility is not None:
+            where.add(*visibility)
+        return where
+
+    def _condition_clause(self, condition: Condition) -> tuple[str, list[Any]]:
+        placeholders = ", ".join("?" for _ in condition.values)
+        if condition.attribute in self.schema.list_attributes:
+            values = _quote(self.tables.values)
+            return (
+                f"EXISTS (SELECT 1 FROM {values} v WHERE v.doc_key = d.doc_key"  # noqa: S608
+                f" AND v.attribute = ? AND v.value IN ({placeholders}))",
+                [condition.attribute, *condition.values],
+            )
+        column = f"d.{_quote(condition.attribute)}"
+        if condition.operator == "in":
+            return f"{column} IN ({placeholders})", list(condition.values)
+        return f"{column} {condition.operator} ?", [condition.values[0]]
+
+    # -- results -------------------------------------------------------------------
+
+    def _total(self) -> int:
+        row = _execute(
+            self.connection,
+            f"SELECT COUNT(*) FROM {_quote(self.tables.docs)} d WHERE {self.where.sql()}",  # noqa: S608
+            self.where.params,
+        ).fetchone()
+        return int(row[0])
+
+    def _hits(self) -> list[SearchHit]:
+        select, select_params = self._ranking_select()
+        sql = (
+            f"SELECT d.document, {select} FROM {_quote(self.tables.docs)} d"  # noqa: S608
+            f"{self._relevance_join()} WHERE {self.where.sql()}"
+            f" ORDER BY {self._order_by()} LIMIT ? OFFSET ?"
+        )
+        params = [
+            *select_params,
+            *self._relevance_join_params(),
+            *self.where.params,
+            self.query.limit,
+            self.query.offset,
+        ]
+        rows = _execute(self.connection, sql, params).fetchall()
+        return [self._hit(json.loads(row[0]), row[1]) for row in rows]
+
+    def _ranking_select(self) -> tuple[str, list[Any]]:
+        return f"{self.matched_sql} AS matched_words", list(self.matched_params)
+
+    def _relevance_join(self) -> str:
+        if not self.is_text_search:
+            return ""
+        fts = _quote(self.tables.fts)
+        weights = ", ".join(
+            str(weight) for weight in ATTRIBUTE_WEIGHTS[: len(self.schema.searchable)]
+        )
+        return (
+            f" JOIN (SELECT rowid AS doc_key, bm25({fts}, {weights}) AS relevance"  # noqa: S608
+            f" FROM {fts} WHERE {fts} MATCH ?) r ON r.doc_key = d.doc_key"
+        )
+
+    def _relevance_join_params(self) -> list[Any]:
+        if not self.is_text_search:
+            return []
+        return [" OR ".join(word.fts_expression for word in self.words)]
+
+    def _order_by(self) -> str:
+        sort = default_sort(self.query)
+        if sort:
+            return ", ".join(_sort_clause(key) for key in sort)
+        # bm25 is lower-is-better in SQLite.
+        return "matched_words DESC, r.relevance ASC, d.listing_id ASC"
+
+    def _hit(self, document: dict[str, Any], matched_words: int) -> SearchHit:
+        score = None
+        if self.query.show_ranking_score:
+            score = matched_words / len(self.words) if self.words else 1.0
+        highlights = _highlights(self.schema, document, self.words) if self.query.highlight else {}
+        return SearchHit(
+            id=str(document["id"]), document=document, score=score, highlights=highlights
+        )
+
+    def _facet_counts(self, attribute: str) -> dict[str, int]:
+        docs = _quote(self.tables.docs)
+        if attribute in self.schema.list_attributes:
+            sql = (
+                f"SELECT v.value, COUNT(DISTINCT v.doc_key) FROM {_quote(self.tables.values)} v"  # noqa: S608
+                f" JOIN {docs} d ON d.doc_key = v.doc_key"
+                f" WHERE v.attribute = ? AND {self.where.sql()} GROUP BY v.value"
+            )
+            params = [attribute, *self.where.params]
+        else:
+            column = f"d.{_quote(attribute)}"
+            sql = (
+                f"SELECT {column}, COUNT(*) FROM {docs} d"  # noqa: S608
+                f" WHERE {column} IS NOT NULL AND {self.where.sql()} GROUP BY {column}"
+            )
+            params = list(self.where.params)
+        counts = {str(value): int(count) for value, count in _execute(self.connection, sql, params)}
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _visibility_clause(visibility: Visibility) -> tuple[str, list[Any]] | None:
+    if visibility.unrestricted:
+        return None
+    if visibility.organization_id is None:
+        return "d.status = ?", [PUBLISHED]
+    return "(d.status = ? OR d.organization_id = ?)", [PUBLISHED, visibility.organization_id]
+
+
+def _sort_clause(key: SortKey) -> str:
+    # Meilisearch puts documents without a value last in both directions.
+    direction = "DESC" if key.descending else "ASC"
+    return f"d.{_quote(key.attribute)} {direction} NULLS LAST"
+
+
+def _highlights(
+    schema: CatalogueSchema, document: Mapping[str, Any], words: Sequence[_QueryWord]
+) -> dict[str, str]:
+    pattern = _match_pattern(words)
+    highlights: dict[str, str] = {}
+    for attribute in (*schema.highlighted, *schema.cropped):
+        value = document.get(attribute)
+        if isinstance(value, list) and value:
+            highlights[attribute] = render_marked_list(
+                [_mark(str(item), pattern) for item in value]
+            )
+        elif isinstance(value, str) and value:
+            text = _crop(value, pattern) if attribute in schema.cropped else value
+            highlights[attribute] = render_marked(_mark(text, pattern))
+    return highlights
+
+
+def _match_pattern(words: Sequence[_QueryWord]) -> re.Pattern[str] | None:
+    forms = {form for word in words for form in word.surface_forms if form}
+    if not forms:
+        return None
+    alternation = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.compile(alternation, re.IGNORECASE)
+
+
+def _mark(text: str, pattern: re.Pattern[str] | None) -> str:
+    if pattern is None:
+        return text
+    return pattern.sub(lambda match: f"{MATCH_START}{match.group(0)}{MATCH_END}", text)
+
+
+def _crop(text: str, pattern: re.Pattern[str] | None) -> str:
+    """A window of the text around its first match (or its start), marked with …."""
+    if len(text) <= CROP_LENGTH_CHARACTERS:
+        return text
+    first_match = pattern.search(text) if pattern is not None else None
+    start = max(0, first_match.start() - CROP_CONTEXT_BEFORE_MATCH) if first_match else 0
+    start = min(start, len(text) - CROP_LENGTH_CHARACTERS)
+    end = start + CROP_LENGTH_CHARACTERS
+    prefix = CROP_MARKER if start > 0 else ""
+    suffix = CROP_MARKER if end < len(text) else ""
+    return f"{prefix}{text[start:end]}{suffix}"

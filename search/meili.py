@@ -1,0 +1,395 @@
+"""The Meilisearch engine (official `meilisearch` client).
+
+Index uids are `<prefix>_<catalogue>` (e.g. `market_results`), so several deployments or
+test runs can share one server. Every write waits for its task and checks the task's
+final status: the client's `wait_for_task` returns failed tasks without raising.
+
+Settings are chosen for Chinese technical text; the measurements behind them are in
+docs/SEARCH.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+import meilisearch
+from meilisearch.errors import (
+    MeilisearchApiError,
+    MeilisearchCommunicationError,
+    MeilisearchError,
+    MeilisearchTimeoutError,
+)
+from meilisearch.index import Index
+
+from search.backend import (
+    Condition,
+    Document,
+    ProgressCallback,
+    SearchError,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+    SearchUnavailable,
+    Visibility,
+    default_sort,
+    filter_conditions,
+    validate_query,
+)
+from search.documents import CATALOGUE_SCHEMAS, CATALOGUES, PUBLISHED, Catalogue, CatalogueSchema
+from search.highlight import (
+    CROP_MARKER,
+    MATCH_END,
+    MATCH_START,
+    render_marked,
+    render_marked_list,
+)
+from search.text import load_dictionary, normalize_text
+
+# Hit counts are capped at this; the default of 1000 made "N results" wrong past 1000.
+MAX_TOTAL_HITS = 100_000
+BATCH_SIZE = 1_000
+# Batches enqueued ahead of the one being waited for: enqueueing ahead roughly doubles
+# throughput compared with send-wait-send, while keeping progress reports honest.
+PENDING_BATCHES = 4
+CROP_LENGTH_WORDS = 30
+# "sort" first: an explicit sort (price, newest) must win over relevance. Without a sort
+# parameter the rule does nothing and relevance decides.
+RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+
+
+def index_settings(schema: CatalogueSchema) -> dict[str, Any]:
+    """The full settings of one catalogue's index."""
+    dictionary = load_dictionary()
+    return {
+        "searchableAttributes": list(schema.searchable),
+        # `id` is filterable only so that deletes can select documents by id.
+        "filterableAttributes": ["id", *schema.filterable],
+        "sortableAttributes": list(schema.sortable),
+        "displayedAttributes": ["*"],
+        "rankingRules": RANKING_RULES,
+        "synonyms": dictionary.meilisearch_synonyms(),
+        "stopWords": sorted(dictionary.stop_words),
+        # Language detection already works on our simplified corpus; declaring the
+        # locale keeps short, mostly-Latin texts (e.g. "PLC 控制") segmented as Chinese.
+        "localizedAttributes": [{"attributePatterns": ["*"], "locales": ["cmn"]}],
+        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
+        "faceting": {"maxValuesPerFacet": 200, "sortFacetValuesBy": {"*": "count"}},
+    }
+
+
+class MeilisearchEngine:
+    """`SearchBackend` on a Meilisearch server."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        index_prefix: str = "market",
+        request_timeout_s: int = 10,
+        task_timeout_s: float = 300.0,
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._index_prefix = index_prefix
+        self._request_timeout_s = request_timeout_s
+        self._task_timeout_ms = int(task_timeout_s * 1000)
+        # The client mutates shared request headers per call, so one client must not
+        # serve two threads at once (a search could go out without its Content-Type).
+        self._local = threading.local()
+
+    # -- SearchBackend -------------------------------------------------------------
+
+    def ensure_indexes(self) -> None:
+        for catalogue in CATALOGUES:
+            self._create_index(self.index_uid(catalogue), catalogue)
+
+    def upsert(self, catalogue: Catalogue, documents: Iterable[Document]) -> None:
+        index = self._index(self.index_uid(catalogue))
+        with _translated_errors():
+            task_uids = [
+                index.add_documents(list(batch), primary_key="id").task_uid
+                for batch in _batches(documents, BATCH_SIZE)
+            ]
+        for task_uid in task_uids:
+            self._wait(task_uid)
+
+    def delete(self, catalogue: Catalogue, ids: Iterable[str]) -> None:
+        index = self._index(self.index_uid(catalogue))
+        task_uids = []
+        with _translated_errors():
+            for batch in _batches(ids, BATCH_SIZE):
+                id_filter = f"id IN [{', '.join(_quoted(str(id_)) for id_ in batch)}]"
+                task_uids.append(index.delete_documents(filter=id_filter).task_uid)
+        for task_uid in task_uids:
+            self._wait(task_uid)
+
+    def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        schema = validate_query(catalogue, query)
+        index = self._index(self.index_uid(catalogue))
+        params = _search_params(schema, query)
+        with _translated_errors():
+            response = index.search(normalize_text(query.text), params)
+        return _search_page(schema, query, response)
+
+    def count(self, catalogue: Catalogue) -> int:
+        with _translated_errors():
+            stats = self._index(self.index_uid(catalogue)).get_stats()
+        return int(stats.number_of_documents)
+
+    def rebuild(
+        self,
+        catalogue: Catalogue,
+        documents: Iterable[Document],
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        live_uid = self.index_uid(catalogue)
+        fresh_uid = f"{live_uid}__rebuild"
+        # Swapping needs both indexes; a leftover from a crashed rebuild is discarded.
+        self._create_index(live_uid, catalogue)
+        self._delete_index(fresh_uid)
+        self._create_index(fresh_uid, catalogue)
+        try:
+            indexed = self._fill(self._index(fresh_uid), documents, progress)
+            self._swap(live_uid, fresh_uid)
+        finally:
+            # After the swap this holds the old content; before it, a partial build.
+            self._delete_index(fresh_uid)
+        return indexed
+
+    def health(self) -> None:
+        try:
+            status = self._client().health().get("status")
+        except MeilisearchError as error:
+            raise SearchUnavailable(
+                f"Meilisearch at {self._url} is unreachable: {error}"
+            ) from error
+        if status != "available":
+            raise SearchUnavailable(f"Meilisearch at {self._url} reports status {status!r}")
+
+    def drop_indexes(self) -> None:
+        """Delete this prefix's indexes (tests, decommissioning); not part of the interface."""
+        for catalogue in CATALOGUES:
+            self._delete_index(self.index_uid(catalogue))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def index_uid(self, catalogue: Catalogue) -> str:
+        return f"{self._index_prefix}_{catalogue}"
+
+    def _client(self) -> meilisearch.Client:
+        client: meilisearch.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = meilisearch.Client(self._url, self._api_key, timeout=self._request_timeout_s)
+            self._local.client = client
+        return client
+
+    def _index(self, uid: str) -> Index:
+        return self._client().index(uid)
+
+    def _create_index(self, uid: str, catalogue: Catalogue) -> None:
+        """Create `uid` if missing, then (re)apply the catalogue's settings."""
+        with _translated_errors():
+            task_uid = self._client().create_index(uid, {"primaryKey": "id"}).task_uid
+        self._wait(task_uid, tolerated_error="index_already_exists")
+        settings = index_settings(CATALOGUE_SCHEMAS[catalogue])
+        with _translated_errors():
+            task_uid = self._index(uid).update_settings(settings).task_uid
+        self._wait(task_uid)
+
+    def _delete_index(self, uid: str) -> None:
+        with _translated_errors():
+            task_uid = self._client().delete_index(uid).task_uid
+        self._wait(task_uid, tolerated_error="index_not_found")
+
+    def _swap(self, live_uid: str, fresh_uid: str) -> None:
+        with _translated_errors():
+            task_uid = self._client().swap_indexes([{"indexes": [live_uid, fresh_uid]}]).task_uid
+        self._wait(task_uid)
+
+    def _fill(
+        self, index: Index, documents: Iterable[Document], progress: ProgressCallback | None
+    ) -> int:
+        pending: list[tuple[int, int]] = []  # (task uid, documents in the batch)
+        indexed = 0
+
+        def wait_oldest() -> None:
+            nonlocal indexed
+            task_uid, size = pending.pop(0)
+            self._wait(task_uid)
+            indexed += size
+            if progress is not None:
+                progress(indexed)
+
+        for batch in _batches(documents, BATCH_SIZE):
+            with _translated_errors():
+                task_uid = index.add_documents(list(batch), primary_key="id").task_uid
+            pending.append((task_uid, len(batch)))
+            if len(pending) > PENDING_BATCHES:
+                wait_oldest()
+        while pending:
+            wait_oldest()
+        return indexed
+
+    def _wait(self, task_uid: int, *, tolerated_error: str | None = None) -> None:
+        """Wait for a task and raise SearchError unless it succeeded."""
+        try:
+            task = self._client().wait_for_task(
+                task_uid, timeout_in_ms=self._task_timeout_ms, interval_in_ms=25
+            )
+        except MeilisearchTimeoutError as error:
+            raise SearchError(
+                f"Meilisearch task {task_uid} did not finish in {self._task_timeout_ms} ms"
+            ) from error
+        except MeilisearchCommunicationError as error:
+            raise SearchUnavailable(
+                f"Meilisearch at {self._url} is unreachable: {error}"
+            ) from error
+        if task.status == "succeeded":
+            return
+        error_details = task.error or {}
+        if tolerated_error is not None and error_details.get("code") == tolerated_error:
+            return
+        raise SearchError(
+            f"Meilisearch task {task_uid} ({task.type} on {task.index_uid}) {task.status}: "
+            f"{error_details.get('code')}: {error_details.get('message')}"
+        )
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Client exceptions -> SearchUnavailable (cannot reach) or SearchError (refused)."""
+    try:
+        yield
+    except (MeilisearchCommunicationError, MeilisearchTimeoutError) as error:
+        raise SearchUnavailable(f"Meilisearch is unreachable: {error}") from error
+    except MeilisearchApiError as error:
+        raise SearchError(
+            f"Meilisearch refused the request: {error.code}: {error.message}"
+        ) from error
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _quoted(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _literal(value: str | int) -> str:
+    return str(value) if isinstance(value, int) else _quoted(value)
+
+
+def _condition_expression(condition: Condition) -> str:
+    if condition.operator == "in":
+        if len(condition.values) == 1:
+            return f"{condition.attribute} = {_literal(condition.values[0])}"
+        listed = ", ".join(_literal(value) for value in condition.values)
+        return f"{condition.attribute} IN [{listed}]"
+    return f"{condition.attribute} {condition.operator} {_literal(condition.values[0])}"
+
+
+def _visibility_expression(visibility: Visibility) -> str | None:
+    if visibility.unrestricted:
+        return None
+    published = f"status = {_quoted(PUBLISHED)}"
+    if visibility.organization_id is None:
+        return published
+    return f"({published} OR organization_id = {visibility.organization_id})"
+
+
+def filter_expression(query: SearchQuery) -> str | None:
+    """The query's filters and visibility rule as one Meilisearch filter string."""
+    parts = [_condition_expression(condition) for condition in filter_conditions(query.filters)]
+    visibility = _visibility_expression(query.visibility)
+    if visibility is not None:
+        parts.append(visibility)
+    return " AND ".join(parts) or None
+
+
+def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "matchingStrategy": query.matching_strategy,
+        "locales": ["cmn"],
+        "showRankingScore": query.show_ranking_score,
+    }
+    params.update(_pagination_params(query))
+    expression = filter_expression(query)
+    if expression is not None:
+        params["filter"] = expression
+    if query.facets:
+        params["facets"] = list(query.facets)
+    sort = default_sort(query)
+    if sort:
+        params["sort"] = [f"{key.attribute}:{'desc' if key.descending else 'asc'}" for key in sort]
+    if query.ranking_score_threshold is not None:
+        params["rankingScoreThreshold"] = query.ranking_score_threshold
+    if query.highlight:
+        params.update(
+            attributesToHighlight=[*schema.highlighted, *schema.cropped],
+            attributesToCrop=list(schema.cropped),
+            cropLength=CROP_LENGTH_WORDS,
+            cropMarker=CROP_MARKER,
+            highlightPreTag=MATCH_START,
+            highlightPostTag=MATCH_END,
+        )
+    return params
+
+
+def _pagination_params(query: SearchQuery) -> dict[str, int]:
+    """Page mode when the offset allows it: only page mode counts hits exhaustively."""
+    if query.offset % query.limit == 0:
+        return {"hitsPerPage": query.limit, "page": query.offset // query.limit + 1}
+    return {"offset": query.offset, "limit": query.limit}
+
+
+def _search_page(
+    schema: CatalogueSchema, query: SearchQuery, response: Mapping[str, Any]
+) -> SearchPage:
+    if "totalHits" in response:
+        total = int(response["totalHits"])
+        exact = total < MAX_TOTAL_HITS
+    else:
+        total = int(response["estimatedTotalHits"])
+        exact = False
+    return SearchPage(
+        hits=[_search_hit(schema, hit, query.highlight) for hit in response["hits"]],
+        total=total,
+        total_is_exact=exact,
+        offset=query.offset,
+        limit=query.limit,
+        facets={
+            name: {str(value): int(count) for value, count in counts.items()}
+            for name, counts in response.get("facetDistribution", {}).items()
+        },
+    )
+
+
+def _search_hit(schema: CatalogueSchema, hit: Mapping[str, Any], highlight: bool) -> SearchHit:
+    document = {key: value for key, value in hit.items() if not key.startswith("_")}
+    score = hit.get("_rankingScore")
+    return SearchHit(
+        id=str(document["id"]),
+        document=document,
+        score=float(score) if score is not None else None,
+        highlights=_highlights(schema, hit.get("_formatted", {})) if highlight else {},
+    )
+
+
+def _highlights(schema: CatalogueSchema, formatted: Mapping[str, Any]) -> dict[str, str]:
+    highlights: dict[str, str] = {}
+    for attribute in (*schema.highlighted, *schema.cropped):
+        value = formatted.get(attribute)
+        if isinstance(value, str) and value:
+            highlights[attribute] = render_marked(value)
+        elif isinstance(value, Sequence) and not isinstance(value, str) and value:
+            highlights[attribute] = render_marked_list([str(item) for item in value])
+    return highlights

@@ -1,0 +1,199 @@
+"""Text preparation shared by the document builders and both engines.
+
+Everything that reaches an index or a query goes through `normalize_text` first, so a
+listing typed in traditional characters or full-width Latin is found by a simplified,
+half-width query and the other way round. Meilisearch does fold traditional characters
+itself, but it then cuts traditional text into single characters (see
+docs/SEARCH.md), so folding has to happen before indexing.
+
+The domain dictionary (synonyms, stop words) lives in `search/dictionary/` as data files
+that non-programmers can review; `load_dictionary()` reads them once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jieba
+import yaml
+from opencc import OpenCC
+
+DICTIONARY_DIR = Path(__file__).parent / "dictionary"
+
+# Meilisearch uses only the first 10 words of a query and silently ignores the rest.
+ENGINE_MAX_QUERY_WORDS = 10
+
+_FULL_WIDTH_OFFSET = 0xFEE0
+_FULL_WIDTH_TO_HALF_WIDTH = {
+    code_point: code_point - _FULL_WIDTH_OFFSET for code_point in range(0xFF01, 0xFF5F)
+}
+_FULL_WIDTH_TO_HALF_WIDTH[0x3000] = ord(" ")  # ideographic space
+_WHITESPACE_RUN = re.compile(r"\s+")
+# A token is worth indexing when it holds at least one letter, digit or CJK character;
+# jieba also yields punctuation and spaces as tokens.
+_WORD_CHARACTER = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
+
+# jieba logs its dictionary loading at INFO to stderr, which clutters every CLI run.
+logging.getLogger("jieba").setLevel(logging.WARNING)
+
+
+@functools.cache
+def _traditional_to_simplified() -> OpenCC:
+    return OpenCC("t2s")
+
+
+def to_half_width(text: str) -> str:
+    """Map full-width ASCII variants (ＰＬＣ, ３Ｄ, ，) and the ideographic space to ASCII."""
+    return text.translate(_FULL_WIDTH_TO_HALF_WIDTH)
+
+
+def to_simplified(text: str) -> str:
+    return str(_traditional_to_simplified().convert(text))
+
+
+def normalize_text(text: str) -> str:
+    """The canonical form of any text that is indexed or searched."""
+    half_width = to_half_width(text)
+    simplified = to_simplified(half_width)
+    return _WHITESPACE_RUN.sub(" ", simplified).strip()
+
+
+def normalize_term(term: str) -> str:
+    """The canonical form of a single word, as both engines compare words: lower case."""
+    return normalize_text(term).lower()
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """The maintained domain dictionary: synonym groups and stop words (normalized)."""
+
+    synonym_groups: tuple[tuple[str, ...], ...]
+    stop_words: frozenset[str]
+    _group_index: dict[str, tuple[int, ...]] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(
+        cls, synonym_groups: Iterable[Sequence[str]], stop_words: Iterable[str]
+    ) -> Dictionary:
+        groups = tuple(
+            tuple(dict.fromkeys(normalize_text(term) for term in group if term.strip()))
+            for group in synonym_groups
+        )
+        group_index: dict[str, tuple[int, ...]] = {}
+        for position, group in enumerate(groups):
+            for term in group:
+                key = term.lower()
+                group_index[key] = (*group_index.get(key, ()), position)
+        return cls(
+            synonym_groups=groups,
+            stop_words=frozenset(normalize_term(word) for word in stop_words if word.strip()),
+            _group_index=group_index,
+        )
+
+    def synonyms_of(self, term: str) -> tuple[str, ...]:
+        """The other members of every group `term` belongs to (case-insensitive)."""
+        key = normalize_term(term)
+        others: dict[str, None] = {}
+        for position in self._group_index.get(key, ()):
+            for member in self.synonym_groups[position]:
+                if member.lower() != key:
+                    others[member] = None
+        return tuple(others)
+
+    def is_stop_word(self, word: str) -> bool:
+        return normalize_term(word) in self.stop_words
+
+    def all_terms(self) -> list[str]:
+        return [term for group in self.synonym_groups for term in group]
+
+    def meilisearch_synonyms(self) -> dict[str, list[str]]:
+        """Multi-way synonyms in the shape of Meilisearch's `synonyms` setting."""
+        synonyms: dict[str, dict[str, None]] = {}
+        for group in self.synonym_groups:
+            for term in group:
+                others = synonyms.setdefault(term, {})
+                others.update((member, None) for member in group if member != term)
+        return {term: list(others) for term, others in synonyms.items() if others}
+
+
+def _read_synonym_groups(path: Path) -> list[list[str]]:
+    groups = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if not isinstance(groups, list) or not all(isinstance(group, list) for group in groups):
+        raise ValueError(f"{path}: expected a YAML list of term lists")
+    return [[str(term) for term in group] for group in groups]
+
+
+def _read_stop_words(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+@functools.cache
+def load_dictionary(directory: Path = DICTIONARY_DIR) -> Dictionary:
+    return Dictionary.from_data(
+        synonym_groups=_read_synonym_groups(directory / "synonyms.yaml"),
+        stop_words=_read_stop_words(directory / "stopwords.txt"),
+    )
+
+
+@functools.cache
+def _segmenter() -> jieba.Tokenizer:
+    """A private jieba instance that knows the dictionary terms.
+
+    Private so that adding our words never changes segmentation elsewhere in the process.
+    Dictionary terms become single words, so 钕铁硼 or 3D打印 are never split apart.
+    """
+    segmenter = jieba.Tokenizer()
+    for term in load_dictionary().all_terms():
+        if " " not in term:
+            segmenter.add_word(term)
+    return segmenter
+
+
+def _is_word(token: str) -> bool:
+    return bool(_WORD_CHARACTER.search(token))
+
+
+def segment_for_index(text: str) -> list[str]:
+    """Words to index for `text`: fine and coarse segments, lower case, no stop words.
+
+    jieba's search mode yields both 同步电机 and its parts 同步 / 电机, so a query for
+    either the whole word or a part of it finds the document.
+    """
+    dictionary = load_dictionary()
+    words = (token.strip().lower() for token in _segmenter().cut_for_search(normalize_text(text)))
+    return [word for word in words if _is_word(word) and word not in dictionary.stop_words]
+
+
+def segment_query(text: str) -> list[str]:
+    """The distinct words of a query, in order, lower case, without stop words."""
+    dictionary = load_dictionary()
+    words = (token.strip().lower() for token in _segmenter().cut(normalize_text(text)))
+    meaningful = (word for word in words if _is_word(word) and word not in dictionary.stop_words)
+    return list(dict.fromkeys(meaningful))
+
+
+def extract_key_terms(
+    title: str, keywords: Sequence[str] = (), max_terms: int = ENGINE_MAX_QUERY_WORDS
+) -> list[str]:
+    """The most specific words of a listing, for a matching query.
+
+    Keywords come first (their owner chose them), then title words, longest first
+    (longer Chinese words are rarer and more specific: 钕铁硼 before 材料). Demand
+    phrasing and function words are dropped. `" ".join(result)` is a query that
+    loses nothing to the engine's 10-word limit.
+    """
+    if not 1 <= max_terms <= ENGINE_MAX_QUERY_WORDS:
+        raise ValueError(
+            f"max_terms must be between 1 and {ENGINE_MAX_QUERY_WORDS}: the engine ignores "
+            f"query words past the {ENGINE_MAX_QUERY_WORDS}th"
+        )
+    keyword_words = [word for keyword in keywords for word in segment_query(keyword)]
+    title_words = sorted(segment_query(title), key=len, reverse=True)
+    distinct = dict.fromkeys([*keyword_words, *title_words])
+    return list(distinct)[:max_terms]
