@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,6 +20,7 @@ from market.domains import domain_modules
 from market.errors import install_error_handlers
 
 logger = logging.getLogger("market")
+PROBLEM_REF = "#/components/schemas/Problem"
 
 API_DESCRIPTION = """
 The API of the Ningbo city technology market (宁波科技大市场): research results and
@@ -72,9 +74,39 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if hasattr(module, "install"):
             module.install(app)
 
+    _document_problem_responses(app)
+
     @app.get("/health", response_model=Health, tags=["health"])
     def health(session: DbSession) -> Health:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         return Health(status="ok", database=engine.dialect.name)
 
     return app
+
+
+def _document_problem_responses(app: FastAPI) -> None:
+    """Make the schema say what the handlers send: validation errors are problem
+    documents too, not FastAPI's default HTTPValidationError shape."""
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build_schema()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if operation.get("security"):
+                    responses.setdefault("401", {"description": "Authentication required"})
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")):
+                        response["content"] = {
+                            "application/problem+json": {"schema": {"$ref": PROBLEM_REF}}
+                        }
+        schemas = document.get("components", {}).get("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

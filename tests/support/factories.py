@@ -93,8 +93,12 @@ class Market:
             user_id = user.id
         token, _ = issue_access_token(self.settings, user_id, 0)
         return Account(
-            user_id=user_id, organization_id=organization_id, email=email, role=role,
-            token=token, headers={"Authorization": f"Bearer {token}"},
+            user_id=user_id,
+            organization_id=organization_id,
+            email=email,
+            role=role,
+            token=token,
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     # The cast most tests need, one call each.

@@ -1,0 +1,160 @@
+"""The `market` command: serve, migrate, load demo data, manage accounts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Engine
+
+from market import demo, migrate
+from market.config import Settings, get_settings
+from market.db import make_engine, session_scope
+
+app = typer.Typer(help="TechMarket: the Ningbo city technology market API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for trying every flow.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    settings.check_production_safety()
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _engine(settings: Settings) -> Engine:
+    return make_engine(settings.effective_database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Apply migrations, load demo data on an empty database, and serve the API."""
+    import uvicorn
+
+    settings = _settings()
+    migrate.upgrade(settings.effective_database_url)
+    if settings.load_demo_data:
+        _load_demo(settings, only_if_empty=True)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    typer.secho(f"TechMarket API on http://{shown_host}:{port}", fg=typer.colors.GREEN)
+    typer.secho(f"Interactive docs: http://{shown_host}:{port}/docs", fg=typer.colors.GREEN)
+    uvicorn.run(
+        "market.asgi:app", host=host, port=port, workers=workers,
+        proxy_headers=True, log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the schema up to REVISION (default: the newest)."""
+    settings = _settings()
+    migrate.upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {revision}: {', '.join(sorted(_heads(settings)))}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Migrate the schema down to REVISION."""
+    settings = _settings()
+    migrate.downgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {', '.join(sorted(_heads(settings))) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database."""
+    typer.echo(", ".join(sorted(_heads(_settings()))) or "base (empty)")
+
+
+def _heads(settings: Settings) -> set[str]:
+    return migrate.current_heads(settings.effective_database_url)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demo organisations, accounts, 1,000 real research results and demands."""
+    settings = _settings()
+    migrate.upgrade(settings.effective_database_url)
+    _load_demo(settings, only_if_empty=False)
+
+
+def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
+    engine = _engine(settings)
+    with session_scope(engine) as session:
+        if demo.is_loaded(session):
+            if not only_if_empty:
+                typer.echo("the database already has data; demo data not loaded")
+            return
+    total = len(demo.research_records())
+    with typer.progressbar(length=total, label="Loading demo research results") as bar:
+        counts = demo.load(engine, progress=bar.update)
+    typer.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    typer.echo(f"Demo accounts (password {demo.DEMO_PASSWORD!r}):")
+    for prefix, display_name, _org, role in demo.ACCOUNTS:
+        typer.echo(f"  {prefix + '@demo.techmarket.cn':<40} {role:<13} {display_name}")
+    engine.dispose()
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="Login email of the new account")],
+    name: Annotated[str, typer.Option(help="Display name")] = "管理员",
+    bureau_name: Annotated[str, typer.Option(help="The bureau organisation")] = "宁波市科学技术局",
+    credit_code: Annotated[
+        str, typer.Option(help="Bureau's unified social credit code (needed if it is new)")
+    ] = "",
+    staff: Annotated[bool, typer.Option(help="Bureau staff rather than admin")] = False,
+) -> None:
+    """Create a bureau admin (or staff) account; the password is read from
+    MARKET_ADMIN_PASSWORD or asked for."""
+    from market.accounts_admin import create_bureau_account
+
+    settings = _settings()
+    password = os.environ.get("MARKET_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    engine = _engine(settings)
+    try:
+        user_id = create_bureau_account(
+            engine, email=email, display_name=name, password=password,
+            bureau_name=bureau_name, credit_code=credit_code, staff=staff,
+        )
+    except ValueError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(f"created account {user_id} <{email}>")
+
+
+@app.command()
+def openapi(
+    check: Annotated[bool, typer.Option(help="Fail if openapi.yaml is stale")] = False,
+) -> None:
+    """Write openapi.yaml from the application's routes and schemas."""
+    from market.openapi_export import OPENAPI_FILE, render_openapi
+
+    rendered = render_openapi()
+    if check:
+        current = OPENAPI_FILE.read_text(encoding="utf-8") if OPENAPI_FILE.exists() else ""
+        if current != rendered:
+            typer.secho("openapi.yaml is stale: run `market openapi`", fg=typer.colors.RED)
+            raise typer.Exit(code=1)
+        typer.echo("openapi.yaml is up to date")
+        return
+    OPENAPI_FILE.write_text(rendered, encoding="utf-8")
+    typer.echo(f"wrote {OPENAPI_FILE}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
