@@ -228,7 +228,9 @@ class WebhookReceiver:
                 pass  # keep test output clean
 
         self._server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def __exit__(
@@ -287,8 +289,8 @@ def _serve(listen_fd: int, state_dir: Path) -> None:
         return None
 
     # The two methods are the only places localstripe names its pickle path.
-    resources.Store.dump_to_disk = dump_to_our_state_file  # type: ignore[method-assign]
-    resources.Store.try_load_from_disk = refuse_to_load  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = dump_to_our_state_file
+    resources.Store.try_load_from_disk = refuse_to_load
 
     # localstripe reports webhook deliveries on this logger; the log file keeps them.
     access_log = logging.getLogger("aiohttp.access")
