@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import stripe
 
-from market.payments.gateway import PaymentGateway
+from market.payments.gateway import PaymentDeclined, PaymentGateway
 from market.payments.webhooks import (
     EventCategory,
     InvalidWebhookPayload,
@@ -99,7 +99,7 @@ def test_localstripe_deliveries_verify_with_our_secret_and_parse(
     failed = gateway.create_payment_intent(
         1_000, payment_method_types=["card"], metadata={}, idempotency_key="w2"
     )
-    with pytest.raises(Exception, match="declined"):
+    with pytest.raises(PaymentDeclined):
         gateway.confirm(failed.id, "pm_card_chargeCustomerFail")
 
     success = webhook_receiver.wait_for(lambda r: paid.id.encode() in r.body)
