@@ -501,19 +501,23 @@ class PaymentGateway:
     def list_payment_intents(self, created_after: datetime) -> Iterator[PaymentIntentSnapshot]:
         """Every PaymentIntent created strictly after `created_after`, for reconciliation.
 
-        Pages are fetched lazily; a failure on any page raises a gateway error.
+        Arguments are checked now; pages are fetched lazily as the result is iterated,
+        and a failure on any page raises a gateway error.
         """
-        after = unix_seconds(created_after)
         params = payment_intent_list_params(
             created_after=created_after, compatibility=self.compatibility
         )
+        return self._payment_intents_listed(params, unix_seconds(created_after))
+
+    def _payment_intents_listed(
+        self, params: dict[str, Any], created_after_unix: int
+    ) -> Iterator[PaymentIntentSnapshot]:
         with self._stripe_errors_translated():
             first_page = self._client.v1.payment_intents.list(params)  # type: ignore[arg-type]
-            pages = first_page.auto_paging_iter()
-            for intent in pages:
+            for intent in first_page.auto_paging_iter():
                 snapshot = payment_intent_snapshot(_as_dict(intent))
                 # Redundant against real Stripe (it filters), needed for localstripe.
-                if snapshot.created > after:
+                if snapshot.created > created_after_unix:
                     yield snapshot
 
     # -- refunds ------------------------------------------------------------

@@ -281,6 +281,15 @@ def test_listing_asks_real_stripe_to_filter_and_still_filters_itself(
     assert [intent.id for intent in listed] == ["pi_new"]
 
 
+def test_listing_with_a_naive_datetime_fails_at_the_call_not_later(
+    stand_in: RecordingStripe, real_stripe_gateway: PaymentGateway
+) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        real_stripe_gateway.list_payment_intents(datetime(2025, 1, 1))
+
+    assert stand_in.calls == []
+
+
 def test_telemetry_headers_are_never_sent(
     stand_in: RecordingStripe, real_stripe_gateway: PaymentGateway
 ) -> None:
