@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = ""  # empty: Stripe's own; set for localstripe in tests
+    # "localstripe" leaves out the parameters that test server rejects (docs/PAYMENTS.md)
+    stripe_compatibility: Literal["stripe", "localstripe"] = "stripe"
     stripe_payment_method_types: list[str] = ["card"]
     platform_fee_basis_points: int = Field(default=100, ge=0, le=10_000)
     broker_commission_basis_points: int = Field(default=200, ge=0, le=10_000)
