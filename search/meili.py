@@ -178,6 +178,14 @@ class MeilisearchEngine:
 
     # -- helpers -------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key
+
     def index_uid(self, catalogue: Catalogue) -> str:
         return f"{self._index_prefix}_{catalogue}"
 

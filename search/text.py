@@ -184,8 +184,9 @@ def extract_key_terms(
     """The most specific words of a listing, for a matching query.
 
     Keywords come first (their owner chose them), then title words, longest first
-    (longer Chinese words are rarer and more specific: 钕铁硼 before 材料). Demand
-    phrasing and function words are dropped. `" ".join(result)` is a query that
+    (longer Chinese words are rarer and more specific: 钕铁硼 before 材料). Keywords
+    are segmented too, because the engine counts their words. Demand phrasing, function
+    words and single Chinese characters of the title are dropped. `" ".join(result)` is a query that
     loses nothing to the engine's 10-word limit.
     """
     if not 1 <= max_terms <= ENGINE_MAX_QUERY_WORDS:
@@ -194,6 +195,11 @@ def extract_key_terms(
             f"query words past the {ENGINE_MAX_QUERY_WORDS}th"
         )
     keyword_words = [word for keyword in keywords for word in segment_query(keyword)]
-    title_words = sorted(segment_query(title), key=len, reverse=True)
+    # A lone Chinese character in a title (高, 新) is almost never what the listing is about.
+    title_words = sorted(
+        (word for word in segment_query(title) if len(word) > 1 or word.isascii()),
+        key=len,
+        reverse=True,
+    )
     distinct = dict.fromkeys([*keyword_words, *title_words])
     return list(distinct)[:max_terms]

@@ -44,3 +44,10 @@ def search_engine(request: pytest.FixtureRequest) -> Iterator[SearchBackend]:
 @pytest.fixture
 def engine_name(search_engine: SearchBackend) -> str:
     return "meili" if isinstance(search_engine, MeilisearchEngine) else "local"
+
+
+@pytest.fixture
+def meili_only(engine_name: str) -> None:
+    """For the few tests about Meilisearch itself (its settings, its tasks)."""
+    if engine_name != "meili":
+        pytest.skip("Meilisearch-specific")

@@ -10,6 +10,7 @@ import socket
 import threading
 from typing import Any
 
+import meilisearch
 import pytest
 
 from search.backend import (
@@ -27,6 +28,7 @@ from search.backend import (
 from search.documents import Catalogue, demand_document, result_document
 from search.local import LocalSearchEngine
 from search.meili import MeilisearchEngine
+from search.text import extract_key_terms
 from tests.support.meili_server import MeilisearchServer
 
 PUBLISHED_AT = 1_700_000_000
@@ -622,3 +624,50 @@ def _closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+# -- the engine's query word limit ---------------------------------------------------
+
+UNRELATED_WORDS = "桥梁 隧道 港口 码头 航道 船舶 集装箱 起重机 吊装 堆场"
+
+
+def test_words_past_the_tenth_are_ignored(market: SearchBackend) -> None:
+    # Both engines use only the first 10 query words, so the key word is lost here...
+    text = f"{UNRELATED_WORDS} 钕铁硼"
+    assert search(market, text, matching_strategy="frequency").total == 0
+
+
+def test_key_terms_keep_the_specific_words_within_the_limit(market: SearchBackend) -> None:
+    # ...and extract_key_terms() puts keywords first so that it is not.
+    terms = extract_key_terms(UNRELATED_WORDS, keywords=["钕铁硼"])
+    page = search(market, " ".join(terms), matching_strategy="frequency")
+    assert listing_ids(page) == [MAGNET]
+
+
+# -- where the engines differ ----------------------------------------------------------
+
+
+def test_unaligned_offset_total_exactness(market: SearchBackend, engine_name: str) -> None:
+    page = search(market, offset=1, limit=2)
+    assert listing_ids(page) == listing_ids(search(market))[1:3]
+    assert page.total == 5
+    # Meilisearch counts hits exhaustively only in page mode (offset a multiple of limit).
+    assert page.total_is_exact is (engine_name == "local")
+
+
+def test_meilisearch_index_settings(
+    search_engine: SearchBackend, engine_name: str, meili_only: None
+) -> None:
+    assert isinstance(search_engine, MeilisearchEngine)
+    client = meilisearch.Client(search_engine.url, search_engine.api_key)
+    index = client.index(search_engine.index_uid("results"))
+    settings = index.get_settings()
+    assert index.get_primary_key() == "id"
+    assert settings["searchableAttributes"][:2] == ["title", "keywords"]
+    assert {"ipc_prefixes", "organization_id", "status", "price_fen"} <= set(
+        settings["filterableAttributes"]
+    )
+    assert settings["pagination"]["maxTotalHits"] == 100_000
+    assert settings["localizedAttributes"] == [{"attributePatterns": ["*"], "locales": ["cmn"]}]
+    assert "寻求" in settings["stopWords"]
+    assert "钕铁硼" in settings["synonyms"]["NdFeB"]

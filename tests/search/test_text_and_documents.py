@@ -1,0 +1,158 @@
+"""Text preparation, the domain dictionary and document building (no engine needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from search.documents import (
+    DocumentError,
+    demand_document,
+    document_id,
+    ipc_prefixes,
+    normalize_ipc_prefix,
+    result_document,
+)
+from search.text import (
+    ENGINE_MAX_QUERY_WORDS,
+    extract_key_terms,
+    load_dictionary,
+    normalize_text,
+    segment_query,
+)
+
+
+def test_normalize_folds_traditional_and_full_width() -> None:
+    assert normalize_text("鋰電池　ＰＬＣ控制，３Ｄ打印") == "锂电池 PLC控制,3D打印"
+
+
+def test_dictionary_has_real_synonym_groups_and_stop_words() -> None:
+    dictionary = load_dictionary()
+    assert len(dictionary.synonym_groups) >= 40
+    assert "NdFeB" in dictionary.synonyms_of("钕铁硼")
+    assert "钕铁硼" in dictionary.synonyms_of("ndfeb")
+    assert "永磁同步电机" in dictionary.synonyms_of("PMSM")
+    assert "增材制造" in dictionary.synonyms_of("3D打印")
+    assert dictionary.synonyms_of("电池") == ()
+    for phrase in ("寻求", "征集", "求购", "一种", "需求", "解决方案", "合作", "的", "关于"):
+        assert dictionary.is_stop_word(phrase), phrase
+    assert not dictionary.is_stop_word("技术")
+
+
+def test_meilisearch_synonyms_are_multi_way() -> None:
+    synonyms = load_dictionary().meilisearch_synonyms()
+    assert "钕铁硼" in synonyms["NdFeB"]
+    assert "NdFeB" in synonyms["钕铁硼"]
+    assert all(term not in others for term, others in synonyms.items())
+
+
+def test_dictionary_terms_stay_one_word() -> None:
+    assert segment_query("寻求钕铁硼永磁材料") == ["钕铁硼", "永磁", "材料"]
+    assert "3d打印" in segment_query("基于3D打印的零件")
+
+
+def test_extract_key_terms_puts_keywords_first_and_drops_demand_phrasing() -> None:
+    terms = extract_key_terms("寻求一种高矫顽力钕铁硼永磁材料的解决方案", ["晶界扩散"])
+    # Keywords first, segmented as the engine will count them.
+    assert terms[:2] == ["晶界", "扩散"]
+    assert "钕铁硼" in terms
+    assert not {"寻求", "一种", "解决方案", "的", "高"} & set(terms)
+
+
+def test_extract_key_terms_never_exceeds_the_engine_word_limit() -> None:
+    long_title = (
+        "面向新能源汽车驱动电机的高性能烧结钕铁硼永磁材料晶界扩散重稀土减量化制备工艺"
+        "及其在伺服电机压缩机风力发电机中的应用推广"
+    )
+    terms = extract_key_terms(long_title, ["钕铁硼", "晶界扩散"])
+    assert len(terms) == ENGINE_MAX_QUERY_WORDS
+    assert terms[:3] == ["钕铁硼", "晶界", "扩散"]
+    assert "面向" not in terms
+    # Longer (more specific) title words are kept before short generic ones.
+    assert len(terms[2]) >= len(terms[-1])
+    with pytest.raises(ValueError, match="10"):
+        extract_key_terms(long_title, max_terms=11)
+
+
+def test_ipc_prefixes_cover_every_level() -> None:
+    assert ipc_prefixes(["H01M10/052"]) == ["H", "H01", "H01M", "H01M10/00", "H01M10/052"]
+    assert ipc_prefixes(["h01m 10/00", "H01M4/58"]) == [
+        "H",
+        "H01",
+        "H01M",
+        "H01M10/00",
+        "H01M4/00",
+        "H01M4/58",
+    ]
+    assert normalize_ipc_prefix("H01M10") == "H01M10/00"
+    with pytest.raises(DocumentError):
+        ipc_prefixes(["not a code"])
+
+
+def test_result_document_folds_text_and_derives_search_fields() -> None:
+    document = result_document(
+        {
+            "listing_id": 7,
+            "title": "釹鐵硼磁體",
+            "status": "published",
+            "keywords": ["釹鐵硼", "钕铁硼"],
+            "field": "新材料",
+            "ipc_codes": ["H01F1/057"],
+            "transfer_modes": ["许可"],
+            "published_at": datetime(2024, 1, 1, tzinfo=UTC),
+        }
+    )
+    assert document["id"] == "result-7"
+    assert document["title"] == "钕铁硼磁体"
+    assert document["keywords"] == ["钕铁硼"]
+    assert document["ipc_prefixes"][-1] == "H01F1/057"
+    assert document["price_fen"] is None
+    assert document["price_negotiable"] is True
+    assert document["published_at"] == 1_704_067_200
+
+
+@pytest.mark.parametrize(
+    "bad_fields",
+    [
+        {"field": "区块链"},
+        {"maturity_stage": "量产"},
+        {"transfer_modes": ["赠送"]},
+        {"price_fen": 12.5},
+        {"price_fen": -1},
+        {"title": ""},
+        {"listing_id": "7"},
+    ],
+)
+def test_result_document_rejects_values_outside_the_vocabulary(
+    bad_fields: dict[str, object],
+) -> None:
+    fields = {"listing_id": 7, "title": "钕铁硼", "status": "published", **bad_fields}
+    with pytest.raises(DocumentError):
+        result_document(fields)
+
+
+def test_demand_budget_up_to_a_maximum_starts_at_zero() -> None:
+    document = demand_document(
+        {"listing_id": 3, "title": "征集方案", "status": "published", "budget_max_fen": 500}
+    )
+    assert (document["budget_min_fen"], document["budget_max_fen"]) == (0, 500)
+    assert document["budget_negotiable"] is False
+    negotiable = demand_document({"listing_id": 4, "title": "征集方案", "status": "published"})
+    assert negotiable["budget_negotiable"] is True
+    with pytest.raises(DocumentError):
+        demand_document(
+            {
+                "listing_id": 5,
+                "title": "x",
+                "status": "published",
+                "budget_min_fen": 9,
+                "budget_max_fen": 1,
+            }
+        )
+
+
+def test_document_ids_only_use_characters_meilisearch_accepts() -> None:
+    assert document_id("demands", 42) == "demand-42"
+    with pytest.raises(DocumentError):
+        document_id("results", -1)
