@@ -18,7 +18,7 @@ def test_missing_binary_skips_with_install_hint(
 ) -> None:
     monkeypatch.setenv(BINARY_VARIABLE, str(tmp_path / "no-such-meilisearch"))
     monkeypatch.delenv(REQUIRE_VARIABLE, raising=False)
-    with pytest.raises(pytest.skip.Exception, match="scripts/install-meilisearch.sh"):
+    with pytest.raises(pytest.skip.Exception, match=r"scripts/install-meilisearch\.sh"):
         require_meilisearch_binary()
 
 
