@@ -1,0 +1,461 @@
+"""Technology contracts and their registration (认定登记).
+
+The seller side enters a contract (from a won deal, or for a deal made off the
+platform), corrects it while it is a draft or after the bureau asked for material
+(补正), and submits it. Bureau staff register it (issuing a registration number and
+writing the ledger entry), refuse it, or ask for correction; later they may change its
+amounts or cancel it, each with a reason. Every status move is a compare-and-set on
+(status, revision), so of two concurrent requests only one takes effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, or_, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from market.audit import service as audit
+from market.auth.actor import Actor
+from market.common.pagination import PageParams
+from market.contracts import ledger
+from market.contracts.models import (
+    EDITABLE_STATUSES,
+    SUBTYPES_BY_TYPE,
+    Contract,
+    ContractCost,
+    ContractMilestone,
+    ContractStatus,
+    ContractType,
+    RegistrationCounter,
+)
+from market.contracts.schemas import (
+    AmountsChange,
+    ContractCreate,
+    ContractRead,
+    ContractTerms,
+    CostItem,
+    CostRead,
+    MilestoneItem,
+    MilestoneRead,
+)
+from market.db import utcnow
+from market.deals import service as deals
+from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from market.listings import service as listings
+from market.listings.models import ListingKind
+from market.organizations.models import Organization, OrganizationKind
+from market.outbox import service as outbox
+
+ENTITY = "contract"
+# Organisations that can be a party to a technology contract.
+PARTY_KINDS = frozenset(
+    {OrganizationKind.UNIVERSITY, OrganizationKind.INSTITUTE, OrganizationKind.ENTERPRISE}
+)
+# Ningbo's administrative prefix starts every registration number issued here.
+REGISTRATION_PREFIX = "3302"
+
+
+# --- reading -------------------------------------------------------------------------
+
+def _visibility(actor: Actor) -> ColumnElement[bool]:
+    if actor.is_bureau:
+        return true()
+    return or_(
+        col(Contract.seller_organization_id) == actor.organization_id,
+        col(Contract.buyer_organization_id) == actor.organization_id,
+        col(Contract.broker_organization_id) == actor.organization_id,
+    )
+
+
+def get_visible(session: Session, actor: Actor, contract_id: int) -> Contract:
+    query = select(Contract).where(col(Contract.id) == contract_id, _visibility(actor))
+    contract = session.exec(query).first()
+    if contract is None:
+        raise NotFound(f"Contract {contract_id} not found")
+    return contract
+
+
+def list_visible(
+    session: Session, actor: Actor, page: PageParams, status: ContractStatus | None = None
+) -> tuple[list[Contract], int]:
+    query = select(Contract).where(_visibility(actor))
+    if status is not None:
+        query = query.where(col(Contract.status) == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    ordered = query.order_by(col(Contract.updated_at).desc(), col(Contract.id).desc())
+    return list(session.exec(ordered.offset(page.offset).limit(page.limit))), total
+
+
+def read(session: Session, contract: Contract) -> ContractRead:
+    costs = session.exec(
+        select(ContractCost).where(ContractCost.contract_id == contract.id)
+        .order_by(col(ContractCost.position))
+    )
+    milestones = session.exec(
+        select(ContractMilestone).where(ContractMilestone.contract_id == contract.id)
+        .order_by(col(ContractMilestone.position))
+    )
+    view = ContractRead.model_validate(contract)
+    view.non_technical_costs = [CostRead.model_validate(cost) for cost in costs]
+    view.milestones = [MilestoneRead.model_validate(milestone) for milestone in milestones]
+    return view
+
+
+# --- the terms and their checks ------------------------------------------------------
+
+def technology_amount(
+    total_fen: int, costs: Sequence[CostItem], claimed_fen: int | None
+) -> int:
+    """技术交易额 = 成交额 − non-technical costs; a client's own figure must agree."""
+    technology_fen = total_fen - sum(cost.amount_fen for cost in costs)
+    if technology_fen < 0:
+        raise InvalidInput.on(
+            "body.non_technical_costs", "non-technical costs exceed the contract total (成交额)"
+        )
+    if claimed_fen is not None and claimed_fen != technology_fen:
+        raise InvalidInput.on(
+            "body.technology_amount_fen",
+            f"must be 成交额 minus non-technical costs = {technology_fen}",
+            code="inconsistent",
+        )
+    return technology_fen
+
+
+def _check_milestones(total_fen: int, milestones: Sequence[MilestoneItem]) -> None:
+    scheduled = sum(milestone.amount_fen for milestone in milestones)
+    if scheduled != total_fen:
+        raise InvalidInput.on(
+            "body.milestones",
+            f"milestone amounts add up to {scheduled} fen, the contract total is {total_fen}",
+            code="inconsistent",
+        )
+
+
+def _check_classification(terms: ContractTerms) -> None:
+    allowed = SUBTYPES_BY_TYPE[terms.contract_type]
+    if allowed and terms.subtype not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise InvalidInput.on(
+            "body.subtype", f"a {terms.contract_type} contract is one of: {names}"
+        )
+    if not allowed and terms.subtype is not None:
+        raise InvalidInput.on("body.subtype", f"a {terms.contract_type} contract has no subtype")
+    is_license = terms.contract_type == ContractType.LICENSE
+    if is_license and terms.license_scope is None:
+        raise InvalidInput.on("body.license_scope", "a licence is 独占, 排他 or 普通")
+    if not is_license and terms.license_scope is not None:
+        raise InvalidInput.on("body.license_scope", "only a licence has a scope")
+
+
+def _check_dates(terms: ContractTerms) -> None:
+    if terms.term_end < terms.term_start:
+        raise InvalidInput.on("body.term_end", "the term ends before it starts")
+    if terms.signed_on > ledger.local_today():
+        raise InvalidInput.on("body.signed_on", "a contract is registered after it is signed")
+
+
+def _checked_terms(terms: ContractTerms) -> int:
+    """Validate the terms as a whole; returns the computed 技术交易额."""
+    _check_classification(terms)
+    _check_dates(terms)
+    _check_milestones(terms.total_amount_fen, terms.milestones)
+    return technology_amount(
+        terms.total_amount_fen, terms.non_technical_costs, terms.technology_amount_fen
+    )
+
+
+def _apply_terms(contract: Contract, terms: ContractTerms, technology_fen: int) -> None:
+    contract.title = terms.title
+    contract.contract_type = terms.contract_type
+    contract.subtype = terms.subtype
+    contract.license_scope = terms.license_scope
+    contract.field = terms.field
+    contract.signed_on = terms.signed_on
+    contract.term_start = terms.term_start
+    contract.term_end = terms.term_end
+    contract.total_amount_fen = terms.total_amount_fen
+    contract.technology_amount_fen = technology_fen
+
+
+def _replace_schedule(
+    session: Session,
+    contract_id: int,
+    costs: Sequence[CostItem],
+    milestones: Sequence[MilestoneItem],
+) -> None:
+    session.execute(delete(ContractCost).where(col(ContractCost.contract_id) == contract_id))
+    session.execute(
+        delete(ContractMilestone).where(col(ContractMilestone.contract_id) == contract_id)
+    )
+    for position, cost in enumerate(costs, start=1):
+        session.add(ContractCost(contract_id=contract_id, position=position, **cost.model_dump()))
+    for position, milestone in enumerate(milestones, start=1):
+        session.add(ContractMilestone(
+            contract_id=contract_id, position=position, **milestone.model_dump()
+        ))
+    session.flush()
+
+
+# --- entering and editing ------------------------------------------------------------
+
+def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
+    if actor.organization_kind not in PARTY_KINDS:
+        raise Forbidden("The seller side enters a technology contract")
+    if not actor.organization_verified:
+        raise Forbidden("Your organisation must be verified by the bureau first")
+    technology_fen = _checked_terms(data)
+    contract = _new_contract(session, actor, data)
+    _apply_terms(contract, data, technology_fen)
+    _snapshot_parties(session, contract)
+    session.add(contract)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        raise Conflict("This deal already has a contract in progress or registered",
+                       code="contract_exists") from error
+    assert contract.id is not None
+    _replace_schedule(session, contract.id, data.non_technical_costs, data.milestones)
+    _audit(session, actor, contract, "created", None, ContractStatus.DRAFT)
+    return contract
+
+
+def _new_contract(session: Session, actor: Actor, data: ContractCreate) -> Contract:
+    """The parties, listings and broker: from the won deal, or as the seller names them.
+
+    Table models are not validated on construction; the terms and the party snapshot
+    are filled in by the caller before the first flush.
+    """
+    if data.deal_id is not None:
+        deal = deals.won_deal_for_contract(session, actor, data.deal_id)
+        for name in ("buyer_organization_id", "result_id", "demand_id"):
+            sent = getattr(data, name)
+            if sent is not None and sent != getattr(deal, name):
+                raise InvalidInput.on(f"body.{name}", "differs from the deal's")
+        return Contract(
+            deal_id=deal.id, result_id=deal.result_id, demand_id=deal.demand_id,
+            seller_organization_id=deal.seller_organization_id,
+            buyer_organization_id=deal.buyer_organization_id,
+            broker_user_id=deal.broker_user_id, broker_organization_id=deal.broker_organization_id,
+            created_by_user_id=actor.user_id,
+        )
+    if data.buyer_organization_id is None:
+        raise InvalidInput.on("body.buyer_organization_id", "name the buyer (or give deal_id)")
+    if data.buyer_organization_id == actor.organization_id:
+        raise InvalidInput.on("body.buyer_organization_id", "seller and buyer must differ")
+    buyer = session.get(Organization, data.buyer_organization_id)
+    if buyer is None or OrganizationKind(buyer.kind) not in PARTY_KINDS:
+        raise InvalidInput.on("body.buyer_organization_id", "no such contracting organisation")
+    _check_listing(session, ListingKind.RESULT, data.result_id, actor.organization_id, "result_id")
+    _check_listing(session, ListingKind.DEMAND, data.demand_id, buyer.id, "demand_id")
+    return Contract(
+        result_id=data.result_id, demand_id=data.demand_id,
+        seller_organization_id=actor.organization_id, buyer_organization_id=buyer.id,
+        created_by_user_id=actor.user_id,
+    )
+
+
+def _check_listing(
+    session: Session, kind: ListingKind, listing_id: int | None, owner_id: int | None, name: str
+) -> None:
+    if listing_id is None:
+        return
+    try:
+        listing = listings.get_for_reference(session, kind, listing_id)
+    except NotFound as error:
+        raise InvalidInput.on(f"body.{name}", "no such published listing") from error
+    if listing.organization_id != owner_id:
+        raise InvalidInput.on(f"body.{name}", "this listing belongs to neither party's side")
+
+
+def _snapshot_parties(session: Session, contract: Contract) -> None:
+    """Copy the parties' name, kind and district onto the contract as they are now."""
+    seller = session.get(Organization, contract.seller_organization_id)
+    buyer = session.get(Organization, contract.buyer_organization_id)
+    assert seller is not None and buyer is not None
+    contract.seller_name, contract.seller_kind = seller.name, str(seller.kind)
+    contract.seller_district_code = seller.district_code
+    contract.buyer_name, contract.buyer_kind = buyer.name, str(buyer.kind)
+    contract.buyer_district_code = buyer.district_code
+
+
+def _require_seller(actor: Actor, contract: Contract) -> None:
+    if not actor.belongs_to(contract.seller_organization_id):
+        raise Forbidden("Only the seller side edits and submits the contract")
+
+
+def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms) -> Contract:
+    contract = get_visible(session, actor, contract_id)
+    _require_seller(actor, contract)
+    if contract.status not in EDITABLE_STATUSES:
+        raise InvalidTransition(f"A {contract.status} contract cannot be edited")
+    technology_fen = _checked_terms(terms)
+    _apply_terms(contract, terms, technology_fen)
+    contract.updated_at = utcnow()
+    assert contract.id is not None
+    _replace_schedule(session, contract.id, terms.non_technical_costs, terms.milestones)
+    _audit(session, actor, contract, "edited", contract.status, contract.status)
+    return contract
+
+
+# --- the registration workflow -------------------------------------------------------
+
+def submit(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
+    contract = get_visible(session, actor, contract_id)
+    _require_seller(actor, contract)
+    _snapshot_parties(session, contract)
+    previous = _move(session, contract, EDITABLE_STATUSES, ContractStatus.SUBMITTED,
+                     submitted_at=utcnow(), status_reason="")
+    _audit(session, actor, contract, "submitted", previous, ContractStatus.SUBMITTED, note)
+    outbox.enqueue(session, "contract.submitted", ENTITY, contract_id)
+    return contract
+
+
+def register(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
+    contract = _for_bureau(session, actor, contract_id)
+    # The kind and district the statistics count under are those at registration.
+    _snapshot_parties(session, contract)
+    today = ledger.local_today()
+    previous = _move(
+        session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REGISTERED,
+        registered_on=today, registered_at=utcnow(), registered_by_user_id=actor.user_id,
+        status_reason="", revision=col(Contract.revision) + 1,
+    )
+    contract.registration_number = _next_registration_number(session, today.year)
+    session.flush()
+    ledger.record_registration(session, contract, actor.user_id)
+    deals.mark_listings_transacted(session, contract.result_id, contract.demand_id)
+    _audit(session, actor, contract, "registered", previous, ContractStatus.REGISTERED, note,
+           registration_number=contract.registration_number)
+    outbox.enqueue(session, "contract.registered", ENTITY, contract_id)
+    return contract
+
+
+def refuse(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
+    contract = _for_bureau(session, actor, contract_id)
+    previous = _move(session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REFUSED,
+                     status_reason=reason)
+    _audit(session, actor, contract, "refused", previous, ContractStatus.REFUSED, reason)
+    outbox.enqueue(session, "contract.refused", ENTITY, contract_id)
+    return contract
+
+
+def request_correction(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
+    contract = _for_bureau(session, actor, contract_id)
+    previous = _move(session, contract, (ContractStatus.SUBMITTED,),
+                     ContractStatus.NEEDS_CORRECTION, status_reason=reason)
+    _audit(session, actor, contract, "correction_requested", previous,
+           ContractStatus.NEEDS_CORRECTION, reason)
+    outbox.enqueue(session, "contract.needs_correction", ENTITY, contract_id)
+    return contract
+
+
+def change_amounts(
+    session: Session, actor: Actor, contract_id: int, change: AmountsChange
+) -> Contract:
+    contract = _for_bureau(session, actor, contract_id)
+    _check_milestones(change.total_amount_fen, change.milestones)
+    technology_fen = technology_amount(
+        change.total_amount_fen, change.non_technical_costs, change.technology_amount_fen
+    )
+    previous_total, previous_technology = contract.total_amount_fen, contract.technology_amount_fen
+    _move(session, contract, (ContractStatus.REGISTERED,), ContractStatus.REGISTERED,
+          total_amount_fen=change.total_amount_fen, technology_amount_fen=technology_fen,
+          status_reason=change.reason, revision=col(Contract.revision) + 1)
+    assert contract.id is not None
+    _replace_schedule(session, contract.id, change.non_technical_costs, change.milestones)
+    entry = ledger.record_change(
+        session, contract, actor.user_id, previous_total, previous_technology
+    )
+    _audit(session, actor, contract, "changed", ContractStatus.REGISTERED,
+           ContractStatus.REGISTERED, change.reason,
+           delta_total_fen=entry.delta_total_fen, delta_technology_fen=entry.delta_technology_fen)
+    return contract
+
+
+def cancel(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
+    contract = _for_bureau(session, actor, contract_id)
+    previous = _move(session, contract, (ContractStatus.REGISTERED,), ContractStatus.CANCELLED,
+                     status_reason=reason, revision=col(Contract.revision) + 1)
+    ledger.record_cancellation(session, contract, actor.user_id)
+    _audit(session, actor, contract, "cancelled", previous, ContractStatus.CANCELLED, reason)
+    outbox.enqueue(session, "contract.cancelled", ENTITY, contract_id)
+    return contract
+
+
+def _for_bureau(session: Session, actor: Actor, contract_id: int) -> Contract:
+    if not actor.is_bureau:
+        raise Forbidden("Only science and technology bureau staff register contracts")
+    return get_visible(session, actor, contract_id)
+
+
+def _move(
+    session: Session,
+    contract: Contract,
+    allowed_from: Sequence[ContractStatus],
+    to: ContractStatus,
+    **values: Any,
+) -> ContractStatus:
+    """Compare-and-set the status: fails with 409 if another request moved it first."""
+    current = ContractStatus(contract.status)
+    if current not in allowed_from:
+        raise InvalidTransition(f"A {current} contract cannot become {to}")
+    moved = session.execute(
+        update(Contract)
+        .where(col(Contract.id) == contract.id, col(Contract.status) == current,
+               col(Contract.revision) == contract.revision)
+        .values(status=to, updated_at=utcnow(), **values)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidTransition("The contract changed meanwhile; reload it and try again")
+    session.refresh(contract)
+    return current
+
+
+def _next_registration_number(session: Session, year: int) -> str:
+    """"3302" + year + a six-digit number, from a per-year counter row.
+
+    The UPDATE locks the year's row until commit, so concurrent registrations take
+    numbers one after the other; a rolled-back registration gives its number back.
+    """
+    if not _bump_counter(session, year):
+        try:
+            with session.begin_nested():
+                session.add(RegistrationCounter(year=year, last_number=0))
+                session.flush()
+        except IntegrityError:
+            pass  # another registration created the year's row first
+        _bump_counter(session, year)
+    number = session.exec(
+        select(RegistrationCounter.last_number).where(RegistrationCounter.year == year)
+    ).one()
+    return f"{REGISTRATION_PREFIX}{year}{number:06d}"
+
+
+def _bump_counter(session: Session, year: int) -> bool:
+    bumped = session.execute(
+        update(RegistrationCounter).where(col(RegistrationCounter.year) == year)
+        .values(last_number=col(RegistrationCounter.last_number) + 1)
+    )
+    return bool(bumped.rowcount)  # type: ignore[attr-defined]
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    contract: Contract,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    reason: str = "",
+    **details: Any,
+) -> None:
+    assert contract.id is not None
+    audit.record(
+        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
+        entity_type=ENTITY, entity_id=contract.id, action=action, from_status=from_status,
+        to_status=to_status, reason=reason, details=details,
+    )

@@ -1,0 +1,1 @@
+"""Interests, proposals (揭榜) and the broker's deal pipeline."""

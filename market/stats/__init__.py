@@ -1,0 +1,1 @@
+"""Trade-volume statistics for the bureau, computed from the contracts ledger."""
