@@ -18,6 +18,13 @@ from sqlmodel import Field, SQLModel
 from market.db import utcnow
 
 
+class ListingKind(StrEnum):
+    """The two catalogues; also the `entity_type` of their audit events and outbox rows."""
+
+    RESULT = "result"
+    DEMAND = "demand"
+
+
 class TechField(StrEnum):
     """The ten key fields of Ningbo's plan: the top level of the taxonomy."""
 
@@ -59,7 +66,7 @@ class IpForm(StrEnum):
     SOFTWARE_COPYRIGHT = "软件著作权"
     IC_LAYOUT = "集成电路布图设计"
     PLANT_VARIETY = "植物新品种"
-    TECHNICAL_SECRET = "技术秘密"
+    TECHNICAL_SECRET = "技术秘密"  # noqa: S105 (a trade secret, not a password)
     OTHER = "其他"
 
 
@@ -142,7 +149,8 @@ class Result(ListingBase, table=True):
     maturity_stage: MaturityStage = Field(sa_type=String(10), index=True)
     technology_readiness_level: int | None = None  # TRL 1-9
     transfer_modes: str = Field(default="", max_length=200)  # "|转让|许可|"
-    price_fen: int | None = Field(default=None, sa_type=BigInteger, index=True)  # None with price_negotiable: 面议
+    # None together with price_negotiable: 面议 (price by negotiation)
+    price_fen: int | None = Field(default=None, sa_type=BigInteger, index=True)
     price_negotiable: bool = False
     currency: str = Field(default="CNY", max_length=3)
     discipline: str = Field(default="", max_length=60)
@@ -153,6 +161,9 @@ class Demand(ListingBase, table=True):
     __tablename__ = "demands"
 
     description: str = Field(max_length=5000)
+    # When the enterprise needs the problem solved (or proposals in); the listing's own
+    # validity is `valid_until`, after which it expires.
+    deadline: date | None = Field(default=None, index=True)
     technical_indicators: str = Field(default="", max_length=3000)
     cooperation_modes: str = Field(default="", max_length=200)  # "|合作开发|委托开发|"
     budget_min_fen: int | None = Field(default=None, sa_type=BigInteger)

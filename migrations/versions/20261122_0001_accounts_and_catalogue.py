@@ -131,6 +131,7 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=5000), nullable=False),
+    sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('technical_indicators', sqlmodel.sql.sqltypes.AutoString(length=3000), nullable=False),
     sa.Column('cooperation_modes', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('budget_min_fen', sa.BigInteger(), nullable=True),
@@ -143,6 +144,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('demands', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_demands_budget_max_fen'), ['budget_max_fen'], unique=False)
+        batch_op.create_index(batch_op.f('ix_demands_deadline'), ['deadline'], unique=False)
         batch_op.create_index(batch_op.f('ix_demands_district_code'), ['district_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_demands_field'), ['field'], unique=False)
         batch_op.create_index(batch_op.f('ix_demands_organization_id'), ['organization_id'], unique=False)
@@ -245,6 +247,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_demands_organization_id'))
         batch_op.drop_index(batch_op.f('ix_demands_field'))
         batch_op.drop_index(batch_op.f('ix_demands_district_code'))
+        batch_op.drop_index(batch_op.f('ix_demands_deadline'))
         batch_op.drop_index(batch_op.f('ix_demands_budget_max_fen'))
 
     op.drop_table('demands')
