@@ -39,7 +39,7 @@ class SearchError(Exception):
     """The engine refused or failed an operation (bad query, failed indexing task)."""
 
 
-class SearchUnavailable(SearchError):  # noqa: N818 - name is part of the app contract
+class SearchUnavailable(SearchError):
     """The engine cannot be reached; searching is impossible until it comes back."""
 
 

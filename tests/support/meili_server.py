@@ -53,7 +53,7 @@ class MeilisearchServer:
             return ""
 
 
-class MeilisearchDidNotStart(RuntimeError):  # noqa: N818 - reads as a sentence
+class MeilisearchDidNotStart(RuntimeError):
     pass
 
 
