@@ -167,17 +167,19 @@ def _checked_terms(terms: ContractTerms) -> int:
     )
 
 
-def _apply_terms(contract: Contract, terms: ContractTerms, technology_fen: int) -> None:
-    contract.title = terms.title
-    contract.contract_type = terms.contract_type
-    contract.subtype = terms.subtype
-    contract.license_scope = terms.license_scope
-    contract.field = terms.field
-    contract.signed_on = terms.signed_on
-    contract.term_start = terms.term_start
-    contract.term_end = terms.term_end
-    contract.total_amount_fen = terms.total_amount_fen
-    contract.technology_amount_fen = technology_fen
+def _term_columns(terms: ContractTerms, technology_fen: int) -> dict[str, Any]:
+    return {
+        "title": terms.title, "contract_type": terms.contract_type, "subtype": terms.subtype,
+        "license_scope": terms.license_scope, "field": terms.field,
+        "signed_on": terms.signed_on, "term_start": terms.term_start,
+        "term_end": terms.term_end, "total_amount_fen": terms.total_amount_fen,
+        "technology_amount_fen": technology_fen,
+    }
+
+
+def _assign(contract: Contract, columns: dict[str, Any]) -> None:
+    for name, value in columns.items():
+        setattr(contract, name, value)
 
 
 def _replace_schedule(
@@ -207,9 +209,13 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
     if not actor.organization_verified:
         raise Forbidden("Your organisation must be verified by the bureau first")
     technology_fen = _checked_terms(data)
-    contract = _new_contract(session, actor, data)
-    _apply_terms(contract, data, technology_fen)
-    _snapshot_parties(session, contract)
+    origin = _origin(session, actor, data)
+    contract = Contract(
+        **origin, **_term_columns(data, technology_fen),
+        **_party_snapshot(session, origin["seller_organization_id"],
+                          origin["buyer_organization_id"]),
+        created_by_user_id=actor.user_id,
+    )
     session.add(contract)
     try:
         with session.begin_nested():
@@ -223,25 +229,21 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
     return contract
 
 
-def _new_contract(session: Session, actor: Actor, data: ContractCreate) -> Contract:
-    """The parties, listings and broker: from the won deal, or as the seller names them.
-
-    Table models are not validated on construction; the terms and the party snapshot
-    are filled in by the caller before the first flush.
-    """
+def _origin(session: Session, actor: Actor, data: ContractCreate) -> dict[str, Any]:
+    """The parties, listings and broker: from the won deal, or as the seller names them."""
     if data.deal_id is not None:
         deal = deals.won_deal_for_contract(session, actor, data.deal_id)
         for name in ("buyer_organization_id", "result_id", "demand_id"):
             sent = getattr(data, name)
             if sent is not None and sent != getattr(deal, name):
                 raise InvalidInput.on(f"body.{name}", "differs from the deal's")
-        return Contract(
-            deal_id=deal.id, result_id=deal.result_id, demand_id=deal.demand_id,
-            seller_organization_id=deal.seller_organization_id,
-            buyer_organization_id=deal.buyer_organization_id,
-            broker_user_id=deal.broker_user_id, broker_organization_id=deal.broker_organization_id,
-            created_by_user_id=actor.user_id,
-        )
+        return {
+            "deal_id": deal.id, "result_id": deal.result_id, "demand_id": deal.demand_id,
+            "seller_organization_id": deal.seller_organization_id,
+            "buyer_organization_id": deal.buyer_organization_id,
+            "broker_user_id": deal.broker_user_id,
+            "broker_organization_id": deal.broker_organization_id,
+        }
     if data.buyer_organization_id is None:
         raise InvalidInput.on("body.buyer_organization_id", "name the buyer (or give deal_id)")
     if data.buyer_organization_id == actor.organization_id:
@@ -251,11 +253,10 @@ def _new_contract(session: Session, actor: Actor, data: ContractCreate) -> Contr
         raise InvalidInput.on("body.buyer_organization_id", "no such contracting organisation")
     _check_listing(session, ListingKind.RESULT, data.result_id, actor.organization_id, "result_id")
     _check_listing(session, ListingKind.DEMAND, data.demand_id, buyer.id, "demand_id")
-    return Contract(
-        result_id=data.result_id, demand_id=data.demand_id,
-        seller_organization_id=actor.organization_id, buyer_organization_id=buyer.id,
-        created_by_user_id=actor.user_id,
-    )
+    return {
+        "result_id": data.result_id, "demand_id": data.demand_id,
+        "seller_organization_id": actor.organization_id, "buyer_organization_id": buyer.id,
+    }
 
 
 def _check_listing(
@@ -271,15 +272,23 @@ def _check_listing(
         raise InvalidInput.on(f"body.{name}", "this listing belongs to neither party's side")
 
 
-def _snapshot_parties(session: Session, contract: Contract) -> None:
-    """Copy the parties' name, kind and district onto the contract as they are now."""
-    seller = session.get(Organization, contract.seller_organization_id)
-    buyer = session.get(Organization, contract.buyer_organization_id)
+def _party_snapshot(session: Session, seller_id: int, buyer_id: int) -> dict[str, Any]:
+    """The parties' name, kind and district as they are now."""
+    seller = session.get(Organization, seller_id)
+    buyer = session.get(Organization, buyer_id)
     assert seller is not None and buyer is not None
-    contract.seller_name, contract.seller_kind = seller.name, str(seller.kind)
-    contract.seller_district_code = seller.district_code
-    contract.buyer_name, contract.buyer_kind = buyer.name, str(buyer.kind)
-    contract.buyer_district_code = buyer.district_code
+    return {
+        "seller_name": seller.name, "seller_kind": str(seller.kind),
+        "seller_district_code": seller.district_code,
+        "buyer_name": buyer.name, "buyer_kind": str(buyer.kind),
+        "buyer_district_code": buyer.district_code,
+    }
+
+
+def _snapshot_parties(session: Session, contract: Contract) -> None:
+    _assign(contract, _party_snapshot(
+        session, contract.seller_organization_id, contract.buyer_organization_id
+    ))
 
 
 def _require_seller(actor: Actor, contract: Contract) -> None:
@@ -293,7 +302,7 @@ def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms)
     if contract.status not in EDITABLE_STATUSES:
         raise InvalidTransition(f"A {contract.status} contract cannot be edited")
     technology_fen = _checked_terms(terms)
-    _apply_terms(contract, terms, technology_fen)
+    _assign(contract, _term_columns(terms, technology_fen))
     contract.updated_at = utcnow()
     assert contract.id is not None
     _replace_schedule(session, contract.id, terms.non_technical_costs, terms.milestones)

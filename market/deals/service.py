@@ -163,6 +163,7 @@ def list_outreach(
 ) -> tuple[list[OutreachT], int]:
     """Approaches the actor may see, newest first; or the stale ones, oldest first."""
     query = select(model).where(_outreach_visibility(model, actor))
+    order: tuple[Any, ...]
     if stale_after_days is not None:
         cutoff = utcnow() - timedelta(days=stale_after_days)
         query = query.where(
