@@ -17,6 +17,7 @@ DOMAINS = (
     "outbox",
     "listings",
     "discovery",
+    "matching",
     "deals",
     "contracts",
     "payments",
