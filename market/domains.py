@@ -29,7 +29,7 @@ def domain_modules(kind: str) -> list[ModuleType]:
     """Import `market.<domain>.<kind>` for every domain that has one."""
     modules = []
     for domain in DOMAINS:
-        name = f"market.{domain}.{kind}"
-        if importlib.util.find_spec(name) is not None:
+        package, name = f"market.{domain}", f"market.{domain}.{kind}"
+        if importlib.util.find_spec(package) and importlib.util.find_spec(name):
             modules.append(importlib.import_module(name))
     return modules
