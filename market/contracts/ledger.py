@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from market.contracts.models import Contract, LedgerEntry, LedgerEntryKind
 from market.db import utcnow
+from market.errors import Conflict
 
 # The bureau's calendar: registration dates and "as of" days are China Standard Time
 # (no daylight saving since 1991, so a fixed offset is exact).
@@ -112,5 +114,11 @@ def _append(
         broker_organization_id=contract.broker_organization_id,
     )
     session.add(entry)
-    session.flush()  # the unique constraints speak now, inside the request's transaction
+    try:
+        session.flush()  # the constraints speak now, inside the request's transaction
+    except IntegrityError as error:
+        # Only reachable if a status check was bypassed: the database refuses to count
+        # a contract twice, and the client gets a 409 rather than a 500.
+        raise Conflict("This step is already in the trade-volume ledger",
+                       code="already_counted") from error
     return entry

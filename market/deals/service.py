@@ -492,11 +492,11 @@ def _check_transition(current: DealStage, change: StageChange) -> None:
         if change.lost_reason is None:
             raise InvalidInput.on("body.lost_reason", "say why the deal was lost")
         return
-    if change.lost_reason is not None:
-        raise InvalidInput.on("body.lost_reason", "only a lost deal has a lost reason")
     if NEXT_STAGE.get(current) != change.stage:
         raise InvalidTransition(f"A deal moves from {current} to {NEXT_STAGE.get(current)}, "
                                 f"not to {change.stage}")
+    if change.lost_reason is not None:
+        raise InvalidInput.on("body.lost_reason", "only a lost deal has a lost reason")
 
 
 def add_note(session: Session, actor: Actor, deal_id: int, note: str) -> DealEvent:
