@@ -20,7 +20,9 @@ from tests.deals.journey import (
     contract_from_deal,
     contract_terms,
     direct_contract,
+    express_interest,
     ok,
+    publish_result,
     register,
     registered_contract,
     submit,
@@ -108,7 +110,8 @@ def test_correction_cycle_and_registration_number(client: TestClient, cast: Cast
     assert client.post(f"{path}/register", headers=cast.bureau.headers).status_code == 409
     submitted = submit(client, contract["id"], cast.institute)
     assert submitted["status"] == "submitted" and submitted["submitted_at"]
-    assert client.put(path, json=contract_terms(), headers=cast.institute.headers).status_code == 409
+    edit = client.put(path, json=contract_terms(), headers=cast.institute.headers)
+    assert edit.status_code == 409
     no_reason = client.post(f"{path}/request-correction", json={"reason": ""},
                             headers=cast.bureau.headers)
     assert "body.reason" in _field_of(no_reason)
@@ -157,7 +160,8 @@ def test_a_contract_from_a_won_deal_carries_its_parties_and_broker(
     contract = contract_from_deal(client, cast, deal["id"])
     assert contract["deal_id"] == deal["id"] and contract["result_id"] == deal["result_id"]
     assert contract["broker_user_id"] == cast.broker.user_id
-    assert client.get(f"/contracts/{contract['id']}", headers=cast.broker.headers).status_code == 200
+    seen_by_broker = client.get(f"/contracts/{contract['id']}", headers=cast.broker.headers)
+    assert seen_by_broker.status_code == 200
     body = {**contract_terms(), "deal_id": deal["id"]}
     duplicate = client.post("/contracts", json=body, headers=cast.institute.headers)
     assert duplicate.status_code == 409
@@ -170,7 +174,6 @@ def test_a_contract_from_a_won_deal_carries_its_parties_and_broker(
 def test_a_contract_needs_a_won_deal(client: TestClient, cast: Cast) -> None:
     result_id = won_deal(client, cast)["result_id"]
     assert result_id
-    from tests.deals.journey import express_interest, publish_result
     other_result = publish_result(client, cast.institute, cast.bureau)
     interest_id = express_interest(client, cast, other_result)
     open_deal = ok(client.post("/deals", json={"title": "未成交", "interest_id": interest_id},
@@ -196,7 +199,8 @@ def test_permission_matrix(client: TestClient, cast: Cast, market: Market) -> No
         response = client.request(method, path + suffix, json=body, headers=cast.outsider.headers)
         assert response.status_code == 404, (method, suffix)
     # The buyer sees it but may not edit or submit; only bureau staff decide.
-    assert client.put(path, json=contract_terms(), headers=cast.enterprise.headers).status_code == 403
+    by_buyer = client.put(path, json=contract_terms(), headers=cast.enterprise.headers)
+    assert by_buyer.status_code == 403
     assert client.post(f"{path}/submit", headers=cast.enterprise.headers).status_code == 403
     for suffix, body in (("/register", None), ("/refuse", reason),
                          ("/request-correction", reason), ("/change", change),

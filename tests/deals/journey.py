@@ -15,7 +15,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from market.contracts import ledger
-from market.organizations.models import OrganizationKind
 from tests.support.factories import Account, Market
 
 _numbers = itertools.count(1)
@@ -68,7 +67,8 @@ def publish_demand(client: TestClient, owner: Account, bureau: Account) -> int:
     number = next(_numbers)
     body = {
         "title": f"注塑件表面缩痕缺陷解决方案 {number}",
-        "description": "汽车内饰注塑件表面出现缩痕，需要工艺或材料改进方案，要求良品率提升到98%以上。",
+        "description": "汽车内饰注塑件表面出现缩痕，需要工艺或材料改进方案，"
+                       "要求良品率提升到98%以上。",
         "keywords": ["注塑", "缩痕"],
         "field": "高端装备",
         "cooperation_modes": ["委托开发", "技术服务"],
@@ -189,8 +189,3 @@ def totals(client: TestClient, bureau: Account, **params: Any) -> tuple[int, int
     body = summary(client, bureau, **params)
     return body["contract_count"], body["total_amount_fen"], body["technology_amount_fen"]
 
-
-def other_kind(kind: OrganizationKind) -> OrganizationKind:
-    return OrganizationKind.ENTERPRISE if kind != OrganizationKind.ENTERPRISE else (
-        OrganizationKind.INSTITUTE
-    )

@@ -82,8 +82,8 @@ def test_one_pending_interest_per_organisation(client: TestClient, cast: Cast) -
 
 def test_a_proposal_answers_a_demand_and_its_owner_accepts(client: TestClient, cast: Cast) -> None:
     demand_id = publish_demand(client, cast.enterprise, cast.bureau)
-    proposal = ok(client.post(f"/demands/{demand_id}/proposals",
-                              json={"message": "我院有成熟的模流分析方案", "quoted_price_fen": 30_000_000},
+    body = {"message": "我院有成熟的模流分析方案", "quoted_price_fen": 30_000_000}
+    proposal = ok(client.post(f"/demands/{demand_id}/proposals", json=body,
                               headers=cast.institute.headers), 201)
     assert proposal["owner_organization_id"] == cast.enterprise.organization_id
     assert client.post(f"/proposals/{proposal['id']}/accept",
@@ -114,7 +114,7 @@ def test_approaches_are_hidden_from_other_organisations(client: TestClient, cast
 
 def _age(engine: Engine, table: str, row_id: int, days: int) -> None:
     with engine.begin() as connection:
-        connection.execute(text(f"UPDATE {table} SET created_at = :at WHERE id = :id"),  # noqa: S608
+        connection.execute(text(f"UPDATE {table} SET created_at = :at WHERE id = :id"),
                            {"at": utcnow() - timedelta(days=days), "id": row_id})
 
 
