@@ -152,6 +152,98 @@ def openapi(
     typer.echo(f"wrote {OPENAPI_FILE}")
 
 
+# --- search: worker, reindex, outbox operations (docs/SEARCH.md) ------------------------
+
+outbox_app = typer.Typer(help="The outbox that feeds the search index.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
+) -> None:
+    """Drain the outbox into the search engine until SIGTERM/SIGINT (several may run
+    at once on PostgreSQL)."""
+    from market.discovery import indexing
+    from market.discovery.engine import search_engine_from_settings
+
+    settings = _settings()
+    engine = _engine(settings)
+    search_engine = search_engine_from_settings(settings)
+    if once:
+        policy = indexing.OutboxPolicy.from_settings(settings)
+        settled = indexing.Indexer(engine, search_engine, policy).drain()
+        typer.echo(f"settled {settled} outbox rows")
+        return
+    loop = indexing.worker_loop(settings, engine, search_engine)
+    loop.stop_on_signals()
+    typer.echo(f"outbox worker: {settings.search_backend} search, Ctrl-C to stop")
+    loop.run()
+    typer.echo("outbox worker stopped")
+
+
+@app.command()
+def reindex(
+    catalogue: Annotated[
+        str, typer.Option(help="results, demands or all", case_sensitive=False)
+    ] = "all",
+) -> None:
+    """Rebuild search indexes from the database and swap them in (no search downtime)."""
+    from market.discovery import indexing
+    from market.discovery.engine import search_engine_from_settings
+    from search.documents import CATALOGUES
+
+    if catalogue not in (*CATALOGUES, "all"):
+        typer.secho("--catalogue must be results, demands or all", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+    settings = _settings()
+    engine = _engine(settings)
+    search_engine = search_engine_from_settings(settings)
+    search_engine.ensure_indexes()
+    for name in CATALOGUES if catalogue == "all" else (catalogue,):
+        # The document count is unknown while streaming, so a counter line, not a bar.
+        def progress(indexed: int, name: str = name) -> None:
+            typer.echo(f"\r{name}: {indexed} indexed", nl=False)
+
+        report = indexing.reindex(engine, search_engine, name, progress)  # type: ignore[arg-type]
+        typer.echo(
+            f"\r{name}: {report.indexed} indexed, swapped in; "
+            f"{report.reapplied} changed meanwhile re-applied"
+        )
+
+
+@outbox_app.command("failures")
+def outbox_failures(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List outbox rows a worker gave up on, newest first."""
+    from market.discovery import indexing
+
+    with session_scope(_engine(_settings())) as session:
+        rows, total = indexing.failed_events(session, 0, limit)
+        status = indexing.outbox_status(session)
+    typer.echo(f"{total} failed, {status.pending} pending for search")
+    for row in rows:
+        typer.echo(
+            f"#{row.id} {row.topic} {row.entity_type} {row.entity_id} "
+            f"attempts={row.attempts} failed_at={row.failed_at:%Y-%m-%d %H:%M:%S}"
+            f"\n    {row.last_error}"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(event_id: Annotated[int, typer.Argument(help="Outbox row id")]) -> None:
+    """Queue a failed outbox row again."""
+    from market.discovery import indexing
+
+    with session_scope(_engine(_settings())) as session:
+        event = indexing.retry_event(session, event_id)
+    if event is None:
+        typer.secho(f"no outbox row {event_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"outbox row {event_id} queued again")
+
+
 def main() -> None:
     app()
 

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     meili_master_key: str = ""
     meili_index_prefix: str = "market"
     run_worker_in_process: bool = True
+    # The embedded engine's file; empty: data_dir/search.sqlite3.
+    search_local_path: Path | None = None
+    # The outbox worker (docs/SEARCH.md, "Indexing through the outbox").
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
 
     # Payments: empty key means payments are switched off (endpoints answer 503).
     stripe_secret_key: str = ""
@@ -73,6 +81,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'market.db'}"
+
+    @property
+    def effective_search_local_path(self) -> Path:
+        return self.search_local_path or self.data_dir / "search.sqlite3"
 
     def check_production_safety(self) -> None:
         """Refuse settings that are only acceptable on a developer's laptop."""

@@ -1,0 +1,1 @@
+"""Discovery: the application side of search (engine wiring, indexing, search endpoints)."""

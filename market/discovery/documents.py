@@ -1,0 +1,131 @@
+"""Search documents from catalogue rows: the only place that maps ORM rows to `search/`.
+
+`search.documents` knows plain mappings; this module reads a `Result` or `Demand` row
+(plus the owner's name, which lives on the organisation) and hands the builders plain
+values, decoding the "|"-delimited columns with the catalogue's own `split_codes`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from market.listings.models import Demand, ListingKind, ListingStatus, Result
+from market.listings.schemas import split_codes
+from search.documents import (
+    COOPERATION_MODES,
+    Catalogue,
+    DemandDocument,
+    ResultDocument,
+    demand_document,
+    document_id,
+    result_document,
+)
+
+logger = logging.getLogger("market.discovery")
+
+Listing = Result | Demand
+
+# Statuses a listing reaches only after the bureau published it. The listings service
+# announces (outbox row) every move into or out of a public status, so exactly these
+# rows are kept in the index: the index and the outbox agree by construction. Drafts,
+# submissions and rejections are never announced; owners work on them through the
+# catalogue's own endpoints (GET /results?mine=true). See docs/SEARCH.md.
+INDEXED_STATUSES = frozenset(
+    {
+        ListingStatus.PUBLISHED,
+        ListingStatus.IN_NEGOTIATION,
+        ListingStatus.TRANSACTED,
+        ListingStatus.WITHDRAWN,
+        ListingStatus.EXPIRED,
+    }
+)
+
+CATALOGUE_OF_KIND: dict[ListingKind, Catalogue] = {
+    ListingKind.RESULT: "results",
+    ListingKind.DEMAND: "demands",
+}
+MODEL_OF_CATALOGUE: dict[Catalogue, type[Result] | type[Demand]] = {
+    "results": Result,
+    "demands": Demand,
+}
+
+
+def is_indexed(listing: Listing) -> bool:
+    return ListingStatus(listing.status) in INDEXED_STATUSES
+
+
+def search_id(catalogue: Catalogue, listing_id: int) -> str:
+    """The engine id of a listing (`result-12`), also for deleting a vanished row."""
+    return document_id(catalogue, listing_id)
+
+
+def result_search_document(result: Result, organization_name: str = "") -> ResultDocument:
+    """The search document of a research result row."""
+    return result_document(
+        {
+            **_common_fields(result, organization_name),
+            "kind": str(result.ip_form),
+            "summary": result.summary,
+            "maturity_stage": str(result.maturity_stage),
+            "transfer_modes": [str(mode) for mode in split_codes(result.transfer_modes)],
+            "price_fen": result.price_fen,
+            "price_negotiable": result.price_negotiable or result.price_fen is None,
+            "discipline": result.discipline or None,
+        }
+    )
+
+
+def demand_search_document(demand: Demand, organization_name: str = "") -> DemandDocument:
+    """The search document of a technology demand row."""
+    return demand_document(
+        {
+            **_common_fields(demand, organization_name),
+            "description": demand.description,
+            "technical_indicators": demand.technical_indicators,
+            "cooperation_modes": _searchable_cooperation_modes(demand),
+            "budget_min_fen": demand.budget_min_fen,
+            "budget_max_fen": demand.budget_max_fen,
+            "budget_negotiable": demand.budget_negotiable
+            or (demand.budget_min_fen is None and demand.budget_max_fen is None),
+            "deadline": demand.deadline,
+        }
+    )
+
+
+def search_document(listing: Listing, organization_name: str = "") -> dict[str, Any]:
+    """Either document, for code that handles both catalogues."""
+    if isinstance(listing, Result):
+        return dict(result_search_document(listing, organization_name))
+    return dict(demand_search_document(listing, organization_name))
+
+
+def _common_fields(listing: Listing, organization_name: str) -> dict[str, Any]:
+    assert listing.id is not None, "only stored listings can be indexed"
+    return {
+        "listing_id": listing.id,
+        "title": listing.title,
+        "keywords": list(listing.keywords or []),
+        "field": str(listing.field),
+        "ipc_codes": split_codes(listing.ipc_codes),
+        "district_code": listing.district_code,
+        "organization_id": listing.organization_id,
+        "organization_name": organization_name,
+        "status": str(listing.status),
+        "published_at": listing.published_at,
+    }
+
+
+def _searchable_cooperation_modes(demand: Demand) -> list[str]:
+    """The demand's modes that the search vocabulary knows.
+
+    The catalogue accepts 委托开发 and 技术咨询, which `search.documents` does not list;
+    passing them would make the builder refuse the whole demand, so they are left out
+    of the document (the demand stays findable by everything else). Tracked in
+    docs/SEARCH.md until the search vocabulary gains them.
+    """
+    modes = [str(mode) for mode in split_codes(demand.cooperation_modes)]
+    unknown = [mode for mode in modes if mode not in COOPERATION_MODES]
+    if unknown:
+        logger.debug("demand %s: cooperation modes %s not searchable", demand.id, unknown)
+    return [mode for mode in modes if mode in COOPERATION_MODES]

@@ -1,0 +1,77 @@
+"""One search engine per application, built from settings.
+
+The API, the in-process worker and the CLI all get their engine from
+`search_engine_from_settings`; inside a request, `get_search_engine(request)` returns
+the app's shared engine (`app.state.search_engine`). Both engines are safe to share
+between threads (the Meilisearch engine keeps one client per thread, the local one
+serialises on a lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from market.config import Settings
+from search.backend import SearchBackend, SearchError
+from search.engines import create_search_engine
+
+logger = logging.getLogger("market.discovery")
+_creation_lock = threading.Lock()
+
+
+def search_engine_from_settings(settings: Settings) -> SearchBackend:
+    """A new engine as configured (MARKET_SEARCH_BACKEND); indexes not yet ensured."""
+    if settings.search_backend == "local":
+        path = settings.effective_search_local_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create_search_engine("local", local_path=path)
+    return create_search_engine(
+        "meilisearch",
+        meili_url=settings.meili_url,
+        meili_api_key=settings.meili_master_key or None,
+        index_prefix=settings.meili_index_prefix,
+    )
+
+
+def app_search_engine(app: FastAPI) -> SearchBackend:
+    """The app's engine, created on first use (an app never started still searches)."""
+    engine: SearchBackend | None = getattr(app.state, "search_engine", None)
+    if engine is not None:
+        return engine
+    with _creation_lock:
+        engine = getattr(app.state, "search_engine", None)
+        if engine is None:
+            engine = search_engine_from_settings(app.state.settings)
+            app.state.search_engine = engine
+    return engine
+
+
+def set_app_search_engine(app: FastAPI, engine: SearchBackend | None) -> None:
+    """Use this engine for the app (tests, embedding); None: build from settings again."""
+    app.state.search_engine = engine
+
+
+def ensure_indexes_quietly(engine: SearchBackend) -> bool:
+    """Create/configure the indexes; an unreachable engine must not stop the API.
+
+    The catalogue keeps working without search, and the worker retries indexing, so a
+    Meilisearch that is down at start-up is logged, not fatal. True when it worked.
+    """
+    try:
+        engine.ensure_indexes()
+    except SearchError as error:
+        logger.warning("search indexes not ensured (searches will answer 503): %s", error)
+        return False
+    return True
+
+
+def get_search_engine(request: Request) -> SearchBackend:
+    """FastAPI dependency: the app's search engine."""
+    return app_search_engine(request.app)
+
+
+SearchEngine = Annotated[SearchBackend, Depends(get_search_engine)]

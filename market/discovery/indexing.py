@@ -1,0 +1,452 @@
+"""The outbox → search engine adapter: claim due rows, index the listings' current state.
+
+An outbox row says only "this listing changed". The worker never trusts a payload: it
+loads the listing as it is now and writes that (or deletes the document when the row is
+gone or not indexed), so replaying a row any number of times converges on the database.
+
+One step = one database transaction:
+1. claim up to `batch_size` due `listing.changed` rows (on PostgreSQL `FOR UPDATE SKIP
+   LOCKED`, so parallel workers take disjoint rows);
+2. on PostgreSQL, take a transaction-scoped advisory lock per listing (try-lock; rows of a
+   listing another worker is indexing are left for the next round), so two workers can
+   never write an older and a newer state of one listing in the wrong order;
+3. load the listings, build documents, write them per catalogue and wait for the engine;
+4. mark the rows processed only after the engine confirmed; on failure move
+   `available_at` (exponential backoff), count `attempts`, keep `last_error`, and after
+   `max_attempts` set `failed_at` (an unreachable engine never fails a row: an outage
+   is nobody's data problem, the rows wait for it).
+A crash anywhere before the commit leaves the rows unprocessed; they are indexed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import func, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from market.config import Settings
+from market.db import is_postgres, session_scope, utcnow
+from market.discovery.documents import (
+    CATALOGUE_OF_KIND,
+    MODEL_OF_CATALOGUE,
+    Listing,
+    is_indexed,
+    search_document,
+    search_id,
+)
+from market.listings import service as listings
+from market.listings.expiry import LISTING_CHANGED, market_today
+from market.listings.models import ListingKind
+from market.organizations.models import Organization
+from market.outbox.models import OutboxEvent
+from search.backend import ProgressCallback, SearchBackend, SearchError, SearchUnavailable
+from search.documents import CATALOGUES, Catalogue, DocumentError
+from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_seconds
+
+logger = logging.getLogger("market.discovery")
+
+INDEXED_TOPICS = (LISTING_CHANGED,)
+# Namespaces of the two-key advisory locks (one per catalogue), chosen to stay clear of
+# any other advisory lock in the database.
+_ADVISORY_NAMESPACE = {"result": 731_001, "demand": 731_002}
+# Rows created this long before a reindex started are re-applied after it too, so clock
+# skew between API hosts and the reindexing host cannot let a change slip through.
+REINDEX_SAFETY_MARGIN = timedelta(minutes=2)
+REBUILD_PAGE_SIZE = 1000
+MAX_ERROR_LENGTH = 4000
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    batch_size: int = 500
+    max_attempts: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxPolicy:
+        return cls(
+            batch_size=settings.outbox_batch_size,
+            max_attempts=settings.outbox_max_attempts,
+            backoff_base_seconds=settings.outbox_backoff_base_seconds,
+            backoff_max_seconds=settings.outbox_backoff_max_seconds,
+        )
+
+
+@dataclass
+class _Plan:
+    """One catalogue's share of a batch: engine writes and the rows they settle."""
+
+    changes: CatalogueChanges = field(default_factory=CatalogueChanges)
+    rows: list[OutboxEvent] = field(default_factory=list)
+
+
+class Indexer:
+    """Drains `listing.changed` outbox rows into a search engine."""
+
+    def __init__(
+        self,
+        db_engine: Engine,
+        search_engine: SearchBackend,
+        policy: OutboxPolicy | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db_engine
+        self._search = search_engine
+        self._policy = policy or OutboxPolicy()
+        self._clock = clock
+        self._indexes_ready = False
+
+    def drain_once(self) -> int:
+        """One batch; returns how many rows it settled (processed, retried or failed)."""
+        self._ensure_indexes()
+        with session_scope(self._db) as session:
+            rows = self._claim(session)
+            if not rows:
+                return 0
+            rows = self._lock_listings(session, rows)
+            self._settle(session, rows)
+            return len(rows)
+
+    def drain(self, max_batches: int | None = None) -> int:
+        """Run batches until nothing is due (tests, `market worker --once`)."""
+        settled = 0
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            handled = self.drain_once()
+            if handled == 0:
+                break
+            settled += handled
+            batches += 1
+        return settled
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _ensure_indexes(self) -> None:
+        # Until the indexes exist with their settings, writing would let Meilisearch
+        # create a bare index with no filterable attributes; raise and retry instead.
+        if not self._indexes_ready:
+            self._search.ensure_indexes()
+            self._indexes_ready = True
+
+    def _claim(self, session: Session) -> list[OutboxEvent]:
+        statement = (
+            select(OutboxEvent)
+            .where(
+                col(OutboxEvent.topic).in_(INDEXED_TOPICS),
+                col(OutboxEvent.processed_at).is_(None),
+                col(OutboxEvent.failed_at).is_(None),
+                col(OutboxEvent.available_at) <= self._clock(),
+            )
+            .order_by(col(OutboxEvent.id))
+            .limit(self._policy.batch_size)
+        )
+        if is_postgres(self._db):
+            statement = statement.with_for_update(skip_locked=True)
+        return list(session.exec(statement).all())
+
+    def _lock_listings(self, session: Session, rows: list[OutboxEvent]) -> list[OutboxEvent]:
+        """PostgreSQL: keep the rows whose listing this transaction could lock."""
+        if not is_postgres(self._db):
+            return rows  # SQLite: one worker at a time (docs/SEARCH.md)
+        locked: dict[tuple[str, int], bool] = {}
+        kept = []
+        for row in rows:
+            key = (row.entity_type, row.entity_id)
+            if key not in locked:
+                locked[key] = _try_lock_listing(session, *key)
+            if locked[key]:
+                kept.append(row)
+        return kept
+
+    def _settle(self, session: Session, rows: list[OutboxEvent]) -> None:
+        plans, bad_rows = plan_changes(session, rows)
+        now = self._clock()
+        for row, reason in bad_rows:
+            self._fail(row, reason, now)
+        for catalogue, plan in plans.items():
+            try:
+                apply_changes(self._search, catalogue, plan.changes)
+            except SearchError as error:
+                self._retry_later(plan.rows, error, now)
+                continue
+            for row in plan.rows:
+                row.processed_at = now
+                row.attempts += 1
+
+    def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
+        outage = isinstance(error, SearchUnavailable)
+        logger.warning("indexing %d outbox rows failed: %s", len(rows), error)
+        for row in rows:
+            row.attempts += 1
+            row.last_error = _error_text(error)
+            if not outage and row.attempts >= self._policy.max_attempts:
+                row.failed_at = now
+                continue
+            delay = backoff_seconds(
+                row.attempts, self._policy.backoff_base_seconds, self._policy.backoff_max_seconds
+            )
+            row.available_at = now + timedelta(seconds=delay)
+
+    def _fail(self, row: OutboxEvent, reason: str, now: datetime) -> None:
+        # Bad data (a listing the document builder refuses) will not heal by retrying.
+        logger.error("outbox row %s cannot be indexed: %s", row.id, reason)
+        row.attempts += 1
+        row.last_error = reason[:MAX_ERROR_LENGTH]
+        row.failed_at = now
+
+
+def plan_changes(
+    session: Session, rows: Iterable[OutboxEvent]
+) -> tuple[dict[Catalogue, _Plan], list[tuple[OutboxEvent, str]]]:
+    """Group rows by catalogue and turn each listing's current state into engine writes."""
+    plans: dict[Catalogue, _Plan] = {}
+    bad_rows: list[tuple[OutboxEvent, str]] = []
+    rows_by_listing: dict[tuple[Catalogue, int], list[OutboxEvent]] = {}
+    for row in rows:
+        catalogue = _catalogue_of(row.entity_type)
+        if catalogue is None:
+            bad_rows.append((row, f"unknown entity_type {row.entity_type!r} for {row.topic}"))
+            continue
+        rows_by_listing.setdefault((catalogue, row.entity_id), []).append(row)
+    for catalogue in CATALOGUES:
+        ids = [listing_id for (cat, listing_id) in rows_by_listing if cat == catalogue]
+        if not ids:
+            continue
+        plan = plans.setdefault(catalogue, _Plan())
+        for listing_id, outcome in current_documents(session, catalogue, ids):
+            settled_rows = rows_by_listing[(catalogue, listing_id)]
+            if isinstance(outcome, DocumentError):
+                bad_rows.extend((row, f"document refused: {outcome}") for row in settled_rows)
+                continue
+            if outcome is None:
+                plan.changes.deletes.append(search_id(catalogue, listing_id))
+            else:
+                plan.changes.upserts.append(outcome)
+            plan.rows.extend(settled_rows)
+    return plans, bad_rows
+
+
+def current_documents(
+    session: Session, catalogue: Catalogue, listing_ids: Sequence[int]
+) -> Iterator[tuple[int, dict[str, Any] | DocumentError | None]]:
+    """Each listing's document now; None when it must not be in the index."""
+    model = MODEL_OF_CATALOGUE[catalogue]
+    found = session.exec(select(model).where(col(model.id).in_(listing_ids))).all()
+    listings_by_id = {listing.id: cast(Listing, listing) for listing in found}
+    names = organization_names(session, {row.organization_id for row in listings_by_id.values()})
+    for listing_id in listing_ids:
+        listing = listings_by_id.get(listing_id)
+        if listing is None or not is_indexed(listing):
+            yield listing_id, None
+            continue
+        try:
+            yield listing_id, search_document(listing, names.get(listing.organization_id, ""))
+        except DocumentError as error:
+            yield listing_id, error
+
+
+def organization_names(session: Session, organization_ids: set[int]) -> dict[int, str]:
+    if not organization_ids:
+        return {}
+    statement = select(Organization.id, Organization.name).where(
+        col(Organization.id).in_(organization_ids)
+    )
+    return {org_id: name for org_id, name in session.exec(statement).all() if org_id is not None}
+
+
+def _catalogue_of(entity_type: str) -> Catalogue | None:
+    try:
+        return CATALOGUE_OF_KIND[ListingKind(entity_type)]
+    except ValueError:
+        return None
+
+
+def _try_lock_listing(session: Session, entity_type: str, listing_id: int) -> bool:
+    namespace = _ADVISORY_NAMESPACE.get(entity_type, 731_000)
+    statement = text("SELECT pg_try_advisory_xact_lock(:namespace, :listing_id)")
+    return bool(session.execute(statement, {"namespace": namespace, "listing_id": listing_id})
+                .scalar_one())
+
+
+def _error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+
+
+# --- reindexing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    catalogue: Catalogue
+    indexed: int
+    reapplied: int
+
+
+def reindex(
+    db_engine: Engine,
+    search_engine: SearchBackend,
+    catalogue: Catalogue,
+    progress: ProgressCallback | None = None,
+) -> ReindexReport:
+    """Rebuild one catalogue from the database into a fresh index and swap it in.
+
+    Searches keep answering from the old index during the build. The swap drops writes
+    the worker made to the live index meanwhile, so every listing announced in the
+    outbox since the rebuild began is then written again from its current state.
+    """
+    started = utcnow() - REINDEX_SAFETY_MARGIN
+    indexed = search_engine.rebuild(catalogue, indexed_documents(db_engine, catalogue), progress)
+    reapplied = reapply_changes_since(db_engine, search_engine, catalogue, started)
+    return ReindexReport(catalogue=catalogue, indexed=indexed, reapplied=reapplied)
+
+
+def indexed_documents(db_engine: Engine, catalogue: Catalogue) -> Iterator[dict[str, Any]]:
+    """Every indexed listing's document, read in id order one page at a time.
+
+    Short transactions per page (keyset pagination) instead of one long cursor: a
+    rebuild of 100k listings must not pin a snapshot or a SQLite read lock for minutes.
+    """
+    model = MODEL_OF_CATALOGUE[catalogue]
+    after_id = 0
+    while True:
+        with session_scope(db_engine) as session:
+            page = cast(
+                list[Listing],
+                session.exec(
+                    select(model)
+                    .where(col(model.id) > after_id)
+                    .order_by(col(model.id))
+                    .limit(REBUILD_PAGE_SIZE)
+                ).all(),
+            )
+            if not page:
+                return
+            names = organization_names(session, {listing.organization_id for listing in page})
+            documents = []
+            for listing in page:
+                if is_indexed(listing):
+                    documents.append(_document_or_skip(listing, names))
+            after_id = page[-1].id or after_id
+        yield from (document for document in documents if document is not None)
+
+
+def _document_or_skip(listing: Listing, names: dict[int, str]) -> dict[str, Any] | None:
+    try:
+        return search_document(listing, names.get(listing.organization_id, ""))
+    except DocumentError as error:
+        logger.error("%s %s left out of the index: %s", type(listing).__name__, listing.id, error)
+        return None
+
+
+def reapply_changes_since(
+    db_engine: Engine, search_engine: SearchBackend, catalogue: Catalogue, since: datetime
+) -> int:
+    """Write the current state of every listing announced since `since`; returns how many."""
+    kind = next(kind for kind, cat in CATALOGUE_OF_KIND.items() if cat == catalogue)
+    with session_scope(db_engine) as session:
+        listing_ids = list(
+            session.exec(
+                select(OutboxEvent.entity_id)
+                .where(
+                    col(OutboxEvent.topic).in_(INDEXED_TOPICS),
+                    col(OutboxEvent.entity_type) == kind.value,
+                    col(OutboxEvent.created_at) >= since,
+                )
+                .distinct()
+            ).all()
+        )
+        if not listing_ids:
+            return 0
+        changes = CatalogueChanges()
+        for listing_id, outcome in current_documents(session, catalogue, listing_ids):
+            if outcome is None:
+                changes.deletes.append(search_id(catalogue, listing_id))
+            elif not isinstance(outcome, DocumentError):
+                changes.upserts.append(outcome)
+    apply_changes(search_engine, catalogue, changes)
+    return len(listing_ids)
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    pending: int
+    failed: int
+    oldest_pending_created_at: datetime | None
+
+
+def outbox_status(session: Session) -> OutboxStatus:
+    pending_filter = (
+        col(OutboxEvent.processed_at).is_(None),
+        col(OutboxEvent.failed_at).is_(None),
+        col(OutboxEvent.topic).in_(INDEXED_TOPICS),
+    )
+    pending, oldest = session.exec(
+        select(func.count(), func.min(OutboxEvent.created_at)).where(*pending_filter)
+    ).one()
+    failed = session.exec(
+        select(func.count()).where(col(OutboxEvent.failed_at).is_not(None))
+    ).one()
+    return OutboxStatus(pending=int(pending), failed=int(failed), oldest_pending_created_at=oldest)
+
+
+def failed_events(
+    session: Session, offset: int = 0, limit: int = 100
+) -> tuple[list[OutboxEvent], int]:
+    """Rows a worker gave up on, newest failure first."""
+    condition = col(OutboxEvent.failed_at).is_not(None)
+    total = session.exec(select(func.count()).select_from(OutboxEvent).where(condition)).one()
+    rows = session.exec(
+        select(OutboxEvent)
+        .where(condition)
+        .order_by(col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), int(total)
+
+
+def retry_event(session: Session, event_id: int) -> OutboxEvent | None:
+    """Put a failed row back in the queue at once; None when there is no such row.
+
+    `last_error` stays as the record of why it failed; `attempts` restarts so the row
+    gets the full number of tries again. A row that has not failed is left alone and
+    returned as it is (retrying twice is harmless).
+    """
+    event = session.get(OutboxEvent, event_id)
+    if event is None or event.failed_at is None:
+        return event
+    event.failed_at = None
+    event.attempts = 0
+    event.available_at = utcnow()
+    return event
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def expire_due_listings(db_engine: Engine) -> int:
+    """The daily expiry, run by the worker so search stops showing overdue listings."""
+    with session_scope(db_engine) as session:
+        return listings.expire_due_listings(session, market_today())
+
+
+def worker_loop(settings: Settings, db_engine: Engine, search_engine: SearchBackend) -> WorkerLoop:
+    """The loop `market serve` runs in a thread and `market worker` in the foreground."""
+    indexer = Indexer(db_engine, search_engine, OutboxPolicy.from_settings(settings))
+    return WorkerLoop(
+        step=indexer.drain_once,
+        poll_seconds=settings.outbox_poll_seconds,
+        error_backoff_max_seconds=settings.outbox_backoff_max_seconds,
+        periodic=(lambda: expire_due_listings(db_engine),),
+    )

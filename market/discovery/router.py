@@ -1,0 +1,270 @@
+"""HTTP endpoints of search (/search/results, /search/demands) and of the outbox's
+operations (/admin/outbox/...), and the start-up wiring of the engine and the worker."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query
+
+from market.auth.actor import BureauActor, OptionalActor
+from market.common.pagination import Page, Paging
+from market.db import DbSession
+from market.discovery import indexing, service
+from market.discovery.engine import (
+    SearchEngine,
+    app_search_engine,
+    ensure_indexes_quietly,
+)
+from market.discovery.schemas import (
+    DEFAULT_DEMAND_FACETS,
+    DEFAULT_RESULT_FACETS,
+    MAX_QUERY_LENGTH,
+    MAX_SEARCH_OFFSET,
+    DemandFacet,
+    DemandSearchPage,
+    DemandSearchSort,
+    OutboxEventRead,
+    OutboxStatusRead,
+    ResultFacet,
+    ResultSearchPage,
+    ResultSearchSort,
+)
+from market.errors import InvalidInput, NotFound, problem_responses
+from market.listings.models import ListingStatus, MaturityStage, TechField, TransferMode
+from search.backend import MAX_PAGE_SIZE, SearchError, SearchFilters, SearchQuery, SortKey
+from search.documents import COOPERATION_MODES, DocumentError, normalize_ipc_prefix
+
+logger = logging.getLogger("market.discovery")
+router = APIRouter()
+
+# Shared query parameters (FastAPI reads each Annotated alias as one parameter).
+Text = Annotated[
+    str, Query(max_length=MAX_QUERY_LENGTH, description="Words to find; empty browses")
+]
+Fields = Annotated[list[TechField], Query(description="Any of these fields")]
+Districts = Annotated[
+    list[str], Query(max_length=20, description="Any of these district codes (330212...)")
+]
+Statuses = Annotated[
+    list[ListingStatus],
+    Query(description="Any of these statuses, within what the caller may see"),
+]
+IpcPrefix = Annotated[
+    str | None, Query(max_length=20, description="IPC prefix: H, H01M, H01M10/052")
+]
+OrganizationId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+Fen = Annotated[int | None, Query(ge=0, le=10**13, description="Amount in fen")]
+Offset = Annotated[int, Query(ge=0, le=MAX_SEARCH_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Highlight = Annotated[bool, Query(description="Mark matches with <em> in `highlights`")]
+SEARCH_PROBLEMS = problem_responses(401, 422, 503)
+CooperationModeName = str
+
+
+@router.get(
+    "/search/results", response_model=ResultSearchPage, responses=SEARCH_PROBLEMS,
+    tags=["search"], summary="Search research results and patents",
+    description=(
+        "Full-text search with browse filters, facet counts, sorting and highlighted "
+        "snippets. Anonymous callers see published results; members also their own "
+        "organisation's (in_negotiation, transacted, withdrawn, expired); bureau staff "
+        "all. Drafts and submissions are not in the search index (GET /results?mine=true). "
+        "503 `search_unavailable` when the engine cannot be reached."
+    ),
+)
+def search_results(
+    engine: SearchEngine,
+    actor: OptionalActor,
+    q: Text = "",
+    field: Fields = [],  # noqa: B006 - FastAPI copies defaults per request
+    ipc: IpcPrefix = None,
+    district: Districts = [],  # noqa: B006
+    maturity_stage: Annotated[list[MaturityStage], Query()] = [],  # noqa: B006
+    transfer_mode: Annotated[list[TransferMode], Query()] = [],  # noqa: B006
+    kind: Annotated[list[str], Query(max_length=10, description="IP forms (发明专利...)")] = [],  # noqa: B006
+    price_min_fen: Fen = None,
+    price_max_fen: Fen = None,
+    status: Statuses = [],  # noqa: B006
+    organization_id: OrganizationId = None,
+    facets: Annotated[list[ResultFacet], Query()] = DEFAULT_RESULT_FACETS,
+    sort: ResultSearchSort = ResultSearchSort.RELEVANCE,
+    highlight: Highlight = True,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> Any:
+    filters = SearchFilters(
+        field=_values(field), ipc_prefix=_ipc_prefix(ipc), district_code=_values(district),
+        maturity_stage=_values(maturity_stage), transfer_mode=_values(transfer_mode),
+        kind=_values(kind), status=_values(status), organization_id=organization_id,
+        price_min_fen=price_min_fen, price_max_fen=price_max_fen,
+    )
+    _check_range("price", price_min_fen, price_max_fen)
+    query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
+    page, total_source = service.run_search(engine, "results", query)
+    return ResultSearchPage(
+        items=service.page_items(page), total=page.total, total_source=total_source,
+        offset=offset, limit=limit, facets=page.facets,
+    )
+
+
+@router.get(
+    "/search/demands", response_model=DemandSearchPage, responses=SEARCH_PROBLEMS,
+    tags=["search"], summary="Search technology demands",
+    description=(
+        "Full-text search over demands with browse filters, facets, sorting and "
+        "highlighting; the same visibility rules and 503 as /search/results. Budget "
+        "filters select demands whose budget range overlaps the given range."
+    ),
+)
+def search_demands(
+    engine: SearchEngine,
+    actor: OptionalActor,
+    q: Text = "",
+    field: Fields = [],  # noqa: B006
+    district: Districts = [],  # noqa: B006
+    cooperation_mode: Annotated[
+        list[CooperationModeName],
+        Query(description=f"Any of: {', '.join(COOPERATION_MODES)}"),
+    ] = [],  # noqa: B006
+    budget_min_fen: Fen = None,
+    budget_max_fen: Fen = None,
+    status: Statuses = [],  # noqa: B006
+    organization_id: OrganizationId = None,
+    facets: Annotated[list[DemandFacet], Query()] = DEFAULT_DEMAND_FACETS,
+    sort: DemandSearchSort = DemandSearchSort.RELEVANCE,
+    highlight: Highlight = True,
+    offset: Offset = 0,
+    limit: Limit = 20,
+) -> Any:
+    unknown = [mode for mode in cooperation_mode if mode not in COOPERATION_MODES]
+    if unknown:
+        raise InvalidInput.on(
+            "query.cooperation_mode",
+            f"{unknown} cannot be searched; searchable modes: {', '.join(COOPERATION_MODES)}",
+        )
+    _check_range("budget", budget_min_fen, budget_max_fen)
+    filters = SearchFilters(
+        field=_values(field), district_code=_values(district),
+        cooperation_mode=_values(cooperation_mode), status=_values(status),
+        organization_id=organization_id,
+        budget_min_fen=budget_min_fen, budget_max_fen=budget_max_fen,
+    )
+    query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
+    page, total_source = service.run_search(engine, "demands", query)
+    return DemandSearchPage(
+        items=service.page_items(page), total=page.total, total_source=total_source,
+        offset=offset, limit=limit, facets=page.facets,
+    )
+
+
+def _query(
+    text: str,
+    filters: SearchFilters,
+    actor: Any,
+    facets: list[Any],
+    sort: ResultSearchSort | DemandSearchSort,
+    highlight: bool,
+    offset: int,
+    limit: int,
+) -> SearchQuery:
+    return SearchQuery(
+        text=text, filters=filters, visibility=service.visibility_for(actor),
+        facets=tuple(dict.fromkeys(str(facet) for facet in facets)),
+        sort=() if sort.value == "relevance" else (SortKey.parse(sort.value),),
+        offset=offset, limit=limit, highlight=highlight,
+    )
+
+
+def _values(values: list[Any]) -> tuple[str, ...] | None:
+    return tuple(str(value) for value in values) or None
+
+
+def _ipc_prefix(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalize_ipc_prefix(value)
+    except DocumentError as error:
+        raise InvalidInput.on("query.ipc", str(error)) from error
+
+
+def _check_range(name: str, low: int | None, high: int | None) -> None:
+    if low is not None and high is not None and low > high:
+        raise InvalidInput.on(
+            f"query.{name}_min_fen", f"{name}_min_fen must not be above {name}_max_fen"
+        )
+
+
+# --- outbox operations (bureau) ---------------------------------------------------------------
+
+EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "/admin/outbox/failures", response_model=Page[OutboxEventRead],
+    responses=problem_responses(401, 403, 422), tags=["admin"],
+    summary="Outbox rows a worker gave up on (bureau staff)",
+)
+def outbox_failures(_actor: BureauActor, session: DbSession, paging: Paging) -> Any:
+    rows, total = indexing.failed_events(session, paging.offset, paging.limit)
+    return Page(items=[OutboxEventRead.model_validate(row) for row in rows], total=total,
+                offset=paging.offset, limit=paging.limit)
+
+
+@router.post(
+    "/admin/outbox/{event_id}/retry", response_model=OutboxEventRead,
+    responses=problem_responses(401, 403, 404, 422), tags=["admin"],
+    summary="Queue a failed outbox row again (bureau staff)",
+)
+def retry_outbox_event(event_id: EventId, _actor: BureauActor, session: DbSession) -> Any:
+    event = indexing.retry_event(session, event_id)
+    if event is None:
+        raise NotFound(f"Outbox event {event_id} not found")
+    return OutboxEventRead.model_validate(event)
+
+
+@router.get(
+    "/admin/outbox/status", response_model=OutboxStatusRead,
+    responses=problem_responses(401, 403), tags=["admin"],
+    summary="Indexing backlog, failures and the search engine's health (bureau staff)",
+)
+def outbox_status(_actor: BureauActor, session: DbSession, engine: SearchEngine) -> Any:
+    status = indexing.outbox_status(session)
+    try:
+        engine.health()
+        health = "available"
+    except SearchError as error:
+        health = f"unavailable: {error}"
+    return OutboxStatusRead(
+        pending=status.pending, failed=status.failed,
+        oldest_pending_created_at=status.oldest_pending_created_at, search_engine=health,
+    )
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def install(app: FastAPI) -> None:
+    """Create the engine at start-up and run the outbox worker in-process if configured."""
+    app.state.search_worker = None
+
+    def start(app: FastAPI) -> None:
+        engine = app_search_engine(app)
+        ensure_indexes_quietly(engine)
+        settings = app.state.settings
+        if settings.run_worker_in_process:
+            loop = indexing.worker_loop(settings, app.state.engine, engine)
+            loop.start_thread()
+            app.state.search_worker = loop
+            logger.info("outbox worker running in this process")
+
+    def stop(app: FastAPI) -> None:
+        loop = app.state.search_worker
+        if loop is not None:
+            loop.stop_thread()
+            app.state.search_worker = None
+
+    app.state.on_startup.append(start)
+    app.state.on_shutdown.append(stop)
