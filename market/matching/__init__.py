@@ -1,0 +1,1 @@
+"""Matching demands and results for people: stored matches, feedback, saved searches."""

@@ -1,0 +1,436 @@
+"""Matching for people: who may see matches, storing what was shown, feedback, quality,
+saved searches and their notifications.
+
+The scoring itself is `search.matching` (pure, engine side); this module feeds it the
+source listing's attributes, stores what a broker or an owner was shown, and turns
+engine failures into a 503 the client can act on.
+
+Visibility: matches of a listing are for its owning organisation, brokers and bureau
+staff. A listing the actor cannot see at all is a 404 (as everywhere in the catalogue);
+one it sees but is not entitled to match is a 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from market.audit import service as audit
+from market.auth.actor import Actor
+from market.common.pagination import PageParams
+from market.db import utcnow
+from market.discovery import documents as discovery_documents
+from market.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
+from market.listings import service as listings
+from market.listings.models import (
+    CooperationMode,
+    Demand,
+    ListingKind,
+    ListingStatus,
+    MaturityStage,
+    Result,
+    TechField,
+    TransferMode,
+)
+from market.listings.schemas import split_codes
+from market.matching.models import Notification, SavedSearch, StoredMatch
+from market.matching.schemas import (
+    ExplanationRead,
+    FeedbackCreate,
+    FeedbackRead,
+    MatchedListing,
+    MatchList,
+    MatchRead,
+    QualityBucket,
+    QualityReport,
+    SavedSearchCreate,
+    SavedSearchFilters,
+)
+from search import matching
+from search.backend import (
+    InvalidQueryError,
+    SearchBackend,
+    SearchError,
+    SearchFilters,
+    SearchQuery,
+    SearchUnavailable,
+    validate_query,
+)
+from search.documents import Catalogue
+
+Listing = Result | Demand
+
+MAX_SAVED_SEARCHES_PER_USER = 20
+SAVED_SEARCH_TOPIC = "saved_search.match"
+_DIRECTIONS: dict[ListingKind, matching.Direction] = {
+    ListingKind.DEMAND: "demand_to_results",
+    ListingKind.RESULT: "result_to_demands",
+}
+_CATALOGUES: dict[ListingKind, Catalogue] = {
+    ListingKind.RESULT: "results",
+    ListingKind.DEMAND: "demands",
+}
+_KIND_NAMES = {ListingKind.RESULT: "科技成果", ListingKind.DEMAND: "技术需求"}
+# Closed vocabularies a saved-search filter must use: a misspelt value would silently
+# never match, so it is refused instead.
+_FILTER_VOCABULARIES: dict[str, frozenset[str]] = {
+    "field": frozenset(TechField),
+    "maturity_stage": frozenset(MaturityStage),
+    "transfer_mode": frozenset(TransferMode),
+    "cooperation_mode": frozenset(CooperationMode),
+}
+
+
+# --- matches ---------------------------------------------------------------------------------
+
+
+def matches_for(
+    session: Session,
+    engine: SearchBackend,
+    actor: Actor,
+    kind: ListingKind,
+    listing_id: int,
+    limit: int,
+) -> MatchList:
+    """The best counterparts of a listing, stored for brokers and owners."""
+    listing = _matchable_source(session, actor, kind, listing_id)
+    source = listing_features(listing)
+    query = matching.build_query(source)
+    try:
+        found = matching.find_matches(engine, _DIRECTIONS[kind], source, limit=limit)
+    except SearchUnavailable as error:
+        raise ServiceUnavailable(
+            f"Matching needs the search engine, which cannot be reached: {error}",
+            code="search_unavailable",
+        ) from error
+    except SearchError as error:
+        raise ServiceUnavailable(f"The search engine failed: {error}",
+                                 code="search_unavailable") from error
+    stored = _store_shown(session, actor, listing, found) if _stores_views(actor) else {}
+    items = [_present(match, stored.get(match.listing_id)) for match in found]
+    assert listing.id is not None
+    return MatchList(source_kind=kind.value, source_id=listing.id, query_terms=query.terms,
+                     items=items)
+
+
+def listing_features(listing: Listing) -> dict[str, Any]:
+    """What the matcher knows about a listing: its search document plus what the
+    document leaves out (a demand's IPC codes, modes outside the search vocabulary)."""
+    features = discovery_documents.search_document(listing)
+    features["ipc_codes"] = split_codes(listing.ipc_codes)
+    if isinstance(listing, Demand):
+        features["cooperation_modes"] = split_codes(listing.cooperation_modes)
+    return features
+
+
+def _matchable_source(
+    session: Session, actor: Actor, kind: ListingKind, listing_id: int
+) -> Listing:
+    listing = listings.get_visible(session, actor, kind, listing_id)
+    if actor.is_bureau or actor.is_broker or actor.belongs_to(listing.organization_id):
+        return listing
+    raise Forbidden(
+        "Matches of a listing are for its owning organisation, brokers and bureau staff",
+        code="matches_not_allowed",
+    )
+
+
+def _stores_views(actor: Actor) -> bool:
+    # Bureau staff look at matches to supervise, not to act: nothing to give feedback on.
+    return not actor.is_bureau
+
+
+def _store_shown(
+    session: Session, actor: Actor, listing: Listing, found: Sequence[matching.Match]
+) -> dict[int, StoredMatch]:
+    """Upsert one row per (pair, viewing organisation); returns counterpart id -> row.
+
+    Two requests of one organisation can race to insert the same pair; the unique
+    constraint stops the second, which then retries as an update.
+    """
+    if not found:
+        return {}
+    for attempt in range(2):
+        try:
+            with session.begin_nested():
+                return _upsert_rows(session, actor, listing, found)
+        except IntegrityError:
+            if attempt == 1:
+                raise
+    return {}  # unreachable: the loop returns or raises
+
+
+def _upsert_rows(
+    session: Session, actor: Actor, listing: Listing, found: Sequence[matching.Match]
+) -> dict[int, StoredMatch]:
+    is_demand = isinstance(listing, Demand)
+    counterpart = col(StoredMatch.result_id) if is_demand else col(StoredMatch.demand_id)
+    own = col(StoredMatch.demand_id) if is_demand else col(StoredMatch.result_id)
+    ids = [match.listing_id for match in found]
+    existing = session.exec(
+        select(StoredMatch).where(
+            own == listing.id,
+            counterpart.in_(ids),
+            StoredMatch.shown_to_organization_id == actor.organization_id,
+        )
+    ).all()
+    rows = {(row.result_id if is_demand else row.demand_id): row for row in existing}
+    now = utcnow()
+    for match in found:
+        row = rows.get(match.listing_id)
+        if row is None:
+            row = _new_row(actor, listing, match)
+            rows[match.listing_id] = row
+            session.add(row)
+        else:
+            row.times_shown += 1
+        row.score = match.score
+        row.engine_score = match.engine_score
+        row.explanation = match.explanation.as_dict()
+        row.shown_to_user_id = actor.user_id
+        row.last_shown_at = now
+    session.flush()
+    return rows
+
+
+def _new_row(actor: Actor, listing: Listing, match: matching.Match) -> StoredMatch:
+    assert listing.id is not None
+    is_demand = isinstance(listing, Demand)
+    demand_field = listing.field if is_demand else match.document.get("field")
+    return StoredMatch(
+        demand_id=listing.id if is_demand else match.listing_id,
+        result_id=match.listing_id if is_demand else listing.id,
+        shown_from="demand" if is_demand else "result",
+        field=str(demand_field or ""),
+        score=match.score,
+        shown_to_user_id=actor.user_id,
+        shown_to_organization_id=actor.organization_id,
+    )
+
+
+def _present(match: matching.Match, row: StoredMatch | None) -> MatchRead:
+    document = match.document
+    return MatchRead(
+        id=row.id if row else None,
+        listing=MatchedListing(
+            kind="result" if match.catalogue == "results" else "demand",
+            id=match.listing_id,
+            title=str(document.get("title") or ""),
+            field=document.get("field"),
+            organization_id=document.get("organization_id"),
+            district_code=document.get("district_code"),
+        ),
+        score=match.score,
+        engine_score=match.engine_score,
+        explanation=ExplanationRead.model_validate(match.explanation.as_dict()),
+        useful=row.useful if row else None,
+        feedback_reason=row.feedback_reason if row else "",
+    )
+
+
+# --- feedback and quality ----------------------------------------------------------------------
+
+
+def give_feedback(
+    session: Session, actor: Actor, match_id: int, feedback: FeedbackCreate
+) -> FeedbackRead:
+    """The viewing organisation says whether a match it was shown was useful."""
+    row = session.get(StoredMatch, match_id)
+    if row is None or row.shown_to_organization_id != actor.organization_id:
+        raise NotFound(f"Match {match_id} not found")
+    reason = feedback.reason.strip()
+    if not feedback.useful and not reason:
+        # "Not useful" without a reason teaches nothing about what to change.
+        raise InvalidInput.on("body.reason", "say why the match is not useful", "missing")
+    previous = row.useful
+    row.useful = feedback.useful
+    row.feedback_reason = reason
+    row.feedback_user_id = actor.user_id
+    row.feedback_at = utcnow()
+    audit.record(
+        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
+        entity_type="match", entity_id=match_id, action="match.feedback", reason=reason,
+        details={"useful": feedback.useful, "previous": previous},
+    )
+    return FeedbackRead(match_id=match_id, useful=feedback.useful, reason=reason,
+                        feedback_at=row.feedback_at)
+
+
+def quality(session: Session) -> QualityReport:
+    """Precision of shown matches from feedback (useful / rated), overall and by field."""
+    useful = func.sum(case((col(StoredMatch.useful).is_(True), 1), else_=0))
+    rows = session.exec(
+        select(
+            col(StoredMatch.field), func.count(), func.count(col(StoredMatch.useful)), useful
+        ).group_by(col(StoredMatch.field)).order_by(col(StoredMatch.field))
+    ).all()
+    by_field = [_bucket(field or None, shown, rated, int(good or 0))
+                for field, shown, rated, good in rows]
+    overall = _bucket(
+        None,
+        sum(bucket.shown for bucket in by_field),
+        sum(bucket.rated for bucket in by_field),
+        sum(bucket.useful for bucket in by_field),
+    )
+    return QualityReport(overall=overall, by_field=by_field)
+
+
+def _bucket(field: str | None, shown: int, rated: int, useful: int) -> QualityBucket:
+    precision = round(useful / rated, 4) if rated else None
+    return QualityBucket(field=field, shown=shown, rated=rated, useful=useful,
+                         precision=precision)
+
+
+# --- saved searches -------------------------------------------------------------------------
+
+
+def save_search(session: Session, actor: Actor, body: SavedSearchCreate) -> SavedSearch:
+    count = session.exec(
+        select(func.count()).where(SavedSearch.user_id == actor.user_id)
+    ).one()
+    if count >= MAX_SAVED_SEARCHES_PER_USER:
+        raise Conflict(
+            f"At most {MAX_SAVED_SEARCHES_PER_USER} saved searches per user; delete one first",
+            code="saved_search_limit",
+        )
+    _validate_saved_search(body)
+    saved = SavedSearch(
+        user_id=actor.user_id, organization_id=actor.organization_id,
+        catalogue=body.catalogue, name=body.name.strip(), q=body.q.strip(),
+        filters=body.filters.model_dump(exclude_none=True),
+    )
+    session.add(saved)
+    session.flush()
+    return saved
+
+
+def _validate_saved_search(body: SavedSearchCreate) -> None:
+    for name, allowed in _FILTER_VOCABULARIES.items():
+        value = getattr(body.filters, name)
+        if value is not None and value not in allowed:
+            raise InvalidInput.on(f"body.filters.{name}",
+                                  f"{value!r} is not one of {', '.join(sorted(allowed))}")
+    try:
+        validate_query(body.catalogue, SearchQuery(text=body.q, filters=_filters(body.filters)))
+    except (InvalidQueryError, ValueError) as error:
+        raise InvalidInput.on("body.filters", str(error)) from error
+
+
+def _filters(filters: SavedSearchFilters | dict[str, Any]) -> SearchFilters:
+    values = filters.model_dump() if isinstance(filters, SavedSearchFilters) else filters
+    return SearchFilters(**{name: value for name, value in values.items() if value is not None})
+
+
+def list_saved_searches(
+    session: Session, actor: Actor, page: PageParams
+) -> tuple[list[SavedSearch], int]:
+    mine = select(SavedSearch).where(SavedSearch.user_id == actor.user_id)
+    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
+    rows = session.exec(
+        mine.order_by(col(SavedSearch.created_at).desc(), col(SavedSearch.id).desc())
+        .offset(page.offset).limit(page.limit)
+    ).all()
+    return list(rows), total
+
+
+def get_saved_search(session: Session, actor: Actor, saved_search_id: int) -> SavedSearch:
+    """A user's saved searches are private: anyone else's is a 404, even a colleague's."""
+    saved = session.get(SavedSearch, saved_search_id)
+    if saved is None or saved.user_id != actor.user_id:
+        raise NotFound(f"Saved search {saved_search_id} not found")
+    return saved
+
+
+def delete_saved_search(session: Session, actor: Actor, saved_search_id: int) -> None:
+    session.delete(get_saved_search(session, actor, saved_search_id))
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+def notify_saved_searches(session: Session, kind: ListingKind | str, listing_id: int) -> int:
+    """Notify every saved search the newly published listing answers; returns how many.
+
+    Called by the outbox worker for "listing.changed" rows whose listing is now
+    published. Idempotent: a redelivered row finds the notifications already there.
+    Listings of the searcher's own organisation are not announced to it.
+    """
+    kind = ListingKind(kind)
+    try:
+        listing = listings.get_for_reference(session, kind, listing_id)
+    except NotFound:
+        return 0
+    if listing.status != ListingStatus.PUBLISHED:
+        return 0
+    document = listing_features(listing)
+    already = set(session.exec(
+        select(col(Notification.saved_search_id)).where(
+            Notification.listing_kind == kind.value, Notification.listing_id == listing_id
+        )
+    ).all())
+    searches = session.exec(
+        select(SavedSearch).where(
+            SavedSearch.catalogue == _CATALOGUES[kind],
+            SavedSearch.organization_id != listing.organization_id,
+        ).order_by(col(SavedSearch.id))
+    ).all()
+    created = 0
+    for saved in searches:
+        if saved.id in already:
+            continue
+        if matching.document_matches_saved_search(document, saved.q, _filters(saved.filters)):
+            session.add(_notification(saved, kind, listing))
+            created += 1
+    session.flush()
+    return created
+
+
+def _notification(saved: SavedSearch, kind: ListingKind, listing: Listing) -> Notification:
+    assert listing.id is not None
+    return Notification(
+        user_id=saved.user_id, topic=SAVED_SEARCH_TOPIC, saved_search_id=saved.id,
+        listing_kind=kind.value, listing_id=listing.id, title=listing.title[:200],
+        message=f"新的{_KIND_NAMES[kind]}符合您保存的搜索「{saved.name}」：{listing.title}"[:500],
+    )
+
+
+def inbox(session: Session, actor: Actor, page: PageParams) -> tuple[list[Notification], int, int]:
+    """The actor's notifications, unread first, then newest; with total and unread counts."""
+    mine = select(Notification).where(Notification.user_id == actor.user_id)
+    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
+    unread = session.exec(
+        select(func.count()).where(
+            Notification.user_id == actor.user_id, col(Notification.read_at).is_(None)
+        )
+    ).one()
+    rows = session.exec(
+        mine.order_by(
+            col(Notification.read_at).is_not(None),
+            col(Notification.created_at).desc(),
+            col(Notification.id).desc(),
+        ).offset(page.offset).limit(page.limit)
+    ).all()
+    return list(rows), total, unread
+
+
+def mark_read(session: Session, actor: Actor, notification_id: int) -> Notification:
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != actor.user_id:
+        raise NotFound(f"Notification {notification_id} not found")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+    return notification
+
+
+def mark_all_read(session: Session, actor: Actor) -> int:
+    statement = (
+        update(Notification)
+        .where(col(Notification.user_id) == actor.user_id, col(Notification.read_at).is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
