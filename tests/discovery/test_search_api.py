@@ -1,0 +1,232 @@
+"""Search over the API: indexing through the outbox, visibility, filters, facets, errors.
+
+Runs on the local engine and, where marked with `any_search_engine`, on Meilisearch too.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from market.discovery import indexing
+from search.backend import SearchBackend, SearchPage, SearchQuery
+from search.documents import Catalogue as CatalogueName
+from search.meili import MeilisearchEngine
+from tests.discovery.conftest import ids_of
+from tests.listings.conftest import Catalogue
+
+pytestmark = pytest.mark.usefixtures("any_search_engine")
+
+
+def search(api: TestClient, kind: str, headers: dict[str, str] | None = None,
+           **params: Any) -> dict[str, Any]:
+    response = api.get(f"/search/{kind}s", params=params, headers=headers or {})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("kind", ["result", "demand"])
+def test_a_published_listing_is_searchable_once_the_worker_drained_the_outbox(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str
+) -> None:
+    owner = catalogue.maker(kind)
+    listing = catalogue.published(kind, owner, keywords=["钕铁硼", "永磁"])
+
+    assert search(api, kind, q="钕铁硼")["total"] == 0  # nothing indexed before the worker
+    assert indexer.drain() == 1
+
+    page = search(api, kind, q="钕铁硼")
+    assert ids_of(page) == [listing["id"]]
+    hit = page["items"][0]
+    assert hit["status"] == "published"
+    assert hit["organization_id"] == owner.organization_id
+    assert "<em>" in hit["highlights"]["keywords"]
+
+
+@pytest.mark.parametrize("kind", ["result", "demand"])
+def test_withdrawn_listings_leave_public_search_but_stay_visible_to_their_owner(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str
+) -> None:
+    owner = catalogue.maker(kind)
+    other = catalogue.maker(kind)
+    listing = catalogue.published(kind, owner)
+    indexer.drain()
+    response = api.post(f"/{kind}s/{listing['id']}/withdraw", json={"reason": "已转让"},
+                        headers=owner.headers)
+    assert response.status_code == 200, response.text
+    indexer.drain()
+
+    assert search(api, kind)["total"] == 0
+    assert search(api, kind, headers=other.headers)["total"] == 0
+    own = search(api, kind, headers=owner.headers)
+    assert ids_of(own) == [listing["id"]]
+    assert own["items"][0]["status"] == "withdrawn"
+    assert ids_of(search(api, kind, headers=catalogue.bureau.headers)) == [listing["id"]]
+
+
+@pytest.mark.parametrize("kind", ["result", "demand"])
+def test_drafts_and_submissions_are_never_in_search(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str
+) -> None:
+    owner = catalogue.maker(kind)
+    catalogue.create(kind, owner, keywords=["草稿专用词"])
+    catalogue.submitted(kind, owner, keywords=["草稿专用词"])
+    indexer.drain()
+
+    for headers in ({}, owner.headers, catalogue.bureau.headers):
+        assert search(api, kind, headers=headers, q="草稿专用词")["total"] == 0
+    # ... the owner works on them through the catalogue instead
+    mine = api.get(f"/{kind}s", params={"mine": "true"}, headers=owner.headers).json()
+    assert mine["total"] == 2
+
+
+def test_facets_filters_sort_and_totals(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("result")
+    cheap = catalogue.published("result", owner, field="新材料", price_fen=1_000_000,
+                                maturity_stage="中试")
+    dear = catalogue.published("result", owner, field="新材料", price_fen=9_000_000,
+                               maturity_stage="产业化")
+    other = catalogue.published("result", owner, field="高端装备", price_fen=5_000_000,
+                                ipc_codes=["B23K26/00"], maturity_stage="中试")
+    indexer.drain()
+
+    page = search(api, "result", facets=["field", "maturity_stage"])
+    assert page["total"] == 3
+    assert page["total_source"] == "engine"
+    assert page["facets"]["field"] == {"新材料": 2, "高端装备": 1}
+    assert page["facets"]["maturity_stage"] == {"中试": 2, "产业化": 1}
+
+    by_price = search(api, "result", sort="price_fen:desc")
+    assert ids_of(by_price) == [dear["id"], other["id"], cheap["id"]]
+    assert ids_of(search(api, "result", field="新材料", sort="price_fen:asc")) == [
+        cheap["id"], dear["id"]]
+    assert ids_of(search(api, "result", price_min_fen=2_000_000, price_max_fen=6_000_000)) == [
+        other["id"]]
+    assert ids_of(search(api, "result", ipc="B23K")) == [other["id"]]
+    assert ids_of(search(api, "result", maturity_stage=["产业化"])) == [dear["id"]]
+
+    first = search(api, "result", sort="price_fen:asc", limit=2)
+    second = search(api, "result", sort="price_fen:asc", limit=2, offset=2)
+    assert first["total"] == second["total"] == 3
+    assert ids_of(first) + ids_of(second) == [cheap["id"], other["id"], dear["id"]]
+
+
+def test_demand_filters_budget_overlap_and_cooperation_mode(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("demand")
+    small = catalogue.published("demand", owner, budget_min_fen=100_000, budget_max_fen=500_000,
+                                cooperation_modes=["技术服务"])
+    large = catalogue.published("demand", owner, budget_min_fen=5_000_000,
+                                budget_max_fen=9_000_000, cooperation_modes=["合作开发"])
+    indexer.drain()
+
+    assert ids_of(search(api, "demand", budget_min_fen=1_000_000)) == [large["id"]]
+    assert ids_of(search(api, "demand", budget_max_fen=200_000)) == [small["id"]]
+    assert ids_of(search(api, "demand", cooperation_mode=["技术服务"])) == [small["id"]]
+    facets = search(api, "demand", facets=["cooperation_modes"])["facets"]
+    assert facets["cooperation_modes"] == {"技术服务": 1, "合作开发": 1}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 101}, "limit"),
+        ({"ipc": "Z99"}, "ipc"),
+        ({"facets": ["price_fen"]}, "facets"),
+        ({"sort": "title"}, "sort"),
+        ({"price_min_fen": 5, "price_max_fen": 1}, "price_min_fen"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(
+    api: TestClient, params: dict[str, Any], field: str
+) -> None:
+    response = api.get("/search/results", params=params)
+    assert response.status_code == 422, response.text
+    assert any(field in error["field"] for error in response.json()["errors"])
+
+
+def test_a_demand_filter_on_results_is_rejected(api: TestClient) -> None:
+    response = api.get("/search/demands", params={"cooperation_mode": "委托开发"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.cooperation_mode"
+
+
+class CappedCountEngine:
+    """Answers like an engine whose hit count was capped (Meilisearch past maxTotalHits)."""
+
+    def __init__(self, inner: SearchBackend) -> None:
+        self._inner = inner
+
+    def search(self, catalogue: CatalogueName, query: SearchQuery) -> SearchPage:
+        page = self._inner.search(catalogue, query)
+        return replace(page, total=min(page.total, 1), total_is_exact=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_totals_stay_exact_when_the_engine_caps_its_count(
+    client: TestClient, catalogue: Catalogue, indexer: indexing.Indexer,
+    search_engine: SearchBackend,
+) -> None:
+    owner = catalogue.maker("result")
+    for _ in range(3):
+        catalogue.published("result", owner)
+    indexer.drain()
+    client.app.state.search_engine = CappedCountEngine(search_engine)  # type: ignore[attr-defined]
+    try:
+        page = search(client, "result", limit=1)
+    finally:
+        client.app.state.search_engine = None  # type: ignore[attr-defined]
+    assert page["total"] == 3
+    assert page["total_source"] == "facets"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_engine_is_a_503_and_browsing_still_works(
+    client: TestClient, catalogue: Catalogue
+) -> None:
+    owner = catalogue.maker("result")
+    listing = catalogue.published("result", owner)
+    down = MeilisearchEngine(f"http://127.0.0.1:{closed_port()}", "key", request_timeout_s=2)
+    client.app.state.search_engine = down  # type: ignore[attr-defined]
+    try:
+        for kind in ("results", "demands"):
+            response = client.get(f"/search/{kind}", params={"q": "正极材料"})
+            assert response.status_code == 503, response.text
+            problem = response.json()
+            assert problem["code"] == "search_unavailable"
+            assert "cannot be reached" in problem["detail"]
+            assert "127.0.0.1" not in problem["detail"]  # the engine's address stays private
+            assert response.headers["retry-after"]
+        browse = client.get("/results")
+        assert browse.status_code == 200
+        assert [item["id"] for item in browse.json()["items"]] == [listing["id"]]
+    finally:
+        client.app.state.search_engine = None  # type: ignore[attr-defined]
+
+
+def test_a_closed_local_engine_is_a_503_too(
+    client: TestClient, local_search_engine: SearchBackend
+) -> None:
+    local_search_engine.close()  # type: ignore[attr-defined]
+    client.app.state.search_engine = local_search_engine  # type: ignore[attr-defined]
+    try:
+        response = client.get("/search/results")
+    finally:
+        client.app.state.search_engine = None  # type: ignore[attr-defined]
+    assert response.status_code == 503
+    assert response.json()["code"] == "search_unavailable"
