@@ -12,12 +12,14 @@ from sqlalchemy.engine import Engine
 from market import demo, migrate
 from market.config import Settings, get_settings
 from market.db import make_engine, session_scope
+from market.payments.reconcile import payments_cli
 
 app = typer.Typer(help="TechMarket: the Ningbo city technology market API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for trying every flow.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(payments_cli, name="payments")
 
 
 def _settings() -> Settings:

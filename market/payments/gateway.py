@@ -78,7 +78,7 @@ class PaymentGatewayError(Exception):
         self.request_id = request_id
 
 
-class PaymentDeclined(PaymentGatewayError):  # noqa: N818 - names agreed with the app
+class PaymentDeclined(PaymentGatewayError):
     """The payer's bank or card network refused the payment (HTTP 402 from Stripe)."""
 
     def __init__(
@@ -97,11 +97,11 @@ class PaymentDeclined(PaymentGatewayError):  # noqa: N818 - names agreed with th
         self.payment_intent_id = payment_intent_id
 
 
-class PaymentProviderUnavailable(PaymentGatewayError):  # noqa: N818 - names agreed with the app
+class PaymentProviderUnavailable(PaymentGatewayError):
     """Stripe could not be reached, failed, throttled us or refused our credentials."""
 
 
-class PaymentRequestRejected(PaymentGatewayError):  # noqa: N818 - names agreed with the app
+class PaymentRequestRejected(PaymentGatewayError):
     """Stripe refused the request itself (bad parameter, wrong state, unknown id)."""
 
     def __init__(

@@ -29,11 +29,11 @@ class WebhookError(Exception):
     """A delivery we must refuse (the endpoint answers 400)."""
 
 
-class InvalidWebhookSignature(WebhookError):  # noqa: N818 - name agreed with the app
+class InvalidWebhookSignature(WebhookError):
     """Missing, malformed, wrong or stale `Stripe-Signature`."""
 
 
-class InvalidWebhookPayload(WebhookError):  # noqa: N818 - name agreed with the app
+class InvalidWebhookPayload(WebhookError):
     """Correctly signed, but not a Stripe event we can read."""
 
 
