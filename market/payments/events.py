@@ -46,9 +46,10 @@ EXTERNAL_REFUND_REASON = "Refunded outside the platform (reported by Stripe)"
 def receive(session: Session, event: WebhookEvent, raw_body: bytes) -> WebhookAck:
     record = WebhookEventRecord(stripe_event_id=event.id, type=event.type,
                                 payload=json.loads(raw_body))
-    session.add(record)
     try:
+        # Added inside the savepoint, so its rollback also forgets the object.
         with session.begin_nested():
+            session.add(record)
             session.flush()
     except IntegrityError:
         return WebhookAck(duplicate=True)

@@ -262,9 +262,10 @@ def _refuse_second_live_payment(session: Session, milestone_id: int) -> None:
 def _claim(session: Session, payment: Payment) -> None:
     """Insert the row before calling Stripe: the partial unique index refuses a second
     live payment of the milestone even when two requests race past the check above."""
-    session.add(payment)
     try:
+        # Added inside the savepoint, so its rollback also forgets the object.
         with session.begin_nested():
+            session.add(payment)
             session.flush()
     except IntegrityError:
         raise Conflict("Another payment of this milestone is in progress",

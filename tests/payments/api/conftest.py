@@ -1,0 +1,153 @@
+"""The app with Stripe switched on against the session's localstripe, and helpers that
+walk the payment flows over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from market.app import create_app
+from market.config import Settings
+from market.payments.gateway import PaymentGateway
+from market.payments.webhooks import sign_payload
+from tests.deals.journey import Cast, make_cast, ok, registered_contract
+from tests.support.factories import Account, Market
+from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer, http_request
+
+WEBHOOK_SECRET = "whsec_techmarket_payments_api_tests"
+VISA = "pm_card_visa"
+DECLINING_CARD = "pm_card_chargeCustomerFail"
+
+
+@pytest.fixture(scope="session")
+def stripe_settings(settings: Settings, localstripe: LocalstripeServer) -> Settings:
+    # Same JWT secret as `settings`, so the `market` factory's tokens work here too.
+    return settings.model_copy(update={
+        "stripe_secret_key": TEST_SECRET_KEY,
+        "stripe_webhook_secret": WEBHOOK_SECRET,
+        "stripe_api_base": localstripe.base_url,
+        "stripe_compatibility": "localstripe",
+        "stripe_payment_method_types": ["card"],
+        "platform_fee_basis_points": 150,  # 1.5 %
+        "broker_commission_basis_points": 250,  # 2.5 %
+    })
+
+
+@pytest.fixture(scope="session")
+def pay_app(stripe_settings: Settings, engine: Engine) -> FastAPI:
+    return create_app(stripe_settings, engine)
+
+
+@pytest.fixture(scope="session")
+def pay(pay_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(pay_app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def cast(market: Market) -> Cast:
+    return make_cast(market)
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+def registered(pay: TestClient, cast: Cast, *milestones: int) -> dict[str, Any]:
+    """A registered contract between the cast's institute (seller) and enterprise (buyer)
+    whose milestones have exactly the given amounts in fen."""
+    amounts = milestones or (30_000, 70_000)
+    schedule = [
+        {"title": f"第{number}期", "due_on": "2027-01-01", "amount_fen": amount}
+        for number, amount in enumerate(amounts, start=1)
+    ]
+    return registered_contract(pay, cast.institute, cast.enterprise, cast.bureau,
+                               total_fen=sum(amounts), milestones=schedule)
+
+
+def milestone_ids(contract: dict[str, Any]) -> list[int]:
+    return [milestone["id"] for milestone in contract["milestones"]]
+
+
+# --- payments over the API ------------------------------------------------------------------
+
+def start_payment(pay: TestClient, payer: Account, contract_id: int, milestone_id: int,
+                  status: int = 201, **body: Any) -> dict[str, Any]:
+    response = pay.post(f"/contracts/{contract_id}/milestones/{milestone_id}/payments",
+                        json=body, headers=payer.headers)
+    return ok(response, status)
+
+
+def view(pay: TestClient, viewer: Account, contract_id: int) -> dict[str, Any]:
+    return ok(pay.get(f"/contracts/{contract_id}/payments", headers=viewer.headers))
+
+
+def payment(pay: TestClient, viewer: Account, payment_id: int) -> dict[str, Any]:
+    return ok(pay.get(f"/payments/{payment_id}", headers=viewer.headers))
+
+
+def ledger_rows(pay: TestClient, viewer: Account, contract_id: int) -> list[tuple[str, int]]:
+    rows = ok(pay.get(f"/contracts/{contract_id}/payment-ledger", headers=viewer.headers))
+    return [(row["kind"], row["amount_fen"]) for row in rows]
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+def deliver(pay: TestClient, document: dict[str, Any], *, secret: str = WEBHOOK_SECRET,
+            timestamp: int | None = None) -> Any:
+    body = json.dumps(document).encode()
+    header = sign_payload(body, secret, timestamp or int(time.time()))
+    return pay.post("/payments/stripe/webhook", content=body,
+                    headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+
+
+def event(event_type: str, stripe_object: dict[str, Any], *, event_id: str,
+          created: int | None = None) -> dict[str, Any]:
+    return {
+        "id": event_id, "object": "event", "type": event_type,
+        "created": created or int(time.time()), "livemode": False,
+        "api_version": "2026-10-28.endive", "data": {"object": stripe_object},
+    }
+
+
+def intent_object(intent_id: str, status: str, amount: int, **fields: Any) -> dict[str, Any]:
+    """A PaymentIntent as real Stripe puts it in events (latest_charge as an id)."""
+    return {
+        "id": intent_id, "object": "payment_intent", "status": status, "amount": amount,
+        "currency": "cny", "capture_method": "automatic", "amount_capturable": 0,
+        "amount_received": 0, "created": int(time.time()), "latest_charge": None,
+        "metadata": {},
+    } | fields
+
+
+def refund_object(refund_id: str, intent_id: str, amount: int, status: str) -> dict[str, Any]:
+    return {"id": refund_id, "object": "refund", "status": status, "amount": amount,
+            "currency": "cny", "payment_intent": intent_id, "charge": None, "metadata": {}}
+
+
+def localstripe_events_for(localstripe: LocalstripeServer, intent_id: str) -> list[dict[str, Any]]:
+    """The events localstripe recorded about one intent, oldest first, as it sent them."""
+    found: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        query = "/v1/events?limit=100" + (f"&starting_after={after}" if after else "")
+        status, body = http_request(localstripe.base_url, "GET", query)
+        assert status == 200, body
+        page = json.loads(body)
+        found += [e for e in page["data"] if e["data"]["object"].get("id") == intent_id]
+        if not page.get("has_more") or not page["data"]:
+            return sorted(found, key=lambda e: e["created"])
+        after = page["data"][-1]["id"]
+
+
+def client_side_gateway(localstripe: LocalstripeServer) -> PaymentGateway:
+    """What Stripe.js would do in the buyer's browser, played by the server-side SDK."""
+    from market.payments.gateway import StripeCompatibility
+
+    return PaymentGateway(TEST_SECRET_KEY, api_base=localstripe.base_url,
+                          compatibility=StripeCompatibility.LOCALSTRIPE, max_network_retries=0)
