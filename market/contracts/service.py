@@ -189,16 +189,36 @@ def _replace_schedule(
     milestones: Sequence[MilestoneItem],
 ) -> None:
     session.execute(delete(ContractCost).where(col(ContractCost.contract_id) == contract_id))
-    session.execute(
-        delete(ContractMilestone).where(col(ContractMilestone.contract_id) == contract_id)
-    )
     for position, cost in enumerate(costs, start=1):
         session.add(ContractCost(contract_id=contract_id, position=position, **cost.model_dump()))
-    for position, milestone in enumerate(milestones, start=1):
-        session.add(ContractMilestone(
-            contract_id=contract_id, position=position, **milestone.model_dump()
-        ))
-    session.flush()
+    _sync_milestones(session, contract_id, milestones)
+
+
+def _sync_milestones(
+    session: Session, contract_id: int, milestones: Sequence[MilestoneItem]
+) -> None:
+    """Update milestones in place by position, so payments keep pointing at their row."""
+    existing = {
+        row.position: row for row in session.exec(
+            select(ContractMilestone).where(ContractMilestone.contract_id == contract_id)
+        )
+    }
+    for position, item in enumerate(milestones, start=1):
+        row = existing.pop(position, None)
+        if row is None:
+            session.add(ContractMilestone(
+                contract_id=contract_id, position=position, **item.model_dump()
+            ))
+        else:
+            row.title, row.due_on, row.amount_fen = item.title, item.due_on, item.amount_fen
+    for row in existing.values():
+        session.delete(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        raise Conflict("A milestone that already has a payment cannot be removed",
+                       code="milestone_has_payment") from error
 
 
 # --- entering and editing ------------------------------------------------------------

@@ -313,3 +313,19 @@ def test_a_registration_counts_in_todays_period(client: TestClient, cast: Cast) 
     assert entries[0]["effective_on"] == ledger.local_today().isoformat()
     yesterday = ledger.local_today() - timedelta(days=1)
     assert ledger.end_of_local_day(yesterday).hour == 16  # midnight in China is 16:00 UTC
+
+
+def test_a_change_keeps_milestone_ids_so_payments_stay_attached(
+    client: TestClient, cast: Cast
+) -> None:
+    registered = registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
+    before = [milestone["id"] for milestone in registered["milestones"]]
+    change = {"reason": "尾款调整", "total_amount_fen": 100_000_500, "milestones": [
+        {"title": m["title"], "due_on": m["due_on"], "amount_fen": m["amount_fen"]}
+        for m in registered["milestones"]]}
+    change["milestones"][-1]["amount_fen"] += 500
+    changed = ok(client.post(f"/contracts/{registered['id']}/change", json=change,
+                             headers=cast.bureau.headers))
+    assert [milestone["id"] for milestone in changed["milestones"]] == before
+    last_before = registered["milestones"][-1]["amount_fen"]
+    assert changed["milestones"][-1]["amount_fen"] == last_before + 500
