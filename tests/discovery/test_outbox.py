@@ -4,8 +4,8 @@ reindexing with no downtime, and the in-process worker thread."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -70,7 +70,7 @@ def test_a_failing_engine_is_retried_with_backoff_then_the_row_fails_visibly(
     flaky = FlakyEngine(search_engine)
     flaky.failure = SearchError("task failed: invalid_document_fields")
     slow_retries = replace(TEST_POLICY, backoff_base_seconds=60, backoff_max_seconds=600)
-    indexer = indexing.Indexer(engine, flaky, slow_retries)  # type: ignore[arg-type]
+    indexer = indexing.Indexer(engine, flaky, slow_retries)
 
     assert indexer.drain_once() == 1
     [row] = outbox_rows(engine)
@@ -105,7 +105,7 @@ def test_an_unreachable_engine_delays_rows_but_never_fails_them(
     catalogue.published("demand", catalogue.maker("demand"))
     flaky = FlakyEngine(search_engine)
     flaky.failure = SearchUnavailable("connection refused")
-    indexer = indexing.Indexer(engine, flaky, TEST_POLICY)  # type: ignore[arg-type]
+    indexer = indexing.Indexer(engine, flaky, TEST_POLICY)
     for _ in range(TEST_POLICY.max_attempts + 2):
         make_due(engine)
         indexer.drain_once()
