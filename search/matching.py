@@ -126,7 +126,7 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
 DEFAULT_CANDIDATES = 50
 # When the combined query finds fewer than the wanted candidates, this many leading
 # terms are also searched alone (see `_broadening_hits`), each for this many hits...
-BROADENING_TERMS = 3
+BROADENING_TERMS = 5
 BROADENING_LIMIT = 20
 # ...and the engine's opinion of those hits counts this much: a one-word match is
 # weaker evidence than a hit of the combined query.
