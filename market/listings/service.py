@@ -450,10 +450,11 @@ def _duplicate_patent(number: str) -> Conflict:
 
 def _flush_guarding_duplicate_patent(session: Session, listing: Listing) -> None:
     """Two submissions of one patent can race past the check; the index stops the second."""
+    # Read before flushing: after a failed flush the row's attributes cannot be loaded.
+    number = getattr(listing, "patent_application_number", None)
     try:
         session.flush()
     except IntegrityError as error:
-        number = getattr(listing, "patent_application_number", None)
         if not number:
             raise
         raise _duplicate_patent(number) from error

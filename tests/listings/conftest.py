@@ -54,7 +54,9 @@ def result_payload(**overrides: Any) -> dict[str, Any]:
 def demand_payload(**overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "title": f"注塑件表面缩痕缺陷的工艺改进需求{next(_serials)}",
-        "description": "我公司生产的家电外壳注塑件存在表面缩痕，需要从模具和工艺两方面提出改进方案。",
+        "description": (
+            "我公司生产的家电外壳注塑件存在表面缩痕，需要从模具和工艺两方面提出改进方案。"
+        ),
         "keywords": ["注塑", "缩痕"],
         "field": "高端装备",
         "cooperation_modes": ["合作开发"],
