@@ -46,12 +46,13 @@ EXTERNAL_REFUND_REASON = "Refunded outside the platform (reported by Stripe)"
 def receive(session: Session, event: WebhookEvent, raw_body: bytes) -> WebhookAck:
     record = WebhookEventRecord(stripe_event_id=event.id, type=event.type,
                                 payload=json.loads(raw_body))
+    session.add(record)
     try:
-        # Added inside the savepoint, so its rollback also forgets the object.
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
+        session.flush()
     except IntegrityError:
+        # Stored before: a repeat. Nothing else was written in this request, so rolling
+        # back all of it is exact (no savepoint: see service._claim for why).
+        session.rollback()
         return WebhookAck(duplicate=True)
     outcome = _handle(session, event, record.payload)
     record.outcome = outcome
