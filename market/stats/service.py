@@ -101,8 +101,13 @@ def breakdown(
             continue  # only cancelled contracts in this group: nothing left to show
         rows.append(BreakdownRow(key=_key(dimension, keys), label="", **totals.model_dump()))
     _label(session, dimension, rows)
-    return Breakdown(dimension=dimension, as_of=as_of, year=year, rows=rows,
-                     totals=summary(session, as_of, year))
+    # The groups partition the ledger, so their sums are the totals: no second scan.
+    totals = Totals(
+        contract_count=sum(row.contract_count for row in rows),
+        total_amount_fen=sum(row.total_amount_fen for row in rows),
+        technology_amount_fen=sum(row.technology_amount_fen for row in rows),
+    )
+    return Breakdown(dimension=dimension, as_of=as_of, year=year, rows=rows, totals=totals)
 
 
 def _key(dimension: Dimension, keys: tuple[Any, ...]) -> str:

@@ -1,0 +1,174 @@
+"""Benchmark (not a test): the bureau's dashboard queries over one million ledger entries.
+
+Creates a throw-away PostgreSQL database, migrates it, fills it with synthetic
+contracts and 1,000,000 ledger entries spread over 2016-2026 (registrations, changes
+and cancellations, in the proportions a real registry sees), then times every
+dashboard query through the stats service: the summary, each breakdown, and progress
+against the target. Prints p50/p95 per query; the target is p95 < 100 ms.
+
+    .venv/bin/python scripts/bench_stats.py \
+        --server postgresql+psycopg://postgres@127.0.0.1:5432/postgres [--runs 30] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date
+
+from sqlalchemy import create_engine, make_url, text
+from sqlmodel import Session
+
+from market import migrate
+from market.db import make_engine
+from market.stats import service
+from market.stats.schemas import Dimension
+
+CONTRACTS = 600_000
+CHANGES = 300_000  # one in two contracts is corrected once ...
+CANCELLATIONS = 100_000  # ... and one in six is cancelled: 1,000,000 entries in all
+
+FILL = [
+    # The cast: sellers, buyers and brokers in every district, one bureau user.
+    """INSERT INTO organizations (name, kind, credit_code, district_code, address, contact_name,
+           contact_phone, description, verification_status, verification_note, created_at,
+           updated_at)
+       SELECT 'bench org ' || n,
+              (ARRAY['university','institute','enterprise','broker_agency'])[1 + n % 4],
+              lpad(n::text, 18, '0'),
+              (ARRAY['330203','330205','330206','330211','330212','330213','330225','330226',
+                     '330281','330282'])[1 + n % 10],
+              '', '', '', '', 'verified', '', now(), now()
+       FROM generate_series(1, 200) AS n""",
+    """INSERT INTO users (email, display_name, password_hash, role, organization_id, is_active,
+           token_version, created_at)
+       VALUES ('bench@example.cn', 'bench', 'x', 'bureau_staff', 1, true, 0, now())""",
+    # Registered contracts, signed across eleven years.
+    """INSERT INTO contracts (title, contract_type, field, seller_organization_id, seller_name,
+           seller_kind, seller_district_code, buyer_organization_id, buyer_name, buyer_kind,
+           buyer_district_code, broker_organization_id, signed_on, term_start, term_end,
+           total_amount_fen, technology_amount_fen, currency, status, status_reason,
+           registration_number, registered_on, registered_at, revision, created_by_user_id,
+           created_at, updated_at)
+       SELECT 'bench contract ' || n,
+              (ARRAY['技术开发','技术转让','技术许可','技术咨询','技术服务'])[1 + n % 5],
+              (ARRAY['智能经济','新材料','高端装备','节能环保','绿色石化','时尚产业','健康产业',
+                     '海洋产业','现代物流','现代农业'])[1 + n % 10],
+              s.id, s.name, s.kind, s.district_code, b.id, b.name, b.kind, b.district_code,
+              CASE WHEN n % 3 = 0 THEN 3 + 4 * (n % 50) END,
+              d, d, d + 365, amount, amount - amount / 10, 'CNY', 'registered', '',
+              '3302' || n, d, d::timestamptz, 1, 1, now(), now()
+       FROM generate_series(1::bigint, :contracts) AS n
+       CROSS JOIN LATERAL (SELECT date '2016-01-01' + (n * 7919 % 4000)::int AS d,
+                                  (1000000 + n * 104729 % 500000000)::bigint AS amount) AS v
+       JOIN organizations s ON s.id = 1 + n % 200
+       JOIN organizations b ON b.id = 1 + (n + 1 + (n / 200) % 199) % 200""",
+    """INSERT INTO ledger_entries (contract_id, sequence, kind, delta_total_fen,
+           delta_technology_fen, delta_count, effective_on, effective_year, effective_quarter,
+           effective_month, recorded_at, recorded_by_user_id, contract_type, field,
+           seller_district_code, buyer_district_code, seller_kind, buyer_kind,
+           broker_organization_id)
+       SELECT id, 1, 'registration', total_amount_fen, technology_amount_fen, 1, registered_on,
+              extract(year FROM registered_on), extract(quarter FROM registered_on),
+              extract(month FROM registered_on), registered_at, 1, contract_type, field,
+              seller_district_code, buyer_district_code, seller_kind, buyer_kind,
+              broker_organization_id
+       FROM contracts""",
+    """INSERT INTO ledger_entries (contract_id, sequence, kind, delta_total_fen,
+           delta_technology_fen, delta_count, effective_on, effective_year, effective_quarter,
+           effective_month, recorded_at, recorded_by_user_id, contract_type, field,
+           seller_district_code, buyer_district_code, seller_kind, buyer_kind,
+           broker_organization_id)
+       SELECT contract_id, 2, 'change', 1000, 900, 0, effective_on, effective_year,
+              effective_quarter, effective_month, recorded_at + interval '30 days', 1,
+              contract_type, field, seller_district_code, buyer_district_code, seller_kind,
+              buyer_kind, broker_organization_id
+       FROM ledger_entries WHERE kind = 'registration' AND contract_id % 2 = 0
+       LIMIT :changes""",
+    """INSERT INTO ledger_entries (contract_id, sequence, kind, delta_total_fen,
+           delta_technology_fen, delta_count, effective_on, effective_year, effective_quarter,
+           effective_month, recorded_at, recorded_by_user_id, contract_type, field,
+           seller_district_code, buyer_district_code, seller_kind, buyer_kind,
+           broker_organization_id)
+       SELECT contract_id, 3, 'cancellation', -(delta_total_fen + 1000),
+              -(delta_technology_fen + 900), -1, effective_on, effective_year,
+              effective_quarter, effective_month, recorded_at + interval '90 days', 1,
+              contract_type, field, seller_district_code, buyer_district_code, seller_kind,
+              buyer_kind, broker_organization_id
+       FROM ledger_entries WHERE kind = 'registration' AND contract_id % 6 = 0
+       LIMIT :cancellations""",
+    """INSERT INTO trade_targets (year, technology_amount_fen, note, updated_at)
+       VALUES (2025, 20000000000000, 'bench', now()) ON CONFLICT DO NOTHING""",
+    "ANALYZE",
+]
+
+
+def _timed(run: Callable[[], object], runs: int) -> tuple[float, float]:
+    run()  # warm the cache and the plan
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", required=True, help="a PostgreSQL URL (any database)")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+
+    name = f"market_bench_{secrets.token_hex(4)}"
+    admin = create_engine(args.server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            sizes = {"contracts": CONTRACTS, "changes": CHANGES,
+                     "cancellations": CANCELLATIONS}
+            for statement in FILL:
+                used = {name: value for name, value in sizes.items() if f":{name}" in statement}
+                connection.execute(text(statement), used)
+            entries = connection.execute(text("SELECT count(*) FROM ledger_entries")).scalar_one()
+        print(f"filled {entries:,} ledger entries in {time.perf_counter() - started:.1f} s")
+        _report(engine, args.runs)
+        engine.dispose()
+    finally:
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _report(engine: object, runs: int) -> None:
+    as_of = date(2026, 11, 22)
+    queries: dict[str, Callable[[Session], object]] = {
+        "summary (all years)": lambda s: service.summary(s, as_of, None),
+        "summary 2025": lambda s: service.summary(s, as_of, 2025),
+        "progress 2025": lambda s: service.progress(s, 2025, as_of),
+    }
+    for dimension in Dimension:
+        queries[f"breakdown {dimension} (all years)"] = (
+            lambda s, d=dimension: service.breakdown(s, d, as_of, None))
+        queries[f"breakdown {dimension} 2025"] = (
+            lambda s, d=dimension: service.breakdown(s, d, as_of, 2025))
+    print(f"{'query':<42} {'p50 ms':>8} {'p95 ms':>8}")
+    with Session(engine) as session:  # type: ignore[call-overload]
+        for label, query in queries.items():
+            p50, p95 = _timed(lambda q=query: q(session), runs)
+            print(f"{label:<42} {p50:8.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
