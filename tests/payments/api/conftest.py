@@ -92,7 +92,9 @@ def payment(pay: TestClient, viewer: Account, payment_id: int) -> dict[str, Any]
 
 
 def ledger_rows(pay: TestClient, viewer: Account, contract_id: int) -> list[tuple[str, int]]:
-    rows = ok(pay.get(f"/contracts/{contract_id}/payment-ledger", headers=viewer.headers))
+    response = pay.get(f"/contracts/{contract_id}/payment-ledger", headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
     return [(row["kind"], row["amount_fen"]) for row in rows]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -25,6 +27,11 @@ from tests.payments.api.conftest import (
 from tests.support.localstripe_server import LocalstripeServer
 
 pytestmark = pytest.mark.stripe
+
+
+def succeeded_event(localstripe: LocalstripeServer, intent_id: str) -> dict[str, Any]:
+    events = localstripe_events_for(localstripe, intent_id)
+    return next(e for e in events if e["type"] == "payment_intent.succeeded")
 
 
 def test_paying_a_milestone_end_to_end_with_the_events_localstripe_recorded(
@@ -65,8 +72,7 @@ def test_the_same_event_delivered_three_times_changes_state_and_totals_once(
     contract = registered(pay, cast, 10_000)
     started = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0])
     client_side_gateway(localstripe).confirm(started["stripe_payment_intent_id"], VISA)
-    succeeded = next(e for e in localstripe_events_for(localstripe, started["stripe_payment_intent_id"])
-                     if e["type"] == "payment_intent.succeeded")
+    succeeded = succeeded_event(localstripe, started["stripe_payment_intent_id"])
 
     answers = [ok(deliver(pay, succeeded)) for _ in range(3)]
 
@@ -86,8 +92,7 @@ def test_server_side_confirmation_pays_at_once_and_the_late_webhook_is_stale(
                          confirm_with=VISA, amount_fen=12_345)
 
     assert (paid["status"], paid["amount_received_fen"]) == ("paid", 12_345)
-    succeeded = next(e for e in localstripe_events_for(localstripe, paid["stripe_payment_intent_id"])
-                     if e["type"] == "payment_intent.succeeded")
+    succeeded = succeeded_event(localstripe, paid["stripe_payment_intent_id"])
     assert ok(deliver(pay, succeeded))["outcome"] == "ignored_stale"
     assert ledger_rows(pay, cast.bureau, contract["id"]) == [("received", 12_345),
                                                              ("platform_fee", -185)]

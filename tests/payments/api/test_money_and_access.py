@@ -103,7 +103,8 @@ def test_payouts_are_recorded_by_the_bureau_up_to_what_is_payable(
                   confirm_with=VISA)
     payable = 20_000 - 300
     path = f"/contracts/{contract['id']}/payouts"
-    body = {"amount_fen": 15_000, "reference": "宁波银行 转账 20261122-001", "paid_on": "2026-11-20"}
+    reference = "宁波银行 转账 20261122-001"
+    body = {"amount_fen": 15_000, "reference": reference, "paid_on": "2026-11-20"}
 
     by_seller = pay.post(path, json=body, headers=cast.institute.headers)
     recorded = ok(pay.post(path, json=body, headers=cast.bureau.headers), 201)
