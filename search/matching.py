@@ -492,13 +492,13 @@ def _judge_budget(
         return
     if price <= budget_max:
         verdicts.add("budget", 1.0, agree=Reason(
-            "budget", f"报价{_wan(price)}在预算{_budget_text(demand)}内"))
+            "budget", f"报价{_wan(price)}未超出预算（{_budget_text(demand)}）"))
         return
     ratio = price / budget_max if budget_max else OVER_BUDGET_LIMIT
     over = (ratio - 1) / (OVER_BUDGET_LIMIT - 1)
     credit = max(0.0, OVER_BUDGET_START_CREDIT * (1 - over))
     verdicts.add("budget", credit, disagree=Reason(
-        "budget", f"报价{_wan(price)}超出预算{_budget_text(demand)}"))
+        "budget", f"报价{_wan(price)}超出预算（{_budget_text(demand)}）"))
 
 
 def _wan(fen: int) -> str:

@@ -40,7 +40,7 @@ class MatchRead(BaseModel):
     # None when the viewer is bureau staff: their looks are not stored (no feedback).
     id: int | None
     listing: MatchedListing
-    score: float = Field(description="0..1; see docs/SEARCH.md, Matching, for the formula")
+    score: float = Field(description="0..1; see docs/SEARCH.md, Quality, for the formula")
     engine_score: float | None
     explanation: ExplanationRead
     useful: bool | None = None

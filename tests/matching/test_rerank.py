@@ -186,3 +186,11 @@ def test_saved_search_never_matches_a_negotiable_price_under_a_price_bound() -> 
 
     document = result_document({**result(price_fen=None), "status": "published"})
     assert not document_matches_saved_search(document, "", SearchFilters(price_max_fen=10**12))
+
+
+def test_budget_messages_read_naturally() -> None:
+    within = score(result(price_fen=100_000_000))
+    assert "报价100万元未超出预算（200万元以内）" in within.explanation.summary
+    ranged = score(result(price_fen=300_000_000),
+                   source=demand(budget_min_fen=50_000_000, budget_max_fen=200_000_000))
+    assert "报价300万元超出预算（50-200万元）" in ranged.explanation.summary
