@@ -40,7 +40,8 @@ TECHNICAL_FIELDS = (
 )
 MATURITY_STAGES = ("研发", "小试", "中试", "产业化")
 TRANSFER_MODES = ("转让", "许可", "作价投资", "合作开发", "技术服务")
-COOPERATION_MODES = TRANSFER_MODES
+# A demand may also ask for commissioned development or consulting (技术开发/技术咨询 contracts).
+COOPERATION_MODES = (*TRANSFER_MODES, "委托开发", "技术咨询")
 
 
 class DocumentError(ValueError):

@@ -13,7 +13,6 @@ from typing import Any
 from market.listings.models import Demand, ListingKind, ListingStatus, Result
 from market.listings.schemas import split_codes
 from search.documents import (
-    COOPERATION_MODES,
     Catalogue,
     DemandDocument,
     ResultDocument,
@@ -83,7 +82,7 @@ def demand_search_document(demand: Demand, organization_name: str = "") -> Deman
             **_common_fields(demand, organization_name),
             "description": demand.description,
             "technical_indicators": demand.technical_indicators,
-            "cooperation_modes": _searchable_cooperation_modes(demand),
+            "cooperation_modes": split_codes(demand.cooperation_modes),
             "budget_min_fen": demand.budget_min_fen,
             "budget_max_fen": demand.budget_max_fen,
             "budget_negotiable": demand.budget_negotiable
@@ -114,18 +113,3 @@ def _common_fields(listing: Listing, organization_name: str) -> dict[str, Any]:
         "status": str(listing.status),
         "published_at": listing.published_at,
     }
-
-
-def _searchable_cooperation_modes(demand: Demand) -> list[str]:
-    """The demand's modes that the search vocabulary knows.
-
-    The catalogue accepts 委托开发 and 技术咨询, which `search.documents` does not list;
-    passing them would make the builder refuse the whole demand, so they are left out
-    of the document (the demand stays findable by everything else). Tracked in
-    docs/SEARCH.md until the search vocabulary gains them.
-    """
-    modes = [str(mode) for mode in split_codes(demand.cooperation_modes)]
-    unknown = [mode for mode in modes if mode not in COOPERATION_MODES]
-    if unknown:
-        logger.debug("demand %s: cooperation modes %s not searchable", demand.id, unknown)
-    return [mode for mode in modes if mode in COOPERATION_MODES]

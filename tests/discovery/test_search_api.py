@@ -153,8 +153,8 @@ def test_bad_parameters_are_422_naming_the_parameter(
     assert any(field in error["field"] for error in response.json()["errors"])
 
 
-def test_an_unsearchable_cooperation_mode_is_422(api: TestClient) -> None:
-    response = api.get("/search/demands", params={"cooperation_mode": "委托开发"})
+def test_an_unknown_cooperation_mode_is_422(api: TestClient) -> None:
+    response = api.get("/search/demands", params={"cooperation_mode": "技术入股"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "query.cooperation_mode"
 
