@@ -60,12 +60,11 @@ def _fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 
 def wipe(engine: Engine) -> None:
-    """Delete every row (the schema stays): each test starts from empty tables."""
-    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    """Delete every row (the schema stays): each test starts from empty tables.
+
+    DELETE in reverse dependency order rather than TRUNCATE: on tables this small
+    PostgreSQL's TRUNCATE costs far more (it rewrites every table's files) than it saves.
+    """
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                connection.execute(text(f'DELETE FROM "{name}"'))
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
