@@ -118,12 +118,10 @@ def matches_for(
 
 
 def listing_features(listing: Listing) -> dict[str, Any]:
-    """What the matcher knows about a listing: its search document plus what the
-    document leaves out (a demand's IPC codes, modes outside the search vocabulary)."""
+    """What the matcher knows about a listing: its search document plus the IPC codes
+    a demand's document leaves out (a demand may name the IPC area it needs)."""
     features = discovery_documents.search_document(listing)
     features["ipc_codes"] = split_codes(listing.ipc_codes)
-    if isinstance(listing, Demand):
-        features["cooperation_modes"] = split_codes(listing.cooperation_modes)
     return features
 
 

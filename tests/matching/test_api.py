@@ -8,7 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from market.discovery.engine import set_app_search_engine
+from search.backend import SearchBackend
 from search.local import LocalSearchEngine
+from tests.listings.conftest import Catalogue
 from tests.matching.conftest import Scene
 from tests.support.factories import Account
 
@@ -170,3 +172,17 @@ def test_stale_index_entries_of_other_rows_do_not_break_storage(
         "WHERE r.id IS NULL"
     )
     assert orphans == [(0,)]
+
+
+def test_matches_with_meilisearch(
+    client: TestClient, catalogue: Catalogue, meili_engine: SearchBackend
+) -> None:
+    """The same ranking on the production engine (skips without the binary, unless
+    MARKET_TEST_REQUIRE_MEILI=1)."""
+    scene = Scene(catalogue, meili_engine)
+    response = get_matches(client, "demand", scene.demand["id"], scene.enterprise)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [item["listing"]["id"] for item in items[:2]] == [scene.result["id"], scene.weak["id"]]
+    assert all(item["engine_score"] is not None for item in items)
+    assert items[0]["id"] is not None
