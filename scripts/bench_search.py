@@ -28,6 +28,7 @@ p95 < 30 ms, outbox indexing >= 0.8x raw bulk.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -43,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -251,7 +252,7 @@ def documents_from_database(db: Engine) -> dict[str, list[dict[str, Any]]]:
     with Session(db) as session:
         for model, catalogue in ((Result, "results"), (Demand, "demands")):
             for row in session.exec(select(model).order_by(col(model.id))):
-                documents[catalogue].append(search_document(row))
+                documents[catalogue].append(search_document(cast("Result | Demand", row)))
     return documents
 
 
@@ -309,7 +310,7 @@ def keyword_queries(count: int, seed: int) -> list[str]:
     """Two key terms of a random real record: what people type into a search box."""
     chooser = random.Random(seed)
     records = load_records()
-    queries = []
+    queries: list[str] = []
     while len(queries) < count:
         terms = extract_key_terms("", chooser.choice(records)["keywords"])[:2]
         if terms:
@@ -367,7 +368,7 @@ def matching_latencies(base_url: str, token: str, demand_ids: Sequence[int]) -> 
 
 
 def matcher_latencies(meili: MeilisearchEngine, demands: Sequence[dict[str, Any]]) -> list[float]:
-    return [timed(lambda d=demand: find_matches(meili, "demand_to_results", d))
+    return [timed(functools.partial(find_matches, meili, "demand_to_results", demand))
             for demand in demands]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
@@ -57,7 +57,8 @@ def index_published(search_engine: SearchBackend, db_engine: Engine) -> None:
     with Session(db_engine) as session:
         for model, catalogue_name in ((Result, "results"), (Demand, "demands")):
             rows = session.exec(select(model).where(model.status == ListingStatus.PUBLISHED))
-            documents = [discovery_documents.search_document(row) for row in rows]
+            documents = [discovery_documents.search_document(cast("Result | Demand", row))
+                         for row in rows]
             if documents:
                 search_engine.upsert(catalogue_name, documents)  # type: ignore[arg-type]
 
