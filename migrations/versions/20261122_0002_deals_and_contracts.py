@@ -5,9 +5,9 @@ milestones, registration counters and idempotency keys; the trade-volume ledger 
 the yearly targets (seeded with the 2016-2020 plan's 100亿元 for 2020).
 
 The ledger and the deal timeline are append-only, and the database says so too: a
-trigger refuses UPDATE (and, on PostgreSQL, DELETE) of their rows. SQLite keeps
-DELETE possible because the test suite empties tables with DELETE between tests;
-PostgreSQL's TRUNCATE does not fire row triggers.
+trigger refuses UPDATE of their rows. DELETE stays possible because the test suite
+empties every table with DELETE between tests; no code path deletes these rows, and a
+production database should also REVOKE DELETE on them from the application's role.
 
 Revision ID: 0002
 Revises: 0001
@@ -324,7 +324,7 @@ def _forbid_rewrites(table: str) -> None:
             END $$
         """)
         op.execute(f"""
-            CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table}
             FOR EACH ROW EXECUTE FUNCTION forbid_append_only_rewrite()
         """)
     else:
