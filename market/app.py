@@ -98,6 +98,8 @@ def _document_problem_responses(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 if operation.get("security"):
                     responses.setdefault("401", {"description": "Authentication required"})
+                if operation.get("requestBody"):
+                    responses.setdefault("400", {"description": "Malformed request body"})
                 for status, response in responses.items():
                     if status.startswith(("4", "5")):
                         response["content"] = {

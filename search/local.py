@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -593,7 +593,9 @@ class _Search:
         return [" OR ".join(word.fts_expression for word in self.words)]
 
     def _order_by(self) -> str:
-        sort = default_sort(self.query)
+        # Text made only of symbols has no words to rank by: order it like a browse.
+        query = self.query if self.is_text_search else replace(self.query, text="")
+        sort = default_sort(query)
         if sort:
             return ", ".join(_sort_clause(key) for key in sort)
         # bm25 is lower-is-better in SQLite.

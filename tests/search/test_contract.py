@@ -239,6 +239,14 @@ def test_finds_results_by_chinese_words(market: SearchBackend) -> None:
     assert set(listing_ids(search(market, "永磁", matching_strategy="all"))) == {MAGNET, MOTOR}
 
 
+@pytest.mark.parametrize("text", ["½«", '"', "*", "()", "AND", "\U0010ab60"])
+def test_queries_of_symbols_or_operators_do_not_fail(market: SearchBackend, text: str) -> None:
+    """Search syntax and symbols are plain text to us, never an engine error."""
+    page = search(market, text, limit=100)
+    assert page.total >= len(page.hits)
+    assert all(hit.document["status"] == "published" for hit in page.hits)
+
+
 def test_last_query_word_matches_as_prefix(market: SearchBackend) -> None:
     assert listing_ids(search(market, "矢量控")) == [MOTOR]
 
