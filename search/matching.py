@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -131,6 +132,8 @@ BROADENING_LIMIT = 20
 # ...and the engine's opinion of those hits counts this much: a one-word match is
 # weaker evidence than a hit of the combined query.
 BROADENED_RELEVANCE = 0.5
+_BROADENING_POOL = ThreadPoolExecutor(max_workers=BROADENING_TERMS,
+                                      thread_name_prefix="match-broadening")
 DEFAULT_LIMIT = 10
 MATCHING_STRATEGY: MatchingStrategy = "frequency"
 
@@ -290,9 +293,16 @@ def _broadening_hits(
     single odd listing then hides every other listing. When the combined query comes
     back short, each of the leading terms (keywords first) is asked on its own.
     """
+    terms = query.terms[:BROADENING_TERMS]
+    # The searches are independent round trips to the engine: run them side by side.
+    # (The Meilisearch engine keeps one client per thread; the local one serialises on
+    # its lock, so there it costs nothing.)
+    pages = _BROADENING_POOL.map(
+        lambda term: _search(engine, catalogue, term, BROADENING_LIMIT, visibility), terms
+    )
     extra: list[SearchHit] = []
-    for term in query.terms[:BROADENING_TERMS]:
-        for hit in _search(engine, catalogue, term, BROADENING_LIMIT, visibility):
+    for hits in pages:
+        for hit in hits:
             if hit.id not in seen:
                 seen.add(hit.id)
                 extra.append(hit)
