@@ -7,7 +7,7 @@ the live statuses), so two concurrent "pay this milestone" requests cannot both
 create an intent. Money is integer fen.
 
 The payments ledger (`payment_ledger`) is append-only like the trade-volume ledger
-(a trigger refuses UPDATE): every movement of money received, refunded, charged as a
+(a trigger refuses UPDATE; migration 0004): every movement of money received, refunded, charged as a
 fee or commission, or paid out to the seller is a new row, and a correction is a new
 row with the opposite sign. 到账额 (money received minus refunds) is a sum over it and
 never touches 成交额 / 技术交易额, which stay in `ledger_entries`.

@@ -2,8 +2,9 @@
 
 Payments (one per Stripe PaymentIntent) with the partial unique index that allows one
 live payment per milestone, refunds, Stripe webhook events stored once by id, and the
-append-only payments ledger (a trigger refuses UPDATE, and DELETE on PostgreSQL, as for
-the trade-volume ledger in 0002, whose trigger function it reuses).
+append-only payments ledger: as for the trade-volume ledger in 0002 (whose trigger
+function it reuses), a trigger refuses UPDATE; DELETE stays possible for the test
+suite's wipe, and production should REVOKE DELETE on it from the application's role.
 
 Revision ID: 0004
 Revises: 0003
@@ -135,11 +136,10 @@ def _forbid_rewrites(table: str) -> None:
     if op.get_bind().dialect.name == 'postgresql':
         # forbid_append_only_rewrite() belongs to 0002; only the trigger is ours.
         op.execute(f"""
-            CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table}
             FOR EACH ROW EXECUTE FUNCTION forbid_append_only_rewrite()
         """)
     else:
-        # DELETE stays possible on SQLite: the test suite empties tables between tests.
         op.execute(f"""
             CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table}
             BEGIN SELECT RAISE(ABORT, '{table} is append-only: insert a correcting row instead'); END

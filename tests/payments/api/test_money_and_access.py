@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from market.contracts import ledger as contract_ledger
 from market.payments.ledger import fee_due
@@ -267,3 +270,15 @@ def test_a_provider_failure_is_a_503_without_the_key(
     assert key not in response.text and key not in caplog.text
     # Nothing was kept: the milestone is still unpaid and free.
     assert view(broken, cast.enterprise, contract["id"])["payments"] == []
+
+
+@pytest.mark.stripe
+def test_ledger_rows_cannot_be_rewritten(pay: TestClient, cast: Cast, engine: Engine) -> None:
+    contract = registered(pay, cast, 10_000)
+    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
+                  confirm_with=VISA)
+
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("UPDATE payment_ledger SET amount_fen = 0"))
+
+    assert ledger_rows(pay, cast.bureau, contract["id"])[0] == ("received", 10_000)
