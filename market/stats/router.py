@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -39,8 +39,14 @@ def summary(
     return service.summary(session, _as_of(as_of), year)
 
 
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+          "description": "The breakdown as JSON, or as CSV with `format=csv`"},
+}
+
+
 @router.get(
-    "/breakdown/{dimension}", response_model=Breakdown, responses=RESPONSES,
+    "/breakdown/{dimension}", response_model=Breakdown, responses={**RESPONSES, **CSV_RESPONSE},
     summary="The trade volume by period, contract type, field, district, kind or broker",
     description="`?format=csv` downloads the same rows (UTF-8 with BOM, amounts in fen "
     "and in yuan); `&headers=zh` gives Chinese column names.",
