@@ -16,8 +16,14 @@ from market.organizations.schemas import OrganizationCreate, SelfRegistrableKind
 
 
 def create_bureau_account(
-    engine: Engine, *, email: str, display_name: str, password: str,
-    bureau_name: str, credit_code: str, staff: bool,
+    engine: Engine,
+    *,
+    email: str,
+    display_name: str,
+    password: str,
+    bureau_name: str,
+    credit_code: str,
+    staff: bool,
 ) -> int:
     """Create an admin or staff account in the bureau, creating the bureau if needed."""
     role = Role.BUREAU_STAFF if staff else Role.ADMIN
@@ -27,14 +33,17 @@ def create_bureau_account(
         raise ValueError(_first_problem(error)) from error
     with session_scope(engine) as session:
         bureau = session.exec(
-            select(Organization).where(Organization.kind == OrganizationKind.BUREAU,
-                                       Organization.name == bureau_name)
+            select(Organization).where(
+                Organization.kind == OrganizationKind.BUREAU, Organization.name == bureau_name
+            )
         ).first()
         try:
             if bureau is None:
                 bureau = organizations.create_organization(
-                    session, _bureau_profile(bureau_name, credit_code),
-                    kind=OrganizationKind.BUREAU, verified=True,
+                    session,
+                    _bureau_profile(bureau_name, credit_code),
+                    kind=OrganizationKind.BUREAU,
+                    verified=True,
                 )
             user = organizations.add_user(
                 session, bureau, account.email, account.display_name, account.password, role
@@ -50,8 +59,12 @@ def _bureau_profile(name: str, credit_code: str) -> OrganizationCreate:
         raise ValueError("the bureau does not exist yet: pass its --credit-code")
     try:
         # The kind is overridden to bureau by the caller; the schema only validates.
-        return OrganizationCreate(name=name, kind=SelfRegistrableKind.INSTITUTE,
-                                  credit_code=credit_code, district_code="330212")
+        return OrganizationCreate(
+            name=name,
+            kind=SelfRegistrableKind.INSTITUTE,
+            credit_code=credit_code,
+            district_code="330212",
+        )
     except ValidationError as error:
         raise ValueError(_first_problem(error)) from error
 

@@ -66,8 +66,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins,
-            allow_methods=["*"], allow_headers=["*"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
     for module in domain_modules("router"):
         app.include_router(module.router)

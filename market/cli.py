@@ -51,8 +51,12 @@ def serve(
     typer.secho(f"TechMarket API on http://{shown_host}:{port}", fg=typer.colors.GREEN)
     typer.secho(f"Interactive docs: http://{shown_host}:{port}/docs", fg=typer.colors.GREEN)
     uvicorn.run(
-        "market.asgi:app", host=host, port=port, workers=workers,
-        proxy_headers=True, log_level="info",
+        "market.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
     )
 
 
@@ -126,8 +130,13 @@ def create_admin(
     engine = _engine(settings)
     try:
         user_id = create_bureau_account(
-            engine, email=email, display_name=name, password=password,
-            bureau_name=bureau_name, credit_code=credit_code, staff=staff,
+            engine,
+            email=email,
+            display_name=name,
+            password=password,
+            bureau_name=bureau_name,
+            credit_code=credit_code,
+            staff=staff,
         )
     except ValueError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)

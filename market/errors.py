@@ -129,11 +129,17 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Problem(
-        type=PROBLEM_BASE + code, code=code, title=title, status=status, detail=detail,
+        type=PROBLEM_BASE + code,
+        code=code,
+        title=title,
+        status=status,
+        detail=detail,
         errors=errors or [],
     )
     return JSONResponse(
-        body.model_dump(), status_code=status, headers=headers,
+        body.model_dump(),
+        status_code=status,
+        headers=headers,
         media_type="application/problem+json",
     )
 
@@ -190,12 +196,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            500, "internal_error", "Internal error",
+            500,
+            "internal_error",
+            "Internal error",
             "The server failed to handle this request; it has been logged.",
         )
 
 
 # Responses every router can declare so the OpenAPI schema documents the error shape.
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": Problem, "description": HTTP_CODES.get(status, ("", "Error"))[1]}
-            for status in statuses}
+    return {
+        status: {"model": Problem, "description": HTTP_CODES.get(status, ("", "Error"))[1]}
+        for status in statuses
+    }

@@ -8,7 +8,6 @@ from alembic import command
 from alembic.config import Config
 
 
-
 def migrations_dir() -> Path:
     """The repository's migrations/ (editable installs, tests), else ./migrations (the
     container copies them next to the installed package)."""

@@ -22,6 +22,8 @@ from tests.support.database import migrated_database, postgres_server_url, wipe
 from tests.support.factories import Market
 from tests.support.settings import make_test_settings
 
+pytest_plugins = ["tests.support.stripe_fixtures"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if postgres_server_url():

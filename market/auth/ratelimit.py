@@ -20,8 +20,10 @@ from market.errors import RateLimited
 
 def check_not_locked(session: Session, settings: Settings, email: str, address: str) -> None:
     since = utcnow() - timedelta(seconds=settings.login_failure_window_seconds)
-    failures = select(func.count()).select_from(LoginAttempt).where(
-        col(LoginAttempt.attempted_at) >= since, col(LoginAttempt.succeeded).is_(False)
+    failures = (
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(col(LoginAttempt.attempted_at) >= since, col(LoginAttempt.succeeded).is_(False))
     )
     by_account = session.exec(failures.where(LoginAttempt.email == email)).one()
     by_address = session.exec(failures.where(LoginAttempt.client_address == address)).one()

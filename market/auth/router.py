@@ -30,8 +30,12 @@ def register(registration: Registration, session: DbSession) -> OrganizationRead
 def login(credentials: LoginRequest, request: Request, session: DbSession) -> TokenPair:
     address = request.client.host if request.client else "unknown"
     return service.login(
-        session, request.app.state.engine, request.app.state.settings,
-        credentials.email, credentials.password, address,
+        session,
+        request.app.state.engine,
+        request.app.state.settings,
+        credentials.email,
+        credentials.password,
+        address,
     )
 
 

@@ -32,7 +32,7 @@ class RefreshRequest(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_token: str
 

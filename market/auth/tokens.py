@@ -24,7 +24,7 @@ from market.config import Settings
 from market.db import utcnow
 
 ALGORITHM = "HS256"
-ACCESS_TOKEN_TYPE = "access"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 _REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss")
 _DECODE_OPTIONS = {f"require_{claim}": True for claim in _REQUIRED_CLAIMS} | {
     "verify_signature": True,
@@ -62,7 +62,9 @@ def issue_access_token(settings: Settings, user_id: int, token_version: int) -> 
         "ver": token_version,
         "jti": secrets.token_hex(8),
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), int(lifetime.total_seconds())
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), int(
+        lifetime.total_seconds()
+    )
 
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:

@@ -20,7 +20,9 @@ _FOLDED_FULL_WIDTH = {
     if chr(code) not in "，。：；！？（）"
 }
 _FOLDED_FULL_WIDTH[0x3000] = 0x20  # ideographic space
-_CONTROL_CHARACTERS = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200d\ufeff]")
+_CONTROL_CHARACTERS = re.compile(
+    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200d\ufeff]"
+)
 _HORIZONTAL_SPACE_RUNS = re.compile(r"[ \t]+")
 _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 

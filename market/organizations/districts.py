@@ -35,7 +35,9 @@ FUNCTIONAL_ZONES = (
 def all_districts() -> dict[str, District]:
     data = resources.files("market.data").joinpath("ningbo_districts.csv")
     with data.open(encoding="utf-8") as handle:
-        divisions = [District(row["code"], row["name"], "division") for row in csv.DictReader(handle)]
+        divisions = [
+            District(row["code"], row["name"], "division") for row in csv.DictReader(handle)
+        ]
     return {district.code: district for district in (*divisions, *FUNCTIONAL_ZONES)}
 
 

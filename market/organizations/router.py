@@ -108,7 +108,9 @@ def decide_verification(
 def list_members(
     organization_id: OrganizationId, actor: CurrentActor, session: DbSession
 ) -> list[UserRead]:
-    return [UserRead.model_validate(user) for user in service.members(session, actor, organization_id)]
+    return [
+        UserRead.model_validate(user) for user in service.members(session, actor, organization_id)
+    ]
 
 
 @router.post(

@@ -165,9 +165,15 @@ def decide_verification(
         organization.verified_by_user_id = actor.user_id
     assert organization.id is not None
     audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type=ENTITY, entity_id=organization.id, action=f"verification.{decision.decision}",
-        from_status=current, to_status=target, reason=decision.reason,
+        session,
+        actor_user_id=actor.user_id,
+        actor_organization_id=actor.organization_id,
+        entity_type=ENTITY,
+        entity_id=organization.id,
+        action=f"verification.{decision.decision}",
+        from_status=current,
+        to_status=target,
+        reason=decision.reason,
     )
     return organization
 
@@ -179,8 +185,13 @@ def members(session: Session, actor: Actor, organization_id: int) -> list[User]:
 
 
 def add_member(
-    session: Session, actor: Actor, organization_id: int,
-    email: str, display_name: str, password: str, role: Role,
+    session: Session,
+    actor: Actor,
+    organization_id: int,
+    email: str,
+    display_name: str,
+    password: str,
+    role: Role,
 ) -> User:
     organization = get_visible(session, actor, organization_id)
     if not (actor.is_org_admin and actor.belongs_to(organization_id)) and not (

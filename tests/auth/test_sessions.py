@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from market.app import create_app
-from tests.support.settings import make_test_settings
 from tests.support.factories import TEST_PASSWORD, Account, Market
+from tests.support.settings import make_test_settings
 
 
 def _login(client: TestClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
@@ -46,9 +46,7 @@ def test_wrong_password_and_unknown_email_look_the_same(
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(
-    client: TestClient, member: Account
-) -> None:
+def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, member: Account) -> None:
     first = _login(client, member.email)
     second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]}).json()
     assert second["refresh_token"] != first["refresh_token"]
@@ -65,7 +63,10 @@ def test_refresh_rotates_and_reuse_revokes_the_family(
 
 def test_logout_revokes_refresh_token(client: TestClient, member: Account) -> None:
     tokens = _login(client, member.email)
-    assert client.post("/auth/logout", json={"refresh_token": tokens["refresh_token"]}).status_code == 204
+    assert (
+        client.post("/auth/logout", json={"refresh_token": tokens["refresh_token"]}).status_code
+        == 204
+    )
     response = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert response.status_code == 401
 
@@ -74,24 +75,30 @@ def test_password_change_revokes_everything(client: TestClient, member: Account)
     tokens = _login(client, member.email)
     new_password = "a brand new passphrase 42"
     response = client.post(
-        "/auth/password", headers=_bearer(tokens),
+        "/auth/password",
+        headers=_bearer(tokens),
         json={"current_password": TEST_PASSWORD, "new_password": new_password},
     )
     assert response.status_code == 204, response.text
     # the access token issued before the change stops working at once
     assert client.get("/me", headers=_bearer(tokens)).status_code == 401
-    assert client.post(
-        "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
-    ).status_code == 401
-    assert client.post(
-        "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
-    ).status_code == 401
+    assert (
+        client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+        ).status_code
+        == 401
+    )
     _login(client, member.email, new_password)
 
 
 def test_password_change_needs_the_current_password(client: TestClient, member: Account) -> None:
     response = client.post(
-        "/auth/password", headers=member.headers,
+        "/auth/password",
+        headers=member.headers,
         json={"current_password": "wrong-password", "new_password": "another good one 7"},
     )
     assert response.status_code == 401
@@ -100,7 +107,8 @@ def test_password_change_needs_the_current_password(client: TestClient, member: 
 @pytest.mark.parametrize("weak", ["short", "aaaaaaaaaaaaaaaa", "x" * 200])
 def test_weak_new_password_is_named(client: TestClient, member: Account, weak: str) -> None:
     response = client.post(
-        "/auth/password", headers=member.headers,
+        "/auth/password",
+        headers=member.headers,
         json={"current_password": TEST_PASSWORD, "new_password": weak},
     )
     assert response.status_code == 422
@@ -113,14 +121,14 @@ def test_logout_everywhere_invalidates_access_tokens(client: TestClient, member:
     assert client.get("/me", headers=_bearer(tokens)).status_code == 401
 
 
-def test_login_is_rate_limited_per_account(
-    engine: Engine, market: Market, tmp_path: Path
-) -> None:
+def test_login_is_rate_limited_per_account(engine: Engine, market: Market, tmp_path: Path) -> None:
     settings = make_test_settings(tmp_path, login_max_failures=3)
     member = Market(engine, settings).enterprise_member()
     with TestClient(create_app(settings, engine)) as client:
         for _ in range(3):
-            failed = client.post("/auth/login", json={"email": member.email, "password": "bad-guess-1"})
+            failed = client.post(
+                "/auth/login", json={"email": member.email, "password": "bad-guess-1"}
+            )
             assert failed.status_code == 401
         locked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
         assert locked.status_code == 429
@@ -136,9 +144,13 @@ def test_login_is_rate_limited_per_address(engine: Engine, tmp_path: Path) -> No
     settings = make_test_settings(tmp_path, login_max_failures=2, login_ip_multiplier=2)
     with TestClient(create_app(settings, engine)) as client:
         for number in range(4):  # four different accounts guessed from one address
-            client.post("/auth/login", json={"email": f"x{number}@example.cn", "password": "guess-123"})
+            client.post(
+                "/auth/login", json={"email": f"x{number}@example.cn", "password": "guess-123"}
+            )
         member = Market(engine, settings).enterprise_member()
-        blocked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
+        blocked = client.post(
+            "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+        )
         assert blocked.status_code == 429
 
 
@@ -150,7 +162,10 @@ def test_inactive_user_cannot_log_in(client: TestClient, member: Account, engine
         user = session.get(User, member.user_id)
         assert user is not None
         user.is_active = False
-    assert client.post(
-        "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
-    ).status_code == 401
+    assert (
+        client.post(
+            "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+        ).status_code
+        == 401
+    )
     assert client.get("/me", headers=member.headers).status_code == 401

@@ -22,8 +22,13 @@ def _b64(data: bytes) -> str:
 def _claims(settings: Settings, account: Account, **changes: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
-        "sub": str(account.user_id), "iat": now, "exp": now + 600,
-        "aud": settings.jwt_audience, "iss": settings.jwt_issuer, "typ": "access", "ver": 0,
+        "sub": str(account.user_id),
+        "iat": now,
+        "exp": now + 600,
+        "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
+        "typ": "access",
+        "ver": 0,
     }
     claims.update(changes)
     return {key: value for key, value in claims.items() if value is not None}

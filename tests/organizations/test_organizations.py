@@ -23,7 +23,11 @@ def _registration(**organization: Any) -> dict[str, Any]:
     body.update(organization)
     return {
         "organization": body,
-        "admin": {"email": "boss@example.cn", "display_name": "王总", "password": "long enough pw 1"},
+        "admin": {
+            "email": "boss@example.cn",
+            "display_name": "王总",
+            "password": "long enough pw 1",
+        },
     }
 
 
@@ -48,7 +52,8 @@ def test_sign_up_then_verification_then_login(client: TestClient, market: Market
 
     decided = client.post(
         f"/organizations/{organization['id']}/verification",
-        json={"decision": "verify"}, headers=bureau.headers,
+        json={"decision": "verify"},
+        headers=bureau.headers,
     )
     assert decided.status_code == 200
     assert decided.json()["verification_status"] == "verified"
@@ -116,8 +121,9 @@ def test_verification_decisions_follow_the_rules(client: TestClient, market: Mar
     no_reason = client.post(url, json={"decision": "reject"}, headers=bureau.headers)
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["field"] == "reason"
-    rejected = client.post(url, json={"decision": "reject", "reason": "营业执照不清晰"},
-                           headers=bureau.headers)
+    rejected = client.post(
+        url, json={"decision": "reject", "reason": "营业执照不清晰"}, headers=bureau.headers
+    )
     assert rejected.json()["verification_status"] == "rejected"
     suspend = client.post(url, json={"decision": "suspend", "reason": "x"}, headers=bureau.headers)
     assert suspend.status_code == 409
@@ -130,8 +136,12 @@ def test_org_admin_adds_members_with_roles_fitting_the_kind(
 ) -> None:
     admin = market.org_admin(OrganizationKind.BROKER_AGENCY)
     url = f"/organizations/{admin.organization_id}/members"
-    broker = {"email": "broker@example.cn", "display_name": "李经纪", "password": "long enough pw 2",
-              "role": "broker"}
+    broker = {
+        "email": "broker@example.cn",
+        "display_name": "李经纪",
+        "password": "long enough pw 2",
+        "role": "broker",
+    }
     assert client.post(url, json=broker, headers=admin.headers).status_code == 201
     bureau_role = {**broker, "email": "fake@example.cn", "role": "bureau_staff"}
     response = client.post(url, json=bureau_role, headers=admin.headers)
@@ -166,8 +176,12 @@ OTHER_ORG_REQUESTS = [
     ("get", "/organizations/{id}", None, 404),
     ("patch", "/organizations/{id}", {"address": "hijack"}, 404),
     ("get", "/organizations/{id}/members", None, 404),
-    ("post", "/organizations/{id}/members",
-     {"email": "x@example.cn", "display_name": "x", "password": "long enough pw 4"}, 404),
+    (
+        "post",
+        "/organizations/{id}/members",
+        {"email": "x@example.cn", "display_name": "x", "password": "long enough pw 4"},
+        404,
+    ),
     ("post", "/organizations/{id}/verification", {"decision": "verify"}, 403),
     ("get", "/organizations", None, 403),
 ]

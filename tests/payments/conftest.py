@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,24 +11,7 @@ from tests.support.localstripe_server import (
     TEST_SECRET_KEY,
     LocalstripeServer,
     WebhookReceiver,
-    localstripe_installed,
-    running_localstripe,
 )
-
-# CI sets this so that a missing localstripe fails the build instead of skipping
-# every test that talks to a server.
-REQUIRE_STRIPE_ENV = "MARKET_TEST_REQUIRE_STRIPE"
-
-
-@pytest.fixture(scope="session")
-def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalstripeServer]:
-    if not localstripe_installed():
-        reason = "localstripe is not installed (pip install 'localstripe>=1.15')"
-        if os.environ.get(REQUIRE_STRIPE_ENV) == "1":
-            pytest.fail(f"{reason}; {REQUIRE_STRIPE_ENV}=1 requires it")
-        pytest.skip(reason)
-    with running_localstripe(tmp_path_factory.mktemp("localstripe-state")) as server:
-        yield server
 
 
 @pytest.fixture

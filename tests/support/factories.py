@@ -21,7 +21,7 @@ from market.db import session_scope
 from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.uscc import make_uscc
 
-TEST_PASSWORD = "correct horse battery staple"  # noqa: S105
+TEST_PASSWORD = "correct horse battery staple"
 
 _counter = itertools.count(1)
 

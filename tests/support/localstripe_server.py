@@ -74,7 +74,7 @@ class LocalstripeServer:
             return ""
 
 
-class LocalstripeDidNotStart(RuntimeError):  # noqa: N818 - reads as a sentence
+class LocalstripeDidNotStart(RuntimeError):
     pass
 
 

@@ -5,50 +5,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 
-from market.app import create_app
-from market.config import Settings
 from market.payments.gateway import PaymentGateway
 from market.payments.webhooks import sign_payload
 from tests.deals.journey import Cast, make_cast, ok, registered_contract
 from tests.support.factories import Account, Market
 from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer, http_request
+from tests.support.stripe_fixtures import WEBHOOK_SECRET
 
-WEBHOOK_SECRET = "whsec_techmarket_payments_api_tests"
 VISA = "pm_card_visa"
 DECLINING_CARD = "pm_card_chargeCustomerFail"
-
-
-@pytest.fixture(scope="session")
-def stripe_settings(settings: Settings, localstripe: LocalstripeServer) -> Settings:
-    # Same JWT secret as `settings`, so the `market` factory's tokens work here too.
-    return settings.model_copy(update={
-        "stripe_secret_key": TEST_SECRET_KEY,
-        "stripe_webhook_secret": WEBHOOK_SECRET,
-        "stripe_api_base": localstripe.base_url,
-        "stripe_compatibility": "localstripe",
-        "stripe_payment_method_types": ["card"],
-        "platform_fee_basis_points": 150,  # 1.5 %
-        "broker_commission_basis_points": 250,  # 2.5 %
-    })
-
-
-@pytest.fixture(scope="session")
-def pay_app(stripe_settings: Settings, engine: Engine) -> FastAPI:
-    return create_app(stripe_settings, engine)
-
-
-@pytest.fixture(scope="session")
-def pay(pay_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(pay_app) as test_client:
-        yield test_client
 
 
 @pytest.fixture
