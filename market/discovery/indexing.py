@@ -41,6 +41,7 @@ from market.discovery.documents import (
     search_id,
 )
 from market.listings import service as listings
+from market.matching import service as matching
 from market.listings.expiry import LISTING_CHANGED, market_today
 from market.listings.models import ListingKind
 from market.organizations.models import Organization
@@ -180,6 +181,15 @@ class Indexer:
             for row in plan.rows:
                 row.processed_at = now
                 row.attempts += 1
+            self._notify_saved_searches(session, plan.rows)
+
+    def _notify_saved_searches(self, session: Session, rows: Sequence[OutboxEvent]) -> None:
+        """Tell users whose saved searches a newly published listing matches.
+
+        Same transaction as the processed mark: a crash loses neither. The matching
+        service ignores listings that are not published and never notifies twice."""
+        for row in rows:
+            matching.notify_saved_searches(session, ListingKind(row.entity_type), row.entity_id)
 
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
         outage = isinstance(error, SearchUnavailable)

@@ -258,3 +258,26 @@ def test_the_in_process_worker_indexes_and_stops_with_the_app(
     assert app.state.search_worker is None
     assert (tmp_path / "search.sqlite3").exists()  # the local engine's default file
     app.state.search_engine.close()
+
+
+def test_draining_a_publication_notifies_matching_saved_searches(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    """The worker, not a test shortcut, turns a publication into inbox notifications."""
+    watcher = catalogue.market.enterprise_member()
+    saved = api.post(
+        "/saved-searches",
+        json={"catalogue": "results", "name": "正极材料", "q": "正极材料"},
+        headers=watcher.headers,
+    )
+    assert saved.status_code == 201, saved.text
+    owner = catalogue.maker("result")
+    listing = catalogue.published("result", owner)
+    assert api.get("/notifications", headers=watcher.headers).json()["unread"] == 0
+
+    indexer.drain()
+    inbox = api.get("/notifications", headers=watcher.headers).json()
+    assert inbox["unread"] == 1
+    assert listing["title"] in str(inbox["items"][0])
+    indexer.drain()  # nothing due: no second notification
+    assert api.get("/notifications", headers=watcher.headers).json()["unread"] == 1
