@@ -47,12 +47,48 @@ def _traditional_to_simplified() -> OpenCC:
     return OpenCC("t2s")
 
 
+@functools.cache
+def convertible_characters() -> frozenset[str]:
+    """Characters of which any text that t2s would change contains at least one.
+
+    OpenCC t2s replaces dictionary keys (phrases, then single characters) by their values
+    and leaves everything else as it is; a key mapped to itself changes nothing. So the
+    conversion can only alter text that contains a whole key with a different value. The
+    set holds every single-character key with a different value, plus, for each such
+    phrase that contains none of those (沈默 → 沉默), its characters that change. Every
+    changing key therefore contains a member, and text with no member comes out
+    unchanged (tests/search/test_text_folding.py checks it on the real records and on
+    every CJK character).
+    """
+    converter = _traditional_to_simplified()
+    converter.convert("")  # loads the dictionaries
+    entries = [
+        (key, value)
+        for group in converter._dict_chain_data
+        for _max_len, _min_len, mapping in group
+        for key, value in mapping.items()
+        if key != value
+    ]
+    characters = {key for key, _value in entries if len(key) == 1}
+    for key, value in entries:
+        if characters.isdisjoint(key):
+            if len(key) == len(value):
+                characters.update(k for k, v in zip(key, value, strict=True) if k != v)
+            else:
+                characters.update(key)
+    return frozenset(characters)
+
+
 def to_half_width(text: str) -> str:
     """Map full-width ASCII variants (ＰＬＣ, ３Ｄ, ，) and the ideographic space to ASCII."""
     return text.translate(_FULL_WIDTH_TO_HALF_WIDTH)
 
 
 def to_simplified(text: str) -> str:
+    # The pure-Python converter costs ~1 ms per abstract; almost all listings are
+    # already simplified, and a set test in C proves that nothing would change.
+    if convertible_characters().isdisjoint(text):
+        return text
     return str(_traditional_to_simplified().convert(text))
 
 
