@@ -13,6 +13,7 @@ from market import demo, migrate
 from market.config import Settings, get_settings
 from market.db import make_engine, session_scope
 from market.payments.reconcile import payments_cli
+from market.stats.cli import stats_cli
 
 app = typer.Typer(help="TechMarket: the Ningbo city technology market API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -20,6 +21,7 @@ demo_app = typer.Typer(help="Demo data for trying every flow.", no_args_is_help=
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(payments_cli, name="payments")
+app.add_typer(stats_cli, name="stats")
 
 
 def _settings() -> Settings:

@@ -6,6 +6,9 @@ is the contract's revision after the step that wrote it, so the database's uniqu
 registration that slipped past the status check) into an error instead of a double
 count. Statistics are sums over these entries, which is why "as of" any past date is
 just a filter on `recorded_at`.
+
+Each entry is also added, in the same transaction, to the monthly roll-up the dashboard
+reads (`market.stats.rollup`): derived data, rebuildable from this ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlmodel import Session, col, select
 from market.contracts.models import Contract, LedgerEntry, LedgerEntryKind
 from market.db import utcnow
 from market.errors import Conflict
+from market.stats import rollup as stats_rollup
 
 # The bureau's calendar: registration dates and "as of" days are China Standard Time
 # (no daylight saving since 1991, so a fixed offset is exact).
@@ -104,6 +108,7 @@ def _append(
         effective_year=effective_on.year,
         effective_quarter=quarter_of(effective_on),
         effective_month=effective_on.month,
+        recorded_at=utcnow(),
         recorded_by_user_id=user_id,
         contract_type=contract.contract_type,
         field=contract.field,
@@ -121,4 +126,5 @@ def _append(
         # a contract twice, and the client gets a 409 rather than a 500.
         raise Conflict("This step is already in the trade-volume ledger",
                        code="already_counted") from error
+    stats_rollup.record(session, entry, entry.recorded_at.astimezone(CHINA_TIME).date())
     return entry
