@@ -185,6 +185,17 @@ class SearchBackend(Protocol):
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage: ...
 
+    def search_many(
+        self, catalogue: Catalogue, queries: Sequence[SearchQuery]
+    ) -> list[SearchPage]:
+        """Several searches of one catalogue, one page per query in the same order.
+
+        The same answers as calling `search` for each, in one engine round trip where the
+        engine has round trips (Meilisearch's multi-search). Every query is validated
+        before any runs; an invalid one raises `InvalidQueryError` and nothing is searched.
+        """
+        ...
+
     def count(self, catalogue: Catalogue) -> int:
         """Number of documents in the catalogue, whatever their status."""
 
@@ -325,3 +336,68 @@ __all__ = [
     "filter_values",
     "validate_query",
 ]
+
+
+# --- pipelined writes -----------------------------------------------------------------------
+# Additive to `SearchBackend`: an engine that indexes asynchronously (Meilisearch) can
+# accept a write and report its outcome later, so a caller (the outbox worker) can build
+# and send the next batch while the engine indexes this one. Nothing is settled until
+# `wait` returned for the write.
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A write the engine accepted and may not have applied yet; `wait` settles it."""
+
+    catalogue: Catalogue
+    # Engine task ids in the order they were enqueued (empty: applied already).
+    task_ids: tuple[int, ...] = ()
+
+
+@runtime_checkable
+class AsyncWrites(Protocol):
+    """Submit writes now, learn their outcome later."""
+
+    def upsert_async(self, catalogue: Catalogue, documents: Iterable[Document]) -> PendingWrite:
+        """Enqueue `upsert`; raises SearchError if the engine refused to accept it."""
+        ...
+
+    def delete_async(self, catalogue: Catalogue, ids: Iterable[str]) -> PendingWrite:
+        """Enqueue `delete`; raises SearchError if the engine refused to accept it."""
+        ...
+
+    def wait(self, writes: Iterable[PendingWrite]) -> None:
+        """Return once every write was applied; raise SearchError if one was not."""
+        ...
+
+
+class _SynchronousWrites:
+    """`AsyncWrites` over an engine that only has `upsert`/`delete`: writes at submit."""
+
+    def __init__(self, engine: SearchBackend) -> None:
+        self._engine = engine
+
+    def upsert_async(self, catalogue: Catalogue, documents: Iterable[Document]) -> PendingWrite:
+        self._engine.upsert(catalogue, documents)
+        return PendingWrite(catalogue)
+
+    def delete_async(self, catalogue: Catalogue, ids: Iterable[str]) -> PendingWrite:
+        self._engine.delete(catalogue, ids)
+        return PendingWrite(catalogue)
+
+    def wait(self, writes: Iterable[PendingWrite]) -> None:
+        return None
+
+
+def async_writes(engine: SearchBackend) -> AsyncWrites:
+    """The engine's own pipelined writes, or synchronous ones for an engine without them.
+
+    Looked up on the class, not the instance: a wrapper that forwards unknown attributes
+    (`__getattr__`) to an inner engine must not have its own `upsert` bypassed.
+    """
+    if all(
+        callable(getattr(type(engine), name, None))
+        for name in ("upsert_async", "delete_async", "wait")
+    ):
+        return engine  # type: ignore[return-value]
+    return _SynchronousWrites(engine)

@@ -39,6 +39,7 @@ from typing import Any
 from search.backend import (
     Condition,
     Document,
+    PendingWrite,
     ProgressCallback,
     SearchError,
     SearchHit,
@@ -182,6 +183,18 @@ class LocalSearchEngine:
         with self._locked() as connection:
             return _Search(connection, catalogue, schema, query).run()
 
+    def search_many(
+        self, catalogue: Catalogue, queries: Sequence[SearchQuery]
+    ) -> list[SearchPage]:
+        """The queries one after another (there is no round trip to save), all validated
+        before any runs, under one hold of the lock."""
+        schemas = [validate_query(catalogue, query) for query in queries]
+        with self._locked() as connection:
+            return [
+                _Search(connection, catalogue, schema, query).run()
+                for schema, query in zip(schemas, queries, strict=True)
+            ]
+
     def count(self, catalogue: Catalogue) -> int:
         docs = _live_tables(catalogue).docs
         with self._locked() as connection:
@@ -267,6 +280,21 @@ class LocalSearchEngine:
         _drop_tables(connection, live)
         _create_tables(connection, live, CATALOGUE_SCHEMAS[catalogue])
         _record_layout(connection, catalogue)
+
+    # -- pipelined writes (search.backend.AsyncWrites) ------------------------------
+    # Writes here are synchronous: they are applied when submitted, `wait` has nothing
+    # left to wait for.
+
+    def upsert_async(self, catalogue: Catalogue, documents: Iterable[Document]) -> PendingWrite:
+        self.upsert(catalogue, documents)
+        return PendingWrite(catalogue)
+
+    def delete_async(self, catalogue: Catalogue, ids: Iterable[str]) -> PendingWrite:
+        self.delete(catalogue, ids)
+        return PendingWrite(catalogue)
+
+    def wait(self, writes: Iterable[PendingWrite]) -> None:
+        return None
 
 
 def _execute(

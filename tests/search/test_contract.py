@@ -679,3 +679,143 @@ def test_meilisearch_index_settings(
     assert settings["localizedAttributes"] == [{"attributePatterns": ["*"], "locales": ["cmn"]}]
     assert "寻求" in settings["stopWords"]
     assert "钕铁硼" in settings["synonyms"]["NdFeB"]
+
+
+# -- several searches at once (search_many) --------------------------------------------
+
+MANY_QUERIES = [
+    SearchQuery(text="钕铁硼"),
+    SearchQuery(text="永磁 电机 矢量", matching_strategy="frequency", show_ranking_score=True),
+    SearchQuery(text="", facets=["field", "maturity_stage"], limit=2),
+    SearchQuery(text="", filters=SearchFilters(field="新材料"),
+                visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS)),
+    SearchQuery(text="钕铁硼", highlight=True),
+    SearchQuery(text="", sort=[SortKey("price_fen", descending=True)], offset=2, limit=2),
+    SearchQuery(text="没有这样的词"),
+]
+
+
+def test_search_many_answers_like_separate_searches(market: SearchBackend) -> None:
+    pages = market.search_many("results", MANY_QUERIES)
+    assert len(pages) == len(MANY_QUERIES)
+    for query, page in zip(MANY_QUERIES, pages, strict=True):
+        alone = market.search("results", query)
+        assert listing_ids(page) == listing_ids(alone)
+        assert (page.total, page.total_is_exact, page.offset, page.limit) == (
+            alone.total, alone.total_is_exact, alone.offset, alone.limit)
+        assert page.facets == alone.facets
+        assert [hit.highlights for hit in page.hits] == [hit.highlights for hit in alone.hits]
+        assert [hit.score for hit in page.hits] == pytest.approx(
+            [hit.score for hit in alone.hits])
+    assert listing_ids(pages[0]) == [MAGNET]
+    assert pages[2].facets["field"]["新材料"] == 2
+    assert GRAPHENE_DRAFT in listing_ids(pages[3])
+    assert pages[6].total == 0
+
+
+def test_search_many_of_demands(market: SearchBackend) -> None:
+    pages = market.search_many(
+        "demands", [SearchQuery(text="钕铁硼"), SearchQuery(text="热失控预警")]
+    )
+    assert [listing_ids(page) for page in pages] == [[101], [102]]
+
+
+def test_search_many_of_no_queries_is_empty(market: SearchBackend) -> None:
+    assert market.search_many("results", []) == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        SearchQuery(text="钕铁硼", limit=MAX_PAGE_SIZE + 1),
+        SearchQuery(facets=["title"]),
+        SearchQuery(filters=SearchFilters(budget_max_fen=1)),  # a demand filter
+    ],
+)
+def test_search_many_rejects_an_invalid_query_before_searching(
+    market: SearchBackend, bad: SearchQuery
+) -> None:
+    with pytest.raises(InvalidQueryError):
+        market.search_many("results", [SearchQuery(text="钕铁硼"), bad])
+
+
+def test_search_many_on_an_unreachable_engine(
+    engine_name: str, request: pytest.FixtureRequest
+) -> None:
+    broken = _unreachable_engine(engine_name, request)
+    with pytest.raises(SearchUnavailable):
+        broken.search_many("results", [SearchQuery(text="钕铁硼"), SearchQuery(text="电机")])
+
+
+def test_searches_from_many_threads_at_once(market: SearchBackend) -> None:
+    """The app shares one engine between request threads (and, for Meilisearch, one pool
+    of kept-alive connections): concurrent searches must each get their own answer."""
+    expected = {
+        "钕铁硼": [MAGNET],
+        "矢量控制": [MOTOR],
+        "热失控预警": [102],
+        "分拣": [SORTING],
+    }
+    failures: list[str] = []
+
+    def worker(number: int) -> None:
+        texts = list(expected)
+        for round_ in range(15):
+            text = texts[(number + round_) % len(texts)]
+            catalogue: Catalogue = "demands" if text == "热失控预警" else "results"
+            try:
+                if round_ % 3 == 0:
+                    pages = market.search_many(catalogue, [SearchQuery(text=text)] * 2)
+                else:
+                    pages = [market.search(catalogue, SearchQuery(text=text))]
+                for page in pages:
+                    if listing_ids(page) != expected[text]:
+                        failures.append(f"{text}: {listing_ids(page)}")
+            except Exception as error:  # collected and reported below
+                failures.append(f"{text}: {error!r}")
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_meilisearch_searches_reuse_one_connection(
+    market: SearchBackend, meili_only: None
+) -> None:
+    assert isinstance(market, MeilisearchEngine)
+    for _ in range(10):
+        search(market, "钕铁硼")
+        market.search_many("results", [SearchQuery(text="电机"), SearchQuery(text="电池")])
+    assert market._connections._pool.num_connections == 1
+
+
+def test_meilisearch_search_errors_are_search_errors_not_outages(
+    meilisearch_server: MeilisearchServer, meili_only: None
+) -> None:
+    never_created = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
+                                      index_prefix="never_created")
+    with pytest.raises(SearchError) as raised:
+        never_created.search("results", SearchQuery(text="钕铁硼"))
+    assert not isinstance(raised.value, SearchUnavailable)
+    assert "index_not_found" in str(raised.value)
+    wrong_key = MeilisearchEngine(meilisearch_server.url, "not-the-key", index_prefix="x")
+    with pytest.raises(SearchError):
+        wrong_key.search_many("results", [SearchQuery(text="钕铁硼")])
+
+
+def test_meilisearch_search_survives_a_server_closing_idle_connections(
+    market: SearchBackend, meili_only: None
+) -> None:
+    assert isinstance(market, MeilisearchEngine)
+    search(market, "钕铁硼")
+    # Shut the kept-alive socket down under the pool, as a server's idle timeout would.
+    pool = market._connections._pool
+    assert pool.pool is not None
+    connection = pool.pool.get_nowait()
+    assert connection is not None and connection.sock is not None
+    connection.sock.shutdown(socket.SHUT_RDWR)
+    pool.pool.put(connection)
+    assert listing_ids(search(market, "钕铁硼")) == [MAGNET]
