@@ -4,23 +4,32 @@ An outbox row says only "this listing changed". The worker never trusts a payloa
 loads the listing as it is now and writes that (or deletes the document when the row is
 gone or not indexed), so replaying a row any number of times converges on the database.
 
-One step = one database transaction:
+One batch = one database transaction:
 1. claim up to `batch_size` due `listing.changed` rows (on PostgreSQL `FOR UPDATE SKIP
    LOCKED`, so parallel workers take disjoint rows);
 2. on PostgreSQL, take a transaction-scoped advisory lock per listing (try-lock; rows of a
    listing another worker is indexing are left for the next round), so two workers can
    never write an older and a newer state of one listing in the wrong order;
-3. load the listings, build documents, write them per catalogue and wait for the engine;
-4. mark the rows processed only after the engine confirmed; on failure move
-   `available_at` (exponential backoff), count `attempts`, keep `last_error`, and after
-   `max_attempts` set `failed_at` (an unreachable engine never fails a row: an outage
-   is nobody's data problem, the rows wait for it).
+3. load the listings, build documents, send them to the engine per catalogue;
+4. wait for the engine, then mark the rows processed only after it confirmed; on failure
+   move `available_at` (exponential backoff), count `attempts`, keep `last_error`, and
+   after `max_attempts` set `failed_at` (an unreachable engine never fails a row: an
+   outage is nobody's data problem, the rows wait for it).
 A crash anywhere before the commit leaves the rows unprocessed; they are indexed again.
+
+Pipelining (`drain_pipelined`, what the worker loop runs): steps 1-3 of the next batches
+run while the engine indexes the earlier ones, up to `pipeline_depth` batches ahead, each
+in its own open transaction; batches settle (step 4, commit) strictly in claim order.
+Meilisearch applies tasks in the order they were enqueued, so a newer state of a listing
+sent in a later batch is applied after the older one. A batch's rows stay locked (SKIP
+LOCKED, advisory locks) by its own transaction until it settles; on SQLite, where rows
+cannot be locked, later claims exclude the ids still in flight.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,12 +50,20 @@ from market.discovery.documents import (
     search_id,
 )
 from market.listings import service as listings
-from market.matching import service as matching
 from market.listings.expiry import LISTING_CHANGED, market_today
 from market.listings.models import ListingKind
+from market.matching import service as matching
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
-from search.backend import ProgressCallback, SearchBackend, SearchError, SearchUnavailable
+from search.backend import (
+    AsyncWrites,
+    PendingWrite,
+    ProgressCallback,
+    SearchBackend,
+    SearchError,
+    SearchUnavailable,
+    async_writes,
+)
 from search.documents import CATALOGUES, Catalogue, DocumentError
 from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_seconds
 
@@ -69,6 +86,11 @@ class OutboxPolicy:
     max_attempts: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 300.0
+    # Batches sent ahead of the one being waited for (0: send, wait, settle, repeat).
+    pipeline_depth: int = 3
+    # Batches per worker-loop step: the step then waits for all of them, so stopping
+    # the worker never waits for more than this many.
+    batches_per_step: int = 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboxPolicy:
@@ -88,6 +110,27 @@ class _Plan:
     rows: list[OutboxEvent] = field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    """A claimed batch: its open transaction, its rows, what was sent for them."""
+
+    session: Session
+    rows: list[OutboxEvent]
+    plans: dict[Catalogue, _Plan] = field(default_factory=dict)
+    bad_rows: list[tuple[OutboxEvent, str]] = field(default_factory=list)
+    # Per catalogue: the writes the engine accepted, or why it refused them.
+    sent: dict[Catalogue, list[PendingWrite] | SearchError] = field(default_factory=dict)
+
+    def close(self, *, commit: bool) -> None:
+        try:
+            if commit:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+
 class Indexer:
     """Drains `listing.changed` outbox rows into a search engine."""
 
@@ -101,6 +144,7 @@ class Indexer:
     ) -> None:
         self._db = db_engine
         self._search = search_engine
+        self._writes: AsyncWrites = async_writes(search_engine)
         self._policy = policy or OutboxPolicy()
         self._clock = clock
         self._indexes_ready = False
@@ -108,25 +152,46 @@ class Indexer:
     def drain_once(self) -> int:
         """One batch; returns how many rows it settled (processed, retried or failed)."""
         self._ensure_indexes()
-        with session_scope(self._db) as session:
-            rows = self._claim(session)
-            if not rows:
-                return 0
-            rows = self._lock_listings(session, rows)
-            self._settle(session, rows)
-            return len(rows)
+        batch = self._start_batch(in_flight=())
+        if batch is None:
+            return 0
+        return self._finish_batch_closing(batch)
 
     def drain(self, max_batches: int | None = None) -> int:
         """Run batches until nothing is due (tests, `market worker --once`)."""
+        return self.drain_pipelined(max_batches)
+
+    def drain_pipelined(self, max_batches: int | None = None) -> int:
+        """Claim and send up to `pipeline_depth` batches ahead of the one being settled,
+        until nothing is due or `max_batches` were claimed; returns the rows settled.
+
+        Returns only when every batch it claimed has settled (or rolled back on an
+        error, leaving its rows for the next round)."""
+        self._ensure_indexes()
+        pending: deque[_Batch] = deque()
         settled = 0
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            handled = self.drain_once()
-            if handled == 0:
-                break
-            settled += handled
-            batches += 1
+        claimed = 0
+        try:
+            while max_batches is None or claimed < max_batches:
+                in_flight = [row.id for batch in pending for row in batch.rows]
+                batch = self._start_batch(in_flight)
+                if batch is None:
+                    break
+                pending.append(batch)
+                claimed += 1
+                while len(pending) > self._policy.pipeline_depth:
+                    settled += self._finish_batch_closing(pending.popleft())
+            while pending:
+                settled += self._finish_batch_closing(pending.popleft())
+        finally:
+            # An error: batches not settled roll back; their rows are claimed again.
+            while pending:
+                pending.popleft().close(commit=False)
         return settled
+
+    def step(self) -> int:
+        """One worker-loop step: a bounded pipelined drain."""
+        return self.drain_pipelined(self._policy.batches_per_step)
 
     # -- steps ---------------------------------------------------------------------
 
@@ -137,7 +202,68 @@ class Indexer:
             self._search.ensure_indexes()
             self._indexes_ready = True
 
-    def _claim(self, session: Session) -> list[OutboxEvent]:
+    def _start_batch(self, in_flight: Sequence[int | None]) -> _Batch | None:
+        """Claim, lock, build and send one batch in a new transaction; None if none due."""
+        session = Session(self._db, expire_on_commit=False)
+        batch = _Batch(session=session, rows=[])
+        try:
+            rows = self._claim(session, in_flight)
+            if rows:
+                batch.rows = self._lock_listings(session, rows)
+            if not batch.rows:
+                batch.close(commit=True)  # releases the row locks of an all-locked claim
+                return None
+            batch.plans, batch.bad_rows = plan_changes(session, batch.rows)
+            for catalogue, plan in batch.plans.items():
+                batch.sent[catalogue] = self._send(catalogue, plan.changes)
+        except BaseException:
+            batch.close(commit=False)
+            raise
+        return batch
+
+    def _send(
+        self, catalogue: Catalogue, changes: CatalogueChanges
+    ) -> list[PendingWrite] | SearchError:
+        writes: list[PendingWrite] = []
+        try:
+            if changes.upserts:
+                writes.append(self._writes.upsert_async(catalogue, changes.upserts))
+            if changes.deletes:
+                writes.append(self._writes.delete_async(catalogue, changes.deletes))
+        except SearchError as error:
+            return error
+        return writes
+
+    def _finish_batch_closing(self, batch: _Batch) -> int:
+        try:
+            self._finish_batch(batch)
+        except BaseException:
+            batch.close(commit=False)
+            raise
+        batch.close(commit=True)
+        return len(batch.rows)
+
+    def _finish_batch(self, batch: _Batch) -> None:
+        """Wait for the engine, then mark the rows: processed, retried or failed."""
+        session = batch.session
+        now = self._clock()
+        for row, reason in batch.bad_rows:
+            self._fail(row, reason, now)
+        for catalogue, plan in batch.plans.items():
+            sent = batch.sent[catalogue]
+            try:
+                if isinstance(sent, SearchError):
+                    raise sent
+                self._writes.wait(sent)
+            except SearchError as error:
+                self._retry_later(plan.rows, error, now)
+                continue
+            for row in plan.rows:
+                row.processed_at = now
+                row.attempts += 1
+            self._notify_saved_searches(session, plan.rows)
+
+    def _claim(self, session: Session, in_flight: Sequence[int | None] = ()) -> list[OutboxEvent]:
         statement = (
             select(OutboxEvent)
             .where(
@@ -149,6 +275,10 @@ class Indexer:
             .order_by(col(OutboxEvent.id))
             .limit(self._policy.batch_size)
         )
+        if in_flight:
+            # This worker's own unsettled batches (on PostgreSQL SKIP LOCKED skips them
+            # anyway; SQLite has no row locks).
+            statement = statement.where(col(OutboxEvent.id).not_in(in_flight))
         if is_postgres(self._db):
             statement = statement.with_for_update(skip_locked=True)
         return list(session.exec(statement).all())
@@ -166,22 +296,6 @@ class Indexer:
             if locked[key]:
                 kept.append(row)
         return kept
-
-    def _settle(self, session: Session, rows: list[OutboxEvent]) -> None:
-        plans, bad_rows = plan_changes(session, rows)
-        now = self._clock()
-        for row, reason in bad_rows:
-            self._fail(row, reason, now)
-        for catalogue, plan in plans.items():
-            try:
-                apply_changes(self._search, catalogue, plan.changes)
-            except SearchError as error:
-                self._retry_later(plan.rows, error, now)
-                continue
-            for row in plan.rows:
-                row.processed_at = now
-                row.attempts += 1
-            self._notify_saved_searches(session, plan.rows)
 
     def _notify_saved_searches(self, session: Session, rows: Sequence[OutboxEvent]) -> None:
         """Tell users whose saved searches a newly published listing matches.
@@ -455,7 +569,7 @@ def worker_loop(settings: Settings, db_engine: Engine, search_engine: SearchBack
     """The loop `market serve` runs in a thread and `market worker` in the foreground."""
     indexer = Indexer(db_engine, search_engine, OutboxPolicy.from_settings(settings))
     return WorkerLoop(
-        step=indexer.drain_once,
+        step=indexer.step,
         poll_seconds=settings.outbox_poll_seconds,
         error_backoff_max_seconds=settings.outbox_backoff_max_seconds,
         periodic=(lambda: expire_due_listings(db_engine),),
