@@ -7,6 +7,7 @@ SQLite cannot ALTER most things in place, so migrations run in batch mode there.
 from __future__ import annotations
 
 from alembic import context
+
 from market.config import get_settings
 from market.db import make_engine
 from market.models import metadata
