@@ -10,8 +10,9 @@ so matching runs in two steps:
    Meilisearch's default "last" on demand titles (docs/SEARCH.md). The engine returns up
    to `DEFAULT_CANDIDATES` published candidates with ranking scores. "frequency" never
    drops the rarest query word, so when that returns too few candidates the leading
-   terms are also searched one by one (`_broadening_hits`). All these searches go to
-   the engine together, in one round trip (`SearchBackend.search_many`).
+   terms are also searched one by one, within the source's key field and everywhere
+   (`_broadening_hits`). All these searches go to the engine together, in one round
+   trip (`SearchBackend.search_many`).
 
 2. Re-ranking. Each (demand, result) pair gets
 
@@ -127,9 +128,11 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
 
 DEFAULT_CANDIDATES = 50
 # When the combined query finds fewer than the wanted candidates, this many leading
-# terms are also searched alone (see `_broadening_hits`), each for this many hits...
+# terms are also searched alone (see `_broadening_hits`), each for this many hits within
+# the source's key field and this many in every field...
 BROADENING_TERMS = 5
 BROADENING_LIMIT = 20
+BROADENING_LIMIT_ANY_FIELD = 10
 # ...and the engine's opinion of those hits counts this much: a one-word match is
 # weaker evidence than a hit of the combined query.
 BROADENED_RELEVANCE = 0.5
@@ -256,8 +259,11 @@ def find_matches(
     # The combined query and the broadening ones in one round trip: on the real records
     # the combined query comes back short for almost every listing (docs/SEARCH.md), so
     # asking for the broadening hits up front costs less than a second round trip.
-    searches = [_recall_query(query.text, wanted, visibility), *_broadening_queries(
-        query, visibility)]
+    field = source.get("field")
+    searches = [
+        _recall_query(query.text, wanted, visibility),
+        *_broadening_queries(query, visibility, str(field) if field else None),
+    ]
     main, *broadening = engine.search_many(catalogue, searches)
     hits = list(main.hits)
     relevance = relative_engine_scores(hits)
@@ -268,9 +274,12 @@ def find_matches(
     return rerank(direction, source, query, hits, relevance)[:limit]
 
 
-def _recall_query(text: str, limit: int, visibility: Visibility) -> SearchQuery:
+def _recall_query(
+    text: str, limit: int, visibility: Visibility, filters: SearchFilters | None = None
+) -> SearchQuery:
     return SearchQuery(
         text=text,
+        filters=filters or SearchFilters(),
         visibility=visibility,
         limit=limit,
         matching_strategy=MATCHING_STRATEGY,
@@ -278,15 +287,29 @@ def _recall_query(text: str, limit: int, visibility: Visibility) -> SearchQuery:
     )
 
 
-def _broadening_queries(query: MatchQuery, visibility: Visibility) -> list[SearchQuery]:
-    """Each leading term (keywords first) on its own; none for a one-term query, whose
-    combined query is already that term."""
-    if len(query.terms) < 2:
-        return []
-    return [
-        _recall_query(term, BROADENING_LIMIT, visibility)
-        for term in query.terms[:BROADENING_TERMS]
-    ]
+def _broadening_queries(
+    query: MatchQuery, visibility: Visibility, field: str | None
+) -> list[SearchQuery]:
+    """Each leading term (keywords first) on its own: within the source's key field,
+    then in every field.
+
+    A one-word hit is weak evidence; one in the same field is a plausible counterpart
+    (measured: matcher P@10 0.245 → 0.286 on Meilisearch, 0.227 → 0.276 on the local
+    engine, docs/SEARCH.md). The searches in every field keep counterparts of another
+    field that share the words (equipment for a materials process), fewer of them. A
+    one-term query has no other field-free search to make: its combined query is that
+    term.
+    """
+    terms = query.terms[:BROADENING_TERMS]
+    searches: list[SearchQuery] = []
+    if field:
+        in_field = SearchFilters(field=field)
+        searches += [_recall_query(term, BROADENING_LIMIT, visibility, in_field)
+                     for term in terms]
+    if len(query.terms) > 1:
+        limit = BROADENING_LIMIT_ANY_FIELD if field else BROADENING_LIMIT
+        searches += [_recall_query(term, limit, visibility) for term in terms]
+    return searches
 
 
 def _broadening_hits(pages: Sequence[SearchPage], seen: set[str]) -> list[SearchHit]:
