@@ -111,8 +111,10 @@ def _recorded_month_sql(dialect: str) -> str:
     if dialect == "postgresql":
         return ("CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
                 "'YYYYMM') AS INTEGER)")
-    # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'.
-    return "CAST(strftime('%Y%m', recorded_at, '+8 hours') AS INTEGER)"
+    # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'. Its date functions round that
+    # to the millisecond (23:59:59.9996 would become the next month): whole seconds
+    # first, exact since months start on a whole second.
+    return "CAST(strftime('%Y%m', substr(recorded_at, 1, 19), '+8 hours') AS INTEGER)"
 
 
 def rebuild_statements(dialect: str) -> Iterator[tuple[str, str]]:
@@ -125,6 +127,7 @@ def rebuild_statements(dialect: str) -> Iterator[tuple[str, str]]:
         for dimension, column in ROLLUP_COLUMNS.items()
     }}
     for dimension, value in values.items():
+        by_value = "" if value == "''" else f", {value}"  # PostgreSQL: no constant
         # Only this module's constants go into the SQL, never input.
         yield dimension, f"""
             INSERT INTO ledger_rollup (dimension, effective_year, effective_month,
@@ -133,7 +136,7 @@ def rebuild_statements(dialect: str) -> Iterator[tuple[str, str]]:
             SELECT '{dimension}', effective_year, effective_month, {month}, {value},
                    SUM(delta_count), SUM(delta_total_fen), SUM(delta_technology_fen)
             FROM ledger_entries
-            GROUP BY effective_year, effective_month, {month}, {value}"""  # noqa: S608
+            GROUP BY effective_year, effective_month, {month}{by_value}"""  # noqa: S608
 
 
 def rebuild(session: Session, progress: Callable[[str, int], None] | None = None) -> int:

@@ -55,13 +55,15 @@ def _fill_from_ledger() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         month = ("CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
                  "'YYYYMM') AS INTEGER)")
-    else:  # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
-        month = "CAST(strftime('%Y%m', recorded_at, '+8 hours') AS INTEGER)"
+    else:  # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'; its date functions
+        # round to the millisecond, so whole seconds first (months start on one).
+        month = "CAST(strftime('%Y%m', substr(recorded_at, 1, 19), '+8 hours') AS INTEGER)"
     values = {'period': "''", **{
         dimension: f"COALESCE(CAST({column} AS VARCHAR(20)), '')"
         for dimension, column in ROLLUP_COLUMNS.items()
     }}
     for dimension, value in values.items():
+        by_value = '' if value == "''" else f', {value}'  # PostgreSQL: no constant
         op.execute(f"""
             INSERT INTO ledger_rollup (dimension, effective_year, effective_month,
                 recorded_month, dimension_value, contract_count, total_amount_fen,
@@ -69,7 +71,7 @@ def _fill_from_ledger() -> None:
             SELECT '{dimension}', effective_year, effective_month, {month}, {value},
                    SUM(delta_count), SUM(delta_total_fen), SUM(delta_technology_fen)
             FROM ledger_entries
-            GROUP BY effective_year, effective_month, {month}, {value}""")  # noqa: S608
+            GROUP BY effective_year, effective_month, {month}{by_value}""")  # noqa: S608
 
 
 def downgrade() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -22,6 +23,12 @@ from tests.deals.journey import (
 )
 
 NOTHING = (0, 0, 0)
+
+
+def listed(response: Any) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()
+    return items
 
 
 def breakdown(client: TestClient, cast: Cast, dimension: str) -> dict[str, tuple[int, int, int]]:
@@ -54,7 +61,7 @@ def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast)
     ok(client.post(f"/deals/{deal['id']}/notes", json={"note": "双方就许可费达成一致"},
                    headers=cast.enterprise.headers), 201)
     advance(client, deal["id"], cast.institute, *STAGES[2:])
-    timeline = ok(client.get(f"/deals/{deal['id']}/events", headers=cast.bureau.headers))
+    timeline = listed(client.get(f"/deals/{deal['id']}/events", headers=cast.bureau.headers))
     assert [(event["from_stage"], event["to_stage"]) for event in timeline] == [
         (None, "lead"), ("lead", "contacted"), ("contacted", "negotiating"), (None, None),
         ("negotiating", "signed"), ("signed", "won"),
@@ -112,7 +119,8 @@ def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast)
     assert cancelled["status"] == "cancelled"
     assert totals(client, cast.bureau) == NOTHING
     assert breakdown(client, cast, "field") == {}
-    entries = ok(client.get(f"/contracts/{contract_id}/ledger", headers=cast.institute.headers))
+    entries = listed(client.get(f"/contracts/{contract_id}/ledger",
+                                headers=cast.institute.headers))
     assert [(e["kind"], e["delta_total_fen"], e["delta_technology_fen"], e["delta_count"])
             for e in entries] == [
         ("registration", 100_000_000, 84_999_999, 1),
