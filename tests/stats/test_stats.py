@@ -172,3 +172,11 @@ def test_months_remaining(as_of: date, expected: int) -> None:
 def test_yuan_formatting_is_exact() -> None:
     assert [yuan(v) for v in (0, 5, 123_456, -1_050, 10**15)] == [
         "0.00", "0.05", "1234.56", "-10.50", "10000000000000.00"]
+
+
+def test_as_of_out_of_the_calendars_range_is_422(client: TestClient, cast: Cast) -> None:
+    for day in ("0001-01-01", "9999-12-31"):
+        for path in ("/stats/summary", "/stats/breakdown/broker", "/stats/progress/2020"):
+            response = client.get(path, params={"as_of": day}, headers=cast.bureau.headers)
+            assert response.status_code == 422, (path, day, response.text)
+            assert response.json()["errors"][0]["field"] == "query.as_of"
