@@ -69,8 +69,11 @@ def ensure_indexes_quietly(engine: SearchBackend) -> bool:
     return True
 
 
-def get_search_engine(request: Request) -> SearchBackend:
-    """FastAPI dependency: the app's search engine."""
+async def get_search_engine(request: Request) -> SearchBackend:
+    """FastAPI dependency: the app's search engine.
+
+    `async` because it never blocks (the engine is created once, with no I/O): a sync
+    dependency would cost every search a hop to the thread pool and back."""
     return app_search_engine(request.app)
 
 

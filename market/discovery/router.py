@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from market.auth.actor import BureauActor, OptionalActor
+from market.auth.actor import Actor, BureauActor, resolve_actor
 from market.common.pagination import Page, Paging
-from market.db import DbSession
+from market.db import DbSession, session_scope
 from market.discovery import indexing, service
 from market.discovery.engine import (
     SearchEngine,
@@ -38,6 +40,32 @@ from search.documents import COOPERATION_MODES, DocumentError, normalize_ipc_pre
 
 logger = logging.getLogger("market.discovery")
 router = APIRouter()
+
+# The same scheme as `market.auth.actor` (same name and description in OpenAPI).
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+
+
+async def search_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor | None:
+    """`OptionalActor` for the search endpoints, without their per-request cost.
+
+    The same check (`resolve_actor`: token, user still active, token version, the
+    organisation), but an anonymous search opens no database session at all, and a
+    signed-in one reads the actor in a short session of its own: the search itself
+    touches no table, so it needs no request transaction."""
+    if credentials is None:
+        return None
+    return await run_in_threadpool(_resolve_actor, request, credentials.credentials)
+
+
+def _resolve_actor(request: Request, token: str) -> Actor:
+    with session_scope(request.app.state.engine) as session:
+        return resolve_actor(session, request.app.state.settings, token)
+
+
+SearchActor = Annotated[Actor | None, Depends(search_actor)]
 
 # Shared query parameters (FastAPI reads each Annotated alias as one parameter).
 Text = Annotated[
@@ -76,7 +104,7 @@ CooperationModeName = str
 )
 def search_results(
     engine: SearchEngine,
-    actor: OptionalActor,
+    actor: SearchActor,
     q: Text = "",
     field: Fields = [],  # noqa: B006 - FastAPI copies defaults per request
     ipc: IpcPrefix = None,
@@ -103,10 +131,10 @@ def search_results(
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
     page, total_source = service.run_search(engine, "results", query)
-    return ResultSearchPage(
+    return _json(ResultSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
-    )
+    ))
 
 
 @router.get(
@@ -120,7 +148,7 @@ def search_results(
 )
 def search_demands(
     engine: SearchEngine,
-    actor: OptionalActor,
+    actor: SearchActor,
     q: Text = "",
     field: Fields = [],  # noqa: B006
     district: Districts = [],  # noqa: B006
@@ -153,10 +181,10 @@ def search_demands(
     )
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
     page, total_source = service.run_search(engine, "demands", query)
-    return DemandSearchPage(
+    return _json(DemandSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
-    )
+    ))
 
 
 def _query(
@@ -175,6 +203,15 @@ def _query(
         sort=() if sort.value == "relevance" else (SortKey.parse(sort.value),),
         offset=offset, limit=limit, highlight=highlight,
     )
+
+
+def _json(page: ResultSearchPage | DemandSearchPage) -> Response:
+    """The page, validated once (building it) and serialized once, here.
+
+    Returning the model would make FastAPI validate it again against `response_model`
+    (in another thread-pool hop, the handler being sync) before serializing it; the
+    bytes are the same (`response_model` still documents the shape)."""
+    return Response(content=page.model_dump_json(), media_type="application/json")
 
 
 def _values(values: list[Any]) -> tuple[str, ...] | None:
