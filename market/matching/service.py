@@ -12,11 +12,12 @@ one it sees but is not entitled to match is a 403.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, case, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from market.audit import service as audit
@@ -142,75 +143,89 @@ def _stores_views(actor: Actor) -> bool:
     return not actor.is_bureau
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """What the response needs of a stored match row."""
+
+    id: int
+    useful: bool | None
+    feedback_reason: str
+
+
 def _store_shown(
     session: Session, actor: Actor, listing: Listing, found: Sequence[matching.Match]
-) -> dict[int, StoredMatch]:
+) -> dict[int, _Shown]:
     """Upsert one row per (pair, viewing organisation); returns counterpart id -> row.
 
-    Two requests of one organisation can race to insert the same pair; the unique
-    constraint stops the second, which then retries as an update.
+    One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement for every match shown:
+    a pair shown again keeps its row (and its feedback) and gets the new score,
+    explanation and viewer. Two requests racing on the same pair cannot fail: the
+    database resolves the conflict (measured: ~8 ms per request with one ORM row per
+    match on SQLite, docs/PERFORMANCE.md).
     """
-    if not found:
-        return {}
-    for attempt in range(2):
-        try:
-            with session.begin_nested():
-                return _upsert_rows(session, actor, listing, found)
-        except IntegrityError:
-            if attempt == 1:
-                raise
-    return {}  # unreachable: the loop returns or raises
-
-
-def _upsert_rows(
-    session: Session, actor: Actor, listing: Listing, found: Sequence[matching.Match]
-) -> dict[int, StoredMatch]:
     is_demand = isinstance(listing, Demand)
-    counterpart = col(StoredMatch.result_id) if is_demand else col(StoredMatch.demand_id)
-    own = col(StoredMatch.demand_id) if is_demand else col(StoredMatch.result_id)
-    ids = [match.listing_id for match in found]
-    existing = session.exec(
-        select(StoredMatch).where(
-            own == listing.id,
-            counterpart.in_(ids),
-            StoredMatch.shown_to_organization_id == actor.organization_id,
-        )
-    ).all()
-    rows = {(row.result_id if is_demand else row.demand_id): row for row in existing}
-    now = utcnow()
-    for match in found:
-        row = rows.get(match.listing_id)
-        if row is None:
-            row = _new_row(actor, listing, match)
-            rows[match.listing_id] = row
-            session.add(row)
-        else:
-            row.times_shown += 1
-        row.score = match.score
-        row.engine_score = match.engine_score
-        row.explanation = match.explanation.as_dict()
-        row.shown_to_user_id = actor.user_id
-        row.last_shown_at = now
-    session.flush()
-    return rows
-
-
-def _new_row(actor: Actor, listing: Listing, match: matching.Match) -> StoredMatch:
     assert listing.id is not None
-    is_demand = isinstance(listing, Demand)
-    demand_field = listing.field if is_demand else match.document.get("field")
-    return StoredMatch(
-        demand_id=listing.id if is_demand else match.listing_id,
-        result_id=match.listing_id if is_demand else listing.id,
-        shown_from="demand" if is_demand else "result",
-        field=str(demand_field or ""),
-        score=match.score,
-        shown_to_user_id=actor.user_id,
-        shown_to_organization_id=actor.organization_id,
-    )
+    if actor.organization_id is None:
+        return {}  # rows belong to the viewing organisation; there is none to keep them
+    now = utcnow()
+    rows: dict[int, dict[str, Any]] = {}
+    for match in found:  # one row per counterpart: a statement may touch a row once
+        demand_field = listing.field if is_demand else match.document.get("field")
+        rows.setdefault(match.listing_id, {
+            "demand_id": listing.id if is_demand else match.listing_id,
+            "result_id": match.listing_id if is_demand else listing.id,
+            "shown_from": "demand" if is_demand else "result",
+            "field": str(demand_field or ""),
+            "score": match.score,
+            "engine_score": match.engine_score,
+            "explanation": match.explanation.as_dict(),
+            "shown_to_user_id": actor.user_id,
+            "shown_to_organization_id": actor.organization_id,
+            "times_shown": 1,
+            "created_at": now,
+            "last_shown_at": now,
+            "useful": None,
+            "feedback_reason": "",
+        })
+    if not rows:
+        return {}
+    table = _matches_table()
+    statement = _insert_for(session)(table).values(list(rows.values()))
+    fresh = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["demand_id", "result_id", "shown_to_organization_id"],
+        set_={
+            "score": fresh.score,
+            "engine_score": fresh.engine_score,
+            "explanation": fresh.explanation,
+            "shown_to_user_id": fresh.shown_to_user_id,
+            "last_shown_at": fresh.last_shown_at,
+            "times_shown": table.c.times_shown + 1,
+        },
+    ).returning(table.c.id, table.c.demand_id, table.c.result_id, table.c.useful,
+                table.c.feedback_reason)
+    stored: dict[int, _Shown] = {}
+    for row_id, demand_id, result_id, useful, reason in session.execute(statement):
+        counterpart = result_id if is_demand else demand_id
+        stored[int(counterpart)] = _Shown(int(row_id), useful, reason or "")
+    return stored
 
 
-def _present(match: matching.Match, row: StoredMatch | None) -> MatchRead:
+def _matches_table() -> Table:
+    table: Table = StoredMatch.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _insert_for(session: Session) -> Callable[[Table], Any]:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"storing shown matches on {dialect}")  # pragma: no cover
+
+
+def _present(match: matching.Match, row: _Shown | None) -> MatchRead:
     document = match.document
     return MatchRead(
         id=row.id if row else None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -186,3 +188,46 @@ def test_matches_with_meilisearch(
     assert [item["listing"]["id"] for item in items[:2]] == [scene.result["id"], scene.weak["id"]]
     assert all(item["engine_score"] is not None for item in items)
     assert items[0]["id"] is not None
+
+
+def stored_views(scene: Scene) -> list[Any]:
+    return scene.catalogue.sql(
+        "SELECT result_id, times_shown, shown_to_user_id, last_shown_at, created_at "
+        "FROM matches WHERE shown_to_organization_id = :org ORDER BY result_id",
+        org=scene.enterprise.organization_id,
+    )
+
+
+def test_showing_again_refreshes_the_row_for_the_new_viewer(
+    client: TestClient, scene: Scene
+) -> None:
+    first = get_matches(client, "demand", scene.demand["id"], scene.enterprise).json()
+    before = stored_views(scene)
+    colleague = scene.catalogue.market.account(scene.enterprise.organization_id)
+    again = get_matches(client, "demand", scene.demand["id"], colleague).json()
+    assert [item["id"] for item in again["items"]] == [item["id"] for item in first["items"]]
+    after = stored_views(scene)
+    assert [row[0] for row in after] == [row[0] for row in before]
+    assert {row[1] for row in after} == {2}
+    assert {row[2] for row in after} == {colleague.user_id}
+    assert all(new[3] >= old[3] and new[4] == old[4] for old, new in zip(before, after,
+                                                                         strict=True))
+
+
+@pytest.mark.postgres
+def test_simultaneous_views_of_one_listing_share_rows(client: TestClient, scene: Scene) -> None:
+    """Two requests of one organisation storing the same pairs at once: the upsert
+    resolves the conflict in the database, neither request fails."""
+    statuses: list[int] = []
+
+    def view() -> None:
+        response = get_matches(client, "demand", scene.demand["id"], scene.enterprise)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=view) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 4
+    assert {row[1] for row in stored_views(scene)} == {4}
