@@ -53,6 +53,7 @@ from market.listings import service as listings
 from market.listings.expiry import LISTING_CHANGED, market_today
 from market.listings.models import ListingKind
 from market.matching import service as matching
+from market.matching.models import SavedSearch
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
 from search.backend import (
@@ -64,7 +65,7 @@ from search.backend import (
     SearchUnavailable,
     async_writes,
 )
-from search.documents import CATALOGUES, Catalogue, DocumentError
+from search.documents import CATALOGUES, PUBLISHED, Catalogue, DocumentError
 from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_seconds
 
 logger = logging.getLogger("market.discovery")
@@ -77,6 +78,7 @@ _ADVISORY_NAMESPACE = {"result": 731_001, "demand": 731_002}
 # skew between API hosts and the reindexing host cannot let a change slip through.
 REINDEX_SAFETY_MARGIN = timedelta(minutes=2)
 REBUILD_PAGE_SIZE = 1000
+_KIND_OF_CATALOGUE = {catalogue: kind for kind, catalogue in CATALOGUE_OF_KIND.items()}
 MAX_ERROR_LENGTH = 4000
 
 
@@ -261,7 +263,7 @@ class Indexer:
             for row in plan.rows:
                 row.processed_at = now
                 row.attempts += 1
-            self._notify_saved_searches(session, plan.rows)
+            self._notify_saved_searches(session, catalogue, plan)
 
     def _claim(self, session: Session, in_flight: Sequence[int | None] = ()) -> list[OutboxEvent]:
         statement = (
@@ -297,13 +299,24 @@ class Indexer:
                 kept.append(row)
         return kept
 
-    def _notify_saved_searches(self, session: Session, rows: Sequence[OutboxEvent]) -> None:
+    def _notify_saved_searches(self, session: Session, catalogue: Catalogue, plan: _Plan) -> None:
         """Tell users whose saved searches a newly published listing matches.
 
         Same transaction as the processed mark: a crash loses neither. The matching
-        service ignores listings that are not published and never notifies twice."""
-        for row in rows:
-            matching.notify_saved_searches(session, ListingKind(row.entity_type), row.entity_id)
+        service ignores listings that are not published and never notifies twice. It
+        costs a few queries per listing (~1.6 ms), so it is asked only about listings
+        whose document just written is published, once each, and not at all while the
+        catalogue has no saved search. A listing published after its document was built
+        has an outbox row of its own, which notifies."""
+        published = sorted({
+            int(document["listing_id"]) for document in plan.changes.upserts
+            if document.get("status") == PUBLISHED
+        })
+        if not published or not _has_saved_searches(session, catalogue):
+            return
+        kind = _KIND_OF_CATALOGUE[catalogue]
+        for listing_id in published:
+            matching.notify_saved_searches(session, kind, listing_id)
 
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
         outage = isinstance(error, SearchUnavailable)
@@ -391,6 +404,11 @@ def _catalogue_of(entity_type: str) -> Catalogue | None:
         return CATALOGUE_OF_KIND[ListingKind(entity_type)]
     except ValueError:
         return None
+
+
+def _has_saved_searches(session: Session, catalogue: Catalogue) -> bool:
+    statement = select(SavedSearch.id).where(SavedSearch.catalogue == catalogue).limit(1)
+    return session.exec(statement).first() is not None
 
 
 def _try_lock_listing(session: Session, entity_type: str, listing_id: int) -> bool:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from market.db import session_scope, utcnow
 from market.discovery import indexing
 from market.listings.models import ListingStatus, Result
+from market.matching.models import SavedSearch
 from market.outbox.models import OutboxEvent
 from search.backend import Document, PendingWrite, SearchError, async_writes
 from search.documents import Catalogue as CatalogueName
@@ -291,3 +292,34 @@ def test_two_pipelined_workers_on_postgresql_never_index_the_same_row_twice(
     assert len(search.written) == 400
     assert set(search.written.values()) == {1}, "some listing was indexed twice"
     assert index_view(search.inner) == database_view(engine)
+
+
+def test_saved_searches_are_checked_once_per_published_listing_and_only_if_any_exist(
+    engine: Engine, market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    def notify(_session: Session, _kind: str, listing_id: int) -> int:
+        asked.append(listing_id)
+        return 0
+
+    monkeypatch.setattr(indexing.matching, "notify_saved_searches", notify)
+    seed_results(engine, market, 27)
+    search = DeferredEngine()
+    one_batch = replace(POLICY, batch_size=100)
+    indexer = indexing.Indexer(engine, search, one_batch)  # type: ignore[arg-type]
+    assert indexer.drain() == 27
+    assert asked == []  # no saved search anywhere: nothing to ask
+
+    searcher = market.enterprise_member()
+    with session_scope(engine) as session:
+        session.add(SavedSearch(user_id=searcher.user_id, organization_id=searcher.organization_id,
+                                catalogue="results", name="正极材料", q="正极材料"))
+        for row in session.exec(select(OutboxEvent)).all():
+            row.processed_at = None
+            session.add(OutboxEvent(topic="listing.changed", entity_type=row.entity_type,
+                                    entity_id=row.entity_id))  # announced twice
+    assert indexer.drain() == 54
+    published = {listing_id for listing_id, status in database_view(engine).items()
+                 if status == ListingStatus.PUBLISHED}
+    assert sorted(asked) == sorted(published)  # once per batch each, published ones only
