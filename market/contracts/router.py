@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from market.auth.actor import Actor, BureauActor, CurrentActor
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.contracts import idempotency, ledger, service
 from market.contracts.idempotency import IdempotencyKeyHeader
@@ -28,7 +29,7 @@ from market.db import DbSession
 from market.errors import problem_responses
 
 router = APIRouter(tags=["contracts"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Id = PathId
 READ = problem_responses(401, 404)
 WRITE = problem_responses(401, 403, 404, 409, 422)
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from market.common.ids import BodyId
 from market.common.text import normalize_text
 from market.contracts.models import (
     ContractStatus,
@@ -18,7 +19,7 @@ from market.listings.models import TechField
 # 10^15 fen is ten trillion yuan: far above any contract, far below BigInteger's limit.
 MAX_FEN = 10**15
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Id = BodyId
 
 
 def _line(text: str) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from market.auth.actor import CurrentActor
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
 from market.deals import service
@@ -27,7 +28,7 @@ from market.deals.schemas import (
 from market.errors import problem_responses
 
 router = APIRouter(tags=["deals"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Id = PathId
 StaleAfterDays = Annotated[
     int,
     Query(ge=0, le=365, description="Unanswered for more than this many days"),

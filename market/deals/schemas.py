@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
+from market.common.ids import BodyId
 from market.common.text import normalize_text
 from market.deals.models import (
     DealEventKind,
@@ -27,7 +28,7 @@ Message = Annotated[str, Field(max_length=4000), AfterValidator(_multiline)]
 Note = Annotated[str, Field(max_length=2000), AfterValidator(_multiline)]
 RequiredNote = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_multiline)]
 Title = Annotated[str, Field(min_length=2, max_length=200), AfterValidator(_line)]
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Id = BodyId
 
 
 class _Strict(BaseModel):

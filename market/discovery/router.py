@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from market.auth.actor import Actor, BureauActor, resolve_actor
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession, session_scope
 from market.discovery import indexing, service
@@ -236,7 +237,7 @@ def _check_range(name: str, low: int | None, high: int | None) -> None:
 
 # --- outbox operations (bureau) ---------------------------------------------------------------
 
-EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+EventId = PathId
 
 
 @router.get(

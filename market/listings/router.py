@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from market.auth.actor import BureauActor, CurrentActor, OptionalActor
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
 from market.errors import InvalidInput, NotFound, problem_responses
@@ -35,7 +36,7 @@ from market.listings.schemas import (
 )
 
 router = APIRouter()
-ListingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ListingId = PathId
 _READ_MODELS: dict[ListingKind, type[ResultRead] | type[DemandRead]] = {
     ListingKind.RESULT: ResultRead,
     ListingKind.DEMAND: DemandRead,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from market.auth.actor import BureauActor, CurrentActor
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
 from market.discovery.engine import SearchEngine
@@ -26,7 +27,7 @@ from market.matching.schemas import (
 )
 
 router = APIRouter()
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RowId = PathId
 MatchLimit = Annotated[int, Query(ge=1, le=50, description="How many matches (max 50)")]
 
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 
 from market.auth.actor import BureauActor, CurrentActor
 from market.auth.schemas import UserCreate, UserRead
+from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
 from market.errors import problem_responses
@@ -21,7 +22,7 @@ from market.organizations.schemas import (
 )
 
 router = APIRouter(tags=["organizations"])
-OrganizationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OrganizationId = PathId
 
 
 @router.get("/districts", response_model=list[DistrictRead])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
 
 from market.auth.actor import BureauActor, CurrentActor
+from market.common.ids import PathId
 from market.contracts.idempotency import IdempotencyKeyHeader
 from market.db import DbSession
 from market.errors import DomainError, problem_responses
@@ -33,7 +34,7 @@ from market.payments.webhooks import SIGNATURE_HEADER, WebhookError, verify
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["payments"])
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Id = PathId
 READ = problem_responses(401, 404)
 WRITE = problem_responses(401, 403, 404, 409, 422, 503)
 REPLAYED_HEADER = "Idempotent-Replayed"
