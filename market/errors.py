@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,21 @@ def install_error_handlers(app: FastAPI) -> None:
         code, title = HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         return problem_response(
             exc.status_code, code, title, str(exc.detail), headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(DataError)
+    async def database_data_error(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (out of range, bad encoding) that validation let
+        # through: the request's fault, so a 422 rather than a 500, but logged so the
+        # missing validation gets added.
+        logger.warning(
+            "database refused a value on %s %s: %s", request.method, request.url.path, exc.orig
+        )
+        return problem_response(
+            422,
+            "value_out_of_range",
+            "Invalid input",
+            "A value in the request is out of the range the service can store.",
         )
 
     @app.exception_handler(Exception)
