@@ -12,6 +12,7 @@ one it sees but is not entitled to match is a 403.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,8 @@ _FILTER_VOCABULARIES: dict[str, frozenset[str]] = {
     "cooperation_mode": frozenset(CooperationMode),
 }
 
+logger = logging.getLogger("market.matching")
+
 
 # --- matches ---------------------------------------------------------------------------------
 
@@ -103,14 +106,14 @@ def matches_for(
     query = matching.build_query(source)
     try:
         found = matching.find_matches(engine, _DIRECTIONS[kind], source, limit=limit)
-    except SearchUnavailable as error:
+    except SearchError as error:
+        # The engine's own message (its address, index names) goes to the log only.
+        logger.warning("matching %s %s failed: %s", kind, listing_id, error)
+        reason = "cannot be reached" if isinstance(error, SearchUnavailable) else "failed"
         raise ServiceUnavailable(
-            f"Matching needs the search engine, which cannot be reached: {error}",
+            f"Matching needs the search engine, which {reason}; retry later.",
             code="search_unavailable",
         ) from error
-    except SearchError as error:
-        raise ServiceUnavailable(f"The search engine failed: {error}",
-                                 code="search_unavailable") from error
     stored = _store_shown(session, actor, listing, found) if _stores_views(actor) else {}
     items = [_present(match, stored.get(match.listing_id)) for match in found]
     assert listing.id is not None

@@ -149,6 +149,22 @@ def test_engine_down_is_a_503_problem(app: FastAPI, client: TestClient, scene: S
     assert stored_rows(scene) == []
 
 
+def test_an_unreachable_server_is_a_503_that_does_not_reveal_its_address(
+    app: FastAPI, client: TestClient, scene: Scene
+) -> None:
+    from search.meili import MeilisearchEngine
+
+    unreachable = MeilisearchEngine("http://127.0.0.1:9", "key", request_timeout_s=2)
+    previous = app.state.search_engine
+    set_app_search_engine(app, unreachable)
+    try:
+        response = get_matches(client, "demand", scene.demand["id"], scene.enterprise)
+    finally:
+        set_app_search_engine(app, previous)
+    assert response.status_code == 503
+    assert "127.0.0.1" not in response.text and ":9" not in response.text
+
+
 def test_a_draft_demand_matches_for_its_owner_and_can_then_be_deleted(
     client: TestClient, scene: Scene
 ) -> None:
