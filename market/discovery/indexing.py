@@ -89,7 +89,7 @@ class OutboxPolicy:
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 300.0
     # Batches sent ahead of the one being waited for (0: send, wait, settle, repeat).
-    pipeline_depth: int = 3
+    pipeline_depth: int = 4
     # Batches per worker-loop step: the step then waits for all of them, so stopping
     # the worker never waits for more than this many.
     batches_per_step: int = 20
