@@ -537,8 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100_000, help="listings (default 100000)")
     parser.add_argument("--queries", type=int, default=300, help="search queries (default 300)")
     parser.add_argument("--matches", type=int, default=100, help="demands to match (default 100)")
-    parser.add_argument("--batch-size", type=int, default=500, help="outbox batch (default 500)")
-    parser.add_argument("--pipeline-depth", type=int, default=OutboxPolicy().pipeline_depth,
+    defaults = Settings.model_fields
+    parser.add_argument("--batch-size", type=int, default=defaults["outbox_batch_size"].default,
+                        help="outbox batch (default: the service's, %(default)s)")
+    parser.add_argument("--pipeline-depth", type=int,
+                        default=defaults["outbox_pipeline_depth"].default,
                         help="outbox batches sent ahead (0: send-wait-settle; default %(default)s)")
     parser.add_argument("--database-url", default="", help="an EMPTY database; default SQLite")
     parser.add_argument("--seed", type=int, default=11)

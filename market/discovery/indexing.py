@@ -101,6 +101,7 @@ class OutboxPolicy:
             max_attempts=settings.outbox_max_attempts,
             backoff_base_seconds=settings.outbox_backoff_base_seconds,
             backoff_max_seconds=settings.outbox_backoff_max_seconds,
+            pipeline_depth=settings.outbox_pipeline_depth,
         )
 
 
