@@ -214,6 +214,10 @@ def segment_query(text: str) -> list[str]:
     return list(dict.fromkeys(meaningful))
 
 
+def _is_specific(word: str) -> bool:
+    return len(word) > 1 or word.isascii()
+
+
 def extract_key_terms(
     title: str, keywords: Sequence[str] = (), max_terms: int = ENGINE_MAX_QUERY_WORDS
 ) -> list[str]:
@@ -222,20 +226,24 @@ def extract_key_terms(
     Keywords come first (their owner chose them), then title words, longest first
     (longer Chinese words are rarer and more specific: 钕铁硼 before 材料). Keywords
     are segmented too, because the engine counts their words. Demand phrasing, function
-    words and single Chinese characters of the title are dropped. `" ".join(result)` is a query that
-    loses nothing to the engine's 10-word limit.
+    words and single Chinese characters are dropped. `" ".join(result)` is a query
+    that loses nothing to the engine's 10-word limit.
     """
     if not 1 <= max_terms <= ENGINE_MAX_QUERY_WORDS:
         raise ValueError(
             f"max_terms must be between 1 and {ENGINE_MAX_QUERY_WORDS}: the engine ignores "
             f"query words past the {ENGINE_MAX_QUERY_WORDS}th"
         )
-    keyword_words = [word for keyword in keywords for word in segment_query(keyword)]
-    # A lone Chinese character in a title (高, 新) is almost never what the listing is about.
+    # A lone Chinese character (高, 新, the 期 of 货架期) is almost never what the listing
+    # is about; a keyword that is one character as a whole is kept.
+    keyword_words = [
+        word
+        for keyword in keywords
+        for word in segment_query(keyword)
+        if _is_specific(word) or word == keyword.strip()
+    ]
     title_words = sorted(
-        (word for word in segment_query(title) if len(word) > 1 or word.isascii()),
-        key=len,
-        reverse=True,
+        (word for word in segment_query(title) if _is_specific(word)), key=len, reverse=True
     )
     distinct = dict.fromkeys([*keyword_words, *title_words])
     return list(distinct)[:max_terms]

@@ -156,3 +156,11 @@ def test_document_ids_only_use_characters_meilisearch_accepts() -> None:
     assert document_id("demands", 42) == "demand-42"
     with pytest.raises(DocumentError):
         document_id("results", -1)
+
+
+def test_key_terms_drop_lone_characters_of_keywords_but_keep_one_character_keywords() -> None:
+    from search.text import extract_key_terms
+
+    terms = extract_key_terms("海水鱼类保鲜技术", ["货架期", "钢"])
+    assert "期" not in terms
+    assert "货架" in terms and "钢" in terms
