@@ -35,3 +35,8 @@ class Page(BaseModel, Generic[ItemT]):
     total: int
     offset: int
     limit: int
+
+    @classmethod
+    def of(cls, items: list[ItemT], total: int, paging: PageParams) -> Page[ItemT]:
+        """One page of already-presented items, echoing the request's paging."""
+        return cls(items=items, total=total, offset=paging.offset, limit=paging.limit)

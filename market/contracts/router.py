@@ -70,8 +70,7 @@ def list_contracts(
     status_filter: Annotated[ContractStatus | None, Query(alias="status")] = None,
 ) -> Page[ContractRead]:
     rows, total = service.list_visible(session, actor, paging, status_filter)
-    return Page(items=[service.read(session, row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([service.read(session, row) for row in rows], total, paging)
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractRead, responses=READ)

@@ -58,8 +58,7 @@ def list_interests(
     status_filter: Annotated[OutreachStatus | None, Query(alias="status")] = None,
 ) -> Page[InterestRead]:
     rows, total = service.list_outreach(session, actor, Interest, paging, status=status_filter)
-    return Page(items=[InterestRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([InterestRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get("/interests/stale", response_model=Page[InterestRead], responses=READ,
@@ -71,8 +70,7 @@ def stale_interests(
     rows, total = service.list_outreach(
         session, actor, Interest, paging, stale_after_days=older_than_days
     )
-    return Page(items=[InterestRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([InterestRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get("/interests/{interest_id}", response_model=InterestRead, responses=READ)
@@ -112,8 +110,7 @@ def list_proposals(
     status_filter: Annotated[OutreachStatus | None, Query(alias="status")] = None,
 ) -> Page[ProposalRead]:
     rows, total = service.list_outreach(session, actor, Proposal, paging, status=status_filter)
-    return Page(items=[ProposalRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([ProposalRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get("/proposals/stale", response_model=Page[ProposalRead], responses=READ,
@@ -125,8 +122,7 @@ def stale_proposals(
     rows, total = service.list_outreach(
         session, actor, Proposal, paging, stale_after_days=older_than_days
     )
-    return Page(items=[ProposalRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([ProposalRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalRead, responses=READ)
@@ -161,8 +157,7 @@ def list_deals(
     stage: Annotated[DealStage | None, Query()] = None,
 ) -> Page[DealRead]:
     rows, total = service.list_deals(session, actor, paging, stage)
-    return Page(items=[DealRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([DealRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get("/deals/{deal_id}", response_model=DealRead, responses=READ)

@@ -247,8 +247,7 @@ EventId = PathId
 )
 def outbox_failures(_actor: BureauActor, session: DbSession, paging: Paging) -> Any:
     rows, total = indexing.failed_events(session, paging.offset, paging.limit)
-    return Page(items=[OutboxEventRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([OutboxEventRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.post(

@@ -77,8 +77,7 @@ def browse_results(
     actor: OptionalActor, session: DbSession,
 ) -> Any:
     rows, total = service.browse_results(session, actor, filters, paging)
-    return Page(items=[present(row, actor) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([present(row, actor) for row in rows], total, paging)
 
 
 @router.patch(
@@ -115,8 +114,7 @@ def browse_demands(
     actor: OptionalActor, session: DbSession,
 ) -> Any:
     rows, total = service.browse_demands(session, actor, filters, paging)
-    return Page(items=[present(row, actor) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([present(row, actor) for row in rows], total, paging)
 
 
 @router.patch(
@@ -210,7 +208,7 @@ def review_queue(actor: BureauActor, session: DbSession, paging: Paging) -> Any:
         )
         for row in rows
     ]
-    return Page(items=items, total=total, offset=paging.offset, limit=paging.limit)
+    return Page.of(items, total, paging)
 
 
 @router.get(

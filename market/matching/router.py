@@ -91,8 +91,7 @@ def create_saved_search(body: SavedSearchCreate, actor: CurrentActor, session: D
 )
 def list_saved_searches(actor: CurrentActor, session: DbSession, paging: Paging) -> Any:
     rows, total = service.list_saved_searches(session, actor, paging)
-    return Page(items=[SavedSearchRead.model_validate(row) for row in rows], total=total,
-                offset=paging.offset, limit=paging.limit)
+    return Page.of([SavedSearchRead.model_validate(row) for row in rows], total, paging)
 
 
 @router.get(

@@ -46,7 +46,7 @@ def list_organizations(
 ) -> Page[OrganizationRead]:
     rows, total = service.list_for_bureau(session, paging, verification_status, kind)
     items = [OrganizationRead.model_validate(row) for row in rows]
-    return Page(items=items, total=total, offset=paging.offset, limit=paging.limit)
+    return Page.of(items, total, paging)
 
 
 @router.get(
