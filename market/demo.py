@@ -9,7 +9,7 @@ real (see market/data/README.md for their source and licence).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
@@ -31,6 +31,7 @@ from market.listings.models import (
     TechField,
     TransferMode,
 )
+from market.listings.schemas import join_codes
 from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.uscc import make_uscc
 from market.outbox import service as outbox
@@ -373,7 +374,7 @@ def _create_results(
             district_code=owner.district_code,
             ip_form=IpForm.OTHER,
             maturity_stage=_maturity(index),
-            transfer_modes=_delimited(_transfer_modes(index)),
+            transfer_modes=join_codes(_transfer_modes(index)),
             price_fen=_price_fen(index),
             price_negotiable=_price_fen(index) is None,
             discipline=record["discipline"],
@@ -414,7 +415,7 @@ def _create_demands(
                 keywords=list(keywords),
                 field=field,
                 district_code=owner.district_code,
-                cooperation_modes=_delimited(
+                cooperation_modes=join_codes(
                     [CooperationMode.JOINT_DEVELOPMENT, CooperationMode.COMMISSIONED_DEVELOPMENT]
                 ),
                 budget_min_fen=budget[0] * 1_000_000 if budget else None,  # 万元 → fen
@@ -442,10 +443,6 @@ def _publish_batch(session: Session, kind: str) -> None:
 
 def _demo_keywords(keywords: list[str]) -> list[str]:
     return list(dict.fromkeys(k.strip() for k in keywords if 0 < len(k.strip()) <= 30))[:10]
-
-
-def _delimited(values: Iterator[str] | list[Any]) -> str:
-    return "|" + "|".join(str(value) for value in values) + "|"
 
 
 def _maturity(index: int) -> MaturityStage:
