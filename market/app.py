@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,12 @@ class Health(BaseModel):
     database: str
 
 
+async def _completed(outcome: Any) -> None:
+    """Start-up and shutdown hooks may be plain functions or coroutines (async resources)."""
+    if inspect.isawaitable(outcome):
+        await outcome
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production_safety()
@@ -46,10 +53,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for start in app.state.on_startup:
-            start(app)
+            await _completed(start(app))
         yield
         for stop in reversed(app.state.on_shutdown):
-            stop(app)
+            await _completed(stop(app))
 
     app = FastAPI(
         title="TechMarket API",

@@ -185,6 +185,17 @@ class SearchBackend(Protocol):
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage: ...
 
+    async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        """`search` for async callers (the API's search endpoints): the same answer,
+        without blocking the event loop."""
+        ...
+
+    async def open_async(self) -> None:
+        """Hold connections for `search_async` open in the running event loop, until
+        `close_async` in the same loop (the owner of a long-lived loop calls both)."""
+
+    async def close_async(self) -> None: ...
+
     def search_many(
         self, catalogue: Catalogue, queries: Sequence[SearchQuery]
     ) -> list[SearchPage]:

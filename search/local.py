@@ -23,6 +23,7 @@ the engine safe to share between the API's threads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -182,6 +183,16 @@ class LocalSearchEngine:
         schema = validate_query(catalogue, query)
         with self._locked() as connection:
             return _Search(connection, catalogue, schema, query).run()
+
+    async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        # SQLite work is CPU and file I/O: it runs in a worker thread, off the event loop.
+        return await asyncio.to_thread(self.search, catalogue, query)
+
+    async def open_async(self) -> None:
+        """Nothing to open: the engine lives in this process."""
+
+    async def close_async(self) -> None:
+        """Nothing to close."""
 
     def search_many(
         self, catalogue: Catalogue, queries: Sequence[SearchQuery]

@@ -9,12 +9,14 @@ docs/SEARCH.md.
 
 Searches (`search`, `search_many`) do not go through the official client: it opens a new
 HTTP connection per call (module-level `requests.post`). They are sent over a pool of
-kept-alive connections (`_SearchConnections`, urllib3, thread-safe); admin calls and
-tasks (indexes, settings, documents, waiting) keep the official client.
+kept-alive connections (`_SearchConnections`, urllib3, thread-safe); `search_async`, for
+the API's async endpoints, over kept-alive aiohttp sessions (`_AsyncSearchConnections`).
+Admin calls and tasks (indexes, settings, documents, waiting) keep the official client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+import aiohttp
 import meilisearch
 import urllib3
 from meilisearch.errors import (
@@ -113,6 +116,9 @@ class MeilisearchEngine:
         # serve two threads at once (a search could go out without its Content-Type).
         self._local = threading.local()
         self._connections = _SearchConnections(url, api_key, timeout_s=request_timeout_s)
+        self._async_connections = _AsyncSearchConnections(
+            url, api_key, timeout_s=request_timeout_s
+        )
 
     # -- SearchBackend -------------------------------------------------------------
 
@@ -142,8 +148,14 @@ class MeilisearchEngine:
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
         schema = validate_query(catalogue, query)
-        body = {"q": normalize_text(query.text), **_search_params(schema, query)}
-        response = self._connections.post(f"/indexes/{self.index_uid(catalogue)}/search", body)
+        response = self._connections.post(self._search_path(catalogue), _search_body(schema, query))
+        return _search_page(schema, query, response)
+
+    async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        schema = validate_query(catalogue, query)
+        response = await self._async_connections.post(
+            self._search_path(catalogue), _search_body(schema, query)
+        )
         return _search_page(schema, query, response)
 
     def search_many(
@@ -155,7 +167,7 @@ class MeilisearchEngine:
         schemas = [validate_query(catalogue, query) for query in queries]
         uid = self.index_uid(catalogue)
         bodies = [
-            {"indexUid": uid, "q": normalize_text(query.text), **_search_params(schema, query)}
+            {"indexUid": uid, **_search_body(schema, query)}
             for schema, query in zip(schemas, queries, strict=True)
         ]
         response = self._connections.post("/multi-search", {"queries": bodies})
@@ -209,6 +221,14 @@ class MeilisearchEngine:
         """Close the kept-alive search connections (they reopen on the next search)."""
         self._connections.close()
 
+    async def open_async(self) -> None:
+        """Keep a search session open for this event loop (the API, at start-up)."""
+        await self._async_connections.open()
+
+    async def close_async(self) -> None:
+        """Close this event loop's search session (the API, at shutdown)."""
+        await self._async_connections.close()
+
     # -- helpers -------------------------------------------------------------------
 
     @property
@@ -221,6 +241,9 @@ class MeilisearchEngine:
 
     def index_uid(self, catalogue: Catalogue) -> str:
         return f"{self._index_prefix}_{catalogue}"
+
+    def _search_path(self, catalogue: Catalogue) -> str:
+        return f"/indexes/{self.index_uid(catalogue)}/search"
 
     def _client(self) -> meilisearch.Client:
         client: meilisearch.Client | None = getattr(self._local, "client", None)
@@ -332,8 +355,6 @@ class MeilisearchEngine:
 class _SearchConnections:
     """POST JSON to Meilisearch over kept-alive connections, safe to share between threads.
 
-    `Accept-Encoding: identity`: a kept-alive session asking for gzip stalled ~44 ms per
-    response on loopback, against ~1 ms uncompressed (shared/notes/meilisearch.md).
     Transport failures are `SearchUnavailable`; an error answer is `SearchError` (or
     `SearchUnavailable` for a gateway's 502/503/504).
     """
@@ -341,18 +362,11 @@ class _SearchConnections:
     def __init__(self, url: str, api_key: str | None, *, timeout_s: float) -> None:
         self._url = url
         self._base_path = (urllib3.util.parse_url(url).path or "").rstrip("/")
-        headers = {
-            "Content-Type": "application/json",
-            "Accept-Encoding": "identity",
-            "User-Agent": "techmarket-search",
-        }
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
         self._pool = urllib3.connection_from_url(
             url,
             maxsize=SEARCH_CONNECTIONS,
             block=False,
-            headers=headers,
+            headers=_search_headers(api_key),
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             # Failures surface as themselves; `post` retries a kept-alive connection
             # the server had closed, once.
@@ -360,7 +374,7 @@ class _SearchConnections:
         )
 
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        payload = _json_payload(body)
         url = self._base_path + path
         try:
             try:
@@ -372,15 +386,97 @@ class _SearchConnections:
             raise SearchUnavailable(
                 f"Meilisearch at {self._url} is unreachable: {error}"
             ) from error
-        if response.status >= 400:
-            raise _answer_error(response.status, response.data)
-        try:
-            return json.loads(response.data)
-        except ValueError as error:
-            raise SearchError(f"Meilisearch answered with invalid JSON: {error}") from error
+        return _decoded_answer(response.status, response.data)
 
     def close(self) -> None:
         self._pool.close()
+
+
+class _AsyncSearchConnections:
+    """POST JSON to Meilisearch from async code, over a kept-alive aiohttp session.
+
+    The API's search endpoints are `async`: a sync search would cost each of them a hop
+    to the thread pool and back, measured at 1-3 ms of a ~5 ms search
+    (docs/PERFORMANCE.md). An aiohttp session belongs to the event loop that opened it
+    and must be closed in that loop, so the owner of the loop opens and closes it
+    (`open`/`close`: the API's lifespan). Without one (a script, a test), each search
+    uses a session of its own: correct, only without the kept-alive connection.
+    """
+
+    def __init__(self, url: str, api_key: str | None, *, timeout_s: float) -> None:
+        self._url = url.rstrip("/")
+        self._headers = _search_headers(api_key)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop not in self._sessions:
+            self._sessions[loop] = self._new_session()
+
+    async def close(self) -> None:
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        session = self._sessions.get(asyncio.get_running_loop())
+        if session is not None:
+            return await self._post(session, path, _json_payload(body))
+        async with self._new_session() as one_off:
+            return await self._post(one_off, path, _json_payload(body))
+
+    async def _post(self, session: aiohttp.ClientSession, path: str, payload: bytes) -> Any:
+        try:
+            try:
+                status, data = await _send(session, self._url + path, payload)
+            except aiohttp.ServerDisconnectedError:
+                # A kept-alive connection closed by the server between two requests.
+                status, data = await _send(session, self._url + path, payload)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise SearchUnavailable(
+                f"Meilisearch at {self._url} is unreachable: {error!r}"
+            ) from error
+        return _decoded_answer(status, data)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            headers=self._headers,
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=SEARCH_CONNECTIONS),
+            auto_decompress=False,
+        )
+
+
+async def _send(session: aiohttp.ClientSession, url: str, payload: bytes) -> tuple[int, bytes]:
+    async with session.post(url, data=payload) as response:
+        return response.status, await response.read()
+
+
+def _search_headers(api_key: str | None) -> dict[str, str]:
+    # identity: a kept-alive session asking for gzip stalled ~44 ms per response on
+    # loopback, against ~1 ms uncompressed (shared/notes/meilisearch.md).
+    headers = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",
+        "User-Agent": "techmarket-search",
+    }
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def _json_payload(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def _decoded_answer(status: int, data: bytes) -> Any:
+    if status >= 400:
+        raise _answer_error(status, data)
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise SearchError(f"Meilisearch answered with invalid JSON: {error}") from error
 
 
 def _answer_error(status: int, data: bytes) -> SearchError:
@@ -449,6 +545,10 @@ def filter_expression(query: SearchQuery) -> str | None:
     if visibility is not None:
         parts.append(visibility)
     return " AND ".join(parts) or None
+
+
+def _search_body(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:
+    return {"q": normalize_text(query.text), **_search_params(schema, query)}
 
 
 def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:

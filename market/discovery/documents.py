@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from market.listings.models import Demand, ListingKind, ListingStatus, Result
+from market.listings.models import Demand, ListingKind, Result
 from market.listings.schemas import split_codes
 from search.documents import (
     Catalogue,
@@ -25,20 +25,10 @@ logger = logging.getLogger("market.discovery")
 
 Listing = Result | Demand
 
-# Statuses a listing reaches only after the bureau published it. The listings service
-# announces (outbox row) every move into or out of a public status, so exactly these
-# rows are kept in the index: the index and the outbox agree by construction. Drafts,
-# submissions and rejections are never announced; owners work on them through the
-# catalogue's own endpoints (GET /results?mine=true). See docs/SEARCH.md.
-INDEXED_STATUSES = frozenset(
-    {
-        ListingStatus.PUBLISHED,
-        ListingStatus.IN_NEGOTIATION,
-        ListingStatus.TRANSACTED,
-        ListingStatus.WITHDRAWN,
-        ListingStatus.EXPIRED,
-    }
-)
+# Every listing is indexed, whatever its status: the listings service announces every
+# change (outbox row), and `search.backend.Visibility` decides who sees what, with the
+# catalogue's own rule (the public: published; members: also their organisation's, drafts
+# included; the bureau: all). See docs/SEARCH.md.
 
 CATALOGUE_OF_KIND: dict[ListingKind, Catalogue] = {
     ListingKind.RESULT: "results",
@@ -48,10 +38,6 @@ MODEL_OF_CATALOGUE: dict[Catalogue, type[Result] | type[Demand]] = {
     "results": Result,
     "demands": Demand,
 }
-
-
-def is_indexed(listing: Listing) -> bool:
-    return ListingStatus(listing.status) in INDEXED_STATUSES
 
 
 def search_id(catalogue: Catalogue, listing_id: int) -> str:

@@ -45,7 +45,6 @@ from market.discovery.documents import (
     CATALOGUE_OF_KIND,
     MODEL_OF_CATALOGUE,
     Listing,
-    is_indexed,
     search_document,
     search_id,
 )
@@ -375,14 +374,14 @@ def plan_changes(
 def current_documents(
     session: Session, catalogue: Catalogue, listing_ids: Sequence[int]
 ) -> Iterator[tuple[int, dict[str, Any] | DocumentError | None]]:
-    """Each listing's document now; None when it must not be in the index."""
+    """Each listing's document now; None when the listing is gone (a deleted draft)."""
     model = MODEL_OF_CATALOGUE[catalogue]
     found = session.exec(select(model).where(col(model.id).in_(listing_ids))).all()
     listings_by_id = {listing.id: cast(Listing, listing) for listing in found}
     names = organization_names(session, {row.organization_id for row in listings_by_id.values()})
     for listing_id in listing_ids:
         listing = listings_by_id.get(listing_id)
-        if listing is None or not is_indexed(listing):
+        if listing is None:
             yield listing_id, None
             continue
         try:
@@ -452,7 +451,7 @@ def reindex(
 
 
 def indexed_documents(db_engine: Engine, catalogue: Catalogue) -> Iterator[dict[str, Any]]:
-    """Every indexed listing's document, read in id order one page at a time.
+    """Every listing's document, read in id order one page at a time.
 
     Short transactions per page (keyset pagination) instead of one long cursor: a
     rebuild of 100k listings must not pin a snapshot or a SQLite read lock for minutes.
@@ -473,10 +472,7 @@ def indexed_documents(db_engine: Engine, catalogue: Catalogue) -> Iterator[dict[
             if not page:
                 return
             names = organization_names(session, {listing.organization_id for listing in page})
-            documents = []
-            for listing in page:
-                if is_indexed(listing):
-                    documents.append(_document_or_skip(listing, names))
+            documents = [_document_or_skip(listing, names) for listing in page]
             after_id = page[-1].id or after_id
         yield from (document for document in documents if document is not None)
 

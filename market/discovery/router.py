@@ -98,12 +98,11 @@ CooperationModeName = str
     description=(
         "Full-text search with browse filters, facet counts, sorting and highlighted "
         "snippets. Anonymous callers see published results; members also their own "
-        "organisation's (in_negotiation, transacted, withdrawn, expired); bureau staff "
-        "all. Drafts and submissions are not in the search index (GET /results?mine=true). "
-        "503 `search_unavailable` when the engine cannot be reached."
+        "organisation's in every status (drafts, submissions, rejected, withdrawn...); "
+        "bureau staff all. 503 `search_unavailable` when the engine cannot be reached."
     ),
 )
-def search_results(
+async def search_results(
     engine: SearchEngine,
     actor: SearchActor,
     q: Text = "",
@@ -131,7 +130,7 @@ def search_results(
     )
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
-    page, total_source = service.run_search(engine, "results", query)
+    page, total_source = await service.run_search(engine, "results", query)
     return _json(ResultSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
@@ -147,7 +146,7 @@ def search_results(
         "filters select demands whose budget range overlaps the given range."
     ),
 )
-def search_demands(
+async def search_demands(
     engine: SearchEngine,
     actor: SearchActor,
     q: Text = "",
@@ -181,7 +180,7 @@ def search_demands(
         budget_min_fen=budget_min_fen, budget_max_fen=budget_max_fen,
     )
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
-    page, total_source = service.run_search(engine, "demands", query)
+    page, total_source = await service.run_search(engine, "demands", query)
     return _json(DemandSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
@@ -287,8 +286,9 @@ def install(app: FastAPI) -> None:
     """Create the engine at start-up and run the outbox worker in-process if configured."""
     app.state.search_worker = None
 
-    def start(app: FastAPI) -> None:
+    async def start(app: FastAPI) -> None:
         engine = app_search_engine(app)
+        await engine.open_async()  # kept-alive connections for the search endpoints
         ensure_indexes_quietly(engine)
         settings = app.state.settings
         if settings.run_worker_in_process:
@@ -297,11 +297,12 @@ def install(app: FastAPI) -> None:
             app.state.search_worker = loop
             logger.info("outbox worker running in this process")
 
-    def stop(app: FastAPI) -> None:
+    async def stop(app: FastAPI) -> None:
         loop = app.state.search_worker
         if loop is not None:
             loop.stop_thread()
             app.state.search_worker = None
+        await app_search_engine(app).close_async()  # the loop's search session
 
     app.state.on_startup.append(start)
     app.state.on_shutdown.append(stop)

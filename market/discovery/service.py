@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -37,14 +39,16 @@ def visibility_for(actor: Actor | None) -> Visibility:
     return Visibility.for_organization(actor.organization_id)
 
 
-def run_search(
+async def run_search(
     engine: SearchBackend, catalogue: Catalogue, query: SearchQuery
 ) -> tuple[SearchPage, TotalSource]:
     """The page, with a total that is exact even where the engine capped its count."""
-    page = _engine_call(lambda: engine.search(catalogue, query))
-    if page.total_is_exact:
-        return page, TotalSource.ENGINE
-    return replace(page, total=_total_from_facets(engine, catalogue, query)), TotalSource.FACETS
+    with _engine_errors():
+        page = await engine.search_async(catalogue, query)
+        if page.total_is_exact:
+            return page, TotalSource.ENGINE
+        total = await _total_from_facets(engine, catalogue, query)
+    return replace(page, total=total), TotalSource.FACETS
 
 
 def page_items(page: SearchPage) -> list[dict[str, Any]]:
@@ -54,17 +58,21 @@ def page_items(page: SearchPage) -> list[dict[str, Any]]:
     ]
 
 
-def _total_from_facets(engine: SearchBackend, catalogue: Catalogue, query: SearchQuery) -> int:
+async def _total_from_facets(
+    engine: SearchBackend, catalogue: Catalogue, query: SearchQuery
+) -> int:
     """Every document has exactly one status, and facet counts are never capped, so the
     status facet of the same query adds up to the exact number of matches."""
     counting = replace(query, facets=("status",), offset=0, limit=1, highlight=False)
-    counted = _engine_call(lambda: engine.search(catalogue, counting))
+    counted = await engine.search_async(catalogue, counting)
     return sum(counted.facets.get("status", {}).values())
 
 
-def _engine_call(call: Any) -> SearchPage:
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """Engine failures as API problems: a bad query is a 422, an engine down a 503."""
     try:
-        page: SearchPage = call()
+        yield
     except InvalidQueryError as error:
         raise InvalidInput.on(_parameter_of(str(error)), str(error)) from error
     except DocumentError as error:  # an IPC prefix the engine cannot normalise
@@ -85,7 +93,6 @@ def _engine_call(call: Any) -> SearchPage:
             code=SEARCH_UNAVAILABLE,
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from error
-    return page
 
 
 def _parameter_of(message: str) -> str:

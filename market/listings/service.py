@@ -5,10 +5,12 @@
       └──edit── rejected ◀┘reject             ▼   │reopen_after_deal_lost
               (resubmit)                 in_negotiation ──▶ transacted
 
-Every transition records an audit event; every transition into or out of a public
-status also writes a "listing.changed" outbox row (search indexing) in the same
-transaction. A published listing is not edited in place: what the bureau approved is
-what the public sees; the owner withdraws it and submits a revised copy.
+Every transition records an audit event. Every change of a listing (creation, edit,
+deletion of a draft, any transition) also writes a "listing.changed" outbox row in the
+same transaction: the search index holds every listing, and search shows each caller
+what the catalogue would (owners find their drafts, the public only published ones).
+A published listing is not edited in place: what the bureau approved is what the
+public sees; the owner withdraws it and submits a revised copy.
 
 Visibility: the public sees PUBLIC_STATUSES; an organisation also sees its own
 listings in any status; bureau staff see everything. A listing the actor cannot see is
@@ -119,6 +121,7 @@ def update_listing(
         _ensure_patent_not_listed(session, listing)
     listing.updated_at = utcnow()
     _record(session, actor, kind, listing, "listing.updated", details={"fields": sorted(values)})
+    _announce(session, kind, listing)
     return listing
 
 
@@ -126,6 +129,7 @@ def delete_draft(session: Session, actor: Actor, kind: ListingKind, listing_id: 
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.DRAFT,), "deleted (only drafts can be; withdraw it)")
     _record(session, actor, kind, listing, "listing.deleted", from_status=ListingStatus.DRAFT)
+    _announce(session, kind, listing)  # the worker finds no row and drops the document
     session.delete(listing)
 
 
@@ -164,6 +168,7 @@ def _add(session: Session, actor: Actor, kind: ListingKind, listing: Any) -> Any
     session.add(listing)
     session.flush()
     _record(session, actor, kind, listing, "listing.created", to_status=ListingStatus.DRAFT)
+    _announce(session, kind, listing)
     return listing
 
 
@@ -397,14 +402,19 @@ def _move(
     action: str,
     reason: str = "",
 ) -> None:
-    """Change status with its audit event; announce it when the public view changes."""
+    """Change status with its audit event and its outbox row."""
     source = ListingStatus(listing.status)
     listing.status = target
     listing.updated_at = utcnow()
     _record(session, actor, kind, listing, action, source, target, reason)
-    if source in PUBLIC_STATUSES or target in PUBLIC_STATUSES:
-        assert listing.id is not None
-        outbox.enqueue(session, LISTING_CHANGED, kind.value, listing.id, {"status": target.value})
+    _announce(session, kind, listing)
+
+
+def _announce(session: Session, kind: ListingKind, listing: Listing) -> None:
+    """Tell the search index (through the outbox) that this listing changed."""
+    assert listing.id is not None
+    payload = {"status": str(listing.status)}
+    outbox.enqueue(session, LISTING_CHANGED, kind.value, listing.id, payload)
 
 
 def _record(

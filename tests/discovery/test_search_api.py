@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from market.discovery import indexing
 from search.backend import SearchBackend, SearchPage, SearchQuery
@@ -38,7 +39,7 @@ def test_a_published_listing_is_searchable_once_the_worker_drained_the_outbox(
     listing = catalogue.published(kind, owner, keywords=["钕铁硼", "永磁"])
 
     assert search(api, kind, q="钕铁硼")["total"] == 0  # nothing indexed before the worker
-    assert indexer.drain() == 1
+    assert indexer.drain() == 3  # created, submitted, published
 
     page = search(api, kind, q="钕铁硼")
     assert ids_of(page) == [listing["id"]]
@@ -70,19 +71,43 @@ def test_withdrawn_listings_leave_public_search_but_stay_visible_to_their_owner(
 
 
 @pytest.mark.parametrize("kind", ["result", "demand"])
-def test_drafts_and_submissions_are_never_in_search(
+def test_owners_find_their_drafts_and_submissions_and_nobody_else_does(
     api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str
 ) -> None:
     owner = catalogue.maker(kind)
-    catalogue.create(kind, owner, keywords=["草稿专用词"])
-    catalogue.submitted(kind, owner, keywords=["草稿专用词"])
+    colleague_elsewhere = catalogue.maker(kind)
+    draft = catalogue.create(kind, owner, keywords=["草稿专用词"])
+    submitted = catalogue.submitted(kind, owner, keywords=["草稿专用词"])
     indexer.drain()
 
-    for headers in ({}, owner.headers, catalogue.bureau.headers):
+    own = search(api, kind, headers=owner.headers, q="草稿专用词", facets=["status"])
+    assert sorted(ids_of(own)) == sorted([draft["id"], submitted["id"]])
+    assert own["facets"]["status"] == {"draft": 1, "submitted": 1}
+    assert ids_of(search(api, kind, headers=owner.headers, q="草稿专用词",
+                         status=["draft"])) == [draft["id"]]
+    for headers in ({}, colleague_elsewhere.headers):
         assert search(api, kind, headers=headers, q="草稿专用词")["total"] == 0
-    # ... the owner works on them through the catalogue instead
-    mine = api.get(f"/{kind}s", params={"mine": "true"}, headers=owner.headers).json()
-    assert mine["total"] == 2
+    assert search(api, kind, headers=catalogue.bureau.headers, q="草稿专用词")["total"] == 2
+
+
+@pytest.mark.parametrize("kind", ["result", "demand"])
+def test_editing_and_deleting_a_draft_reach_the_index(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str
+) -> None:
+    owner = catalogue.maker(kind)
+    draft = catalogue.create(kind, owner, keywords=["旧的关键词"])
+    indexer.drain()
+    edited = api.patch(f"/{kind}s/{draft['id']}", json={"keywords": ["新的关键词"]},
+                       headers=owner.headers)
+    assert edited.status_code == 200, edited.text
+    indexer.drain()
+    assert search(api, kind, headers=owner.headers, q="旧的关键词")["total"] == 0
+    assert ids_of(search(api, kind, headers=owner.headers, q="新的关键词")) == [draft["id"]]
+
+    deleted = api.delete(f"/{kind}s/{draft['id']}", headers=owner.headers)
+    assert deleted.status_code == 204, deleted.text
+    indexer.drain()
+    assert search(api, kind, headers=owner.headers, q="新的关键词")["total"] == 0
 
 
 def test_facets_filters_sort_and_totals(
@@ -165,8 +190,8 @@ class CappedCountEngine:
     def __init__(self, inner: SearchBackend) -> None:
         self._inner = inner
 
-    def search(self, catalogue: CatalogueName, query: SearchQuery) -> SearchPage:
-        page = self._inner.search(catalogue, query)
+    async def search_async(self, catalogue: CatalogueName, query: SearchQuery) -> SearchPage:
+        page = await self._inner.search_async(catalogue, query)
         return replace(page, total=min(page.total, 1), total_is_exact=False)
 
     def __getattr__(self, name: str) -> Any:
@@ -230,3 +255,29 @@ def test_a_closed_local_engine_is_a_503_too(
         client.app.state.search_engine = None  # type: ignore[attr-defined]
     assert response.status_code == 503
     assert response.json()["code"] == "search_unavailable"
+
+
+def test_a_meilisearch_app_keeps_one_search_session_while_it_runs(
+    engine: Engine, tmp_path: Any, search_engine: SearchBackend
+) -> None:
+    """The app opens its event loop's search session at start-up and closes it at
+    shutdown: searches reuse kept-alive connections, and nothing is left open."""
+    if not isinstance(search_engine, MeilisearchEngine):
+        pytest.skip("the local engine has no connections to keep")
+    from market.app import create_app
+    from tests.support.settings import make_test_settings
+
+    settings = make_test_settings(tmp_path, search_backend="meilisearch",
+                                  meili_url=search_engine.url,
+                                  meili_master_key=search_engine.api_key or "",
+                                  meili_index_prefix="session_test")
+    app = create_app(settings, engine)
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get("/search/results", params={"q": "电池"}).status_code == 200
+        meili = app.state.search_engine
+        [session] = meili._async_connections._sessions.values()
+        assert not session.closed
+    assert session.closed
+    assert meili._async_connections._sessions == {}
+    meili.drop_indexes()

@@ -6,6 +6,7 @@ Where the engines legitimately differ, the test asserts per engine and docs/SEAR
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from typing import Any
@@ -819,3 +820,81 @@ def test_meilisearch_search_survives_a_server_closing_idle_connections(
     connection.sock.shutdown(socket.SHUT_RDWR)
     pool.pool.put(connection)
     assert listing_ids(search(market, "钕铁硼")) == [MAGNET]
+
+
+# -- async searches (the API's endpoints) ------------------------------------------------
+
+
+def test_search_async_answers_like_search(market: SearchBackend) -> None:
+    async def all_pages() -> list[SearchPage]:
+        return [await market.search_async("results", query) for query in MANY_QUERIES]
+
+    for query, page in zip(MANY_QUERIES, asyncio.run(all_pages()), strict=True):
+        alone = market.search("results", query)
+        assert listing_ids(page) == listing_ids(alone)
+        assert (page.total, page.total_is_exact, page.facets) == (
+            alone.total, alone.total_is_exact, alone.facets)
+        assert [hit.highlights for hit in page.hits] == [hit.highlights for hit in alone.hits]
+
+
+def test_concurrent_async_searches_each_get_their_own_answer(market: SearchBackend) -> None:
+    texts = {"钕铁硼": [MAGNET], "矢量控制": [MOTOR], "分拣": [SORTING]}
+
+    async def gathered() -> list[SearchPage]:
+        return list(await asyncio.gather(*(
+            market.search_async("results", SearchQuery(text=text))
+            for text in list(texts) * 10
+        )))
+
+    pages = asyncio.run(gathered())
+    assert [listing_ids(page) for page in pages] == list(texts.values()) * 10
+
+
+def test_async_searches_work_from_one_event_loop_after_another(market: SearchBackend) -> None:
+    """Scripts and test clients run event loops one after another; a loop that opened no
+    session searches with a session of its own, and nothing is left open behind it."""
+    for _ in range(3):
+        page = asyncio.run(market.search_async("results", SearchQuery(text="钕铁硼")))
+        assert listing_ids(page) == [MAGNET]
+    if isinstance(market, MeilisearchEngine):
+        assert market._async_connections._sessions == {}
+
+
+def test_async_search_on_an_unreachable_engine(
+    engine_name: str, request: pytest.FixtureRequest
+) -> None:
+    broken = _unreachable_engine(engine_name, request)
+    with pytest.raises(SearchUnavailable):
+        asyncio.run(broken.search_async("results", SearchQuery(text="钕铁硼")))
+
+
+def test_meilisearch_async_search_errors_are_search_errors_not_outages(
+    meilisearch_server: MeilisearchServer, meili_only: None
+) -> None:
+    never_created = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
+                                      index_prefix="never_created")
+    with pytest.raises(SearchError) as raised:
+        asyncio.run(never_created.search_async("results", SearchQuery(text="钕铁硼")))
+    assert not isinstance(raised.value, SearchUnavailable)
+    assert "index_not_found" in str(raised.value)
+
+
+def test_meilisearch_async_searches_reuse_one_connection(
+    market: SearchBackend, meili_only: None
+) -> None:
+    assert isinstance(market, MeilisearchEngine)
+
+    async def searches() -> int:
+        await market.open_async()
+        for _ in range(10):
+            await market.search_async("results", SearchQuery(text="钕铁硼"))
+        [session] = market._async_connections._sessions.values()
+        connector = session.connector
+        assert connector is not None
+        kept_alive = sum(len(idle) for idle in connector._conns.values())
+        await market.close_async()
+        assert session.closed
+        return kept_alive
+
+    assert asyncio.run(searches()) == 1
+    assert market._async_connections._sessions == {}
