@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from search.backend import SearchFilters, SearchHit
+from search.backend import SearchFilters, SearchHit, SearchPage, SearchQuery
+from search.documents import Catalogue, result_document
+from search.local import LocalSearchEngine
 from search.matching import (
     WEIGHTS,
     MatchQuery,
     build_query,
     document_matches_saved_search,
+    find_matches,
     rerank,
     score_candidate,
     shared_ipc_level,
@@ -194,3 +198,46 @@ def test_budget_messages_read_naturally() -> None:
     ranged = score(result(price_fen=300_000_000),
                    source=demand(budget_min_fen=50_000_000, budget_max_fen=200_000_000))
     assert "报价300万元超出预算（50-200万元）" in ranged.explanation.summary
+
+
+class RecordingEngine:
+    """The local engine, recording which searches the matcher sends."""
+
+    def __init__(self, inner: LocalSearchEngine) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
+        self.calls.append(f"search {query.text}")
+        return self.inner.search(catalogue, query)
+
+    def search_many(self, catalogue: Catalogue, queries: Sequence[SearchQuery]) -> list[SearchPage]:
+        self.calls.append(f"search_many x{len(queries)}")
+        return self.inner.search_many(catalogue, queries)
+
+
+def indexed_results(count: int) -> LocalSearchEngine:
+    engine = LocalSearchEngine()
+    engine.ensure_indexes()
+    engine.upsert("results", [
+        result_document({**result(listing_id=number), "organization_id": 1,
+                         "organization_name": "", "status": "published", "kind": "发明专利",
+                         "price_negotiable": False, "published_at": None})
+        for number in range(1, count + 1)
+    ])
+    return engine
+
+
+def test_broadening_searches_are_sent_only_when_the_combined_query_comes_back_short() -> None:
+    engine = RecordingEngine(indexed_results(4))
+    source = demand()
+    full = find_matches(engine, "demand_to_results", source, candidates=3, limit=3)  # type: ignore[arg-type]
+    assert len(full) == 3
+    assert engine.calls == [f"search {build_query(source).text}"]
+
+    engine.calls.clear()
+    short = find_matches(engine, "demand_to_results", source, candidates=10, limit=10)  # type: ignore[arg-type]
+    assert len(short) == 4
+    assert engine.calls[0].startswith("search ")
+    assert engine.calls[1].startswith("search_many x")  # one more round trip, all at once
+    assert len(engine.calls) == 2
