@@ -14,7 +14,8 @@ One run on one machine, everything on loopback, everything stopped at the end:
    engine -> rows marked processed);
 3. `uvicorn market.asgi:app` serves the API; the same keyword queries go to
    GET /search/results and straight to Meilisearch with the parameters the engine
-   sends (persistent HTTP sessions on both sides, `Accept-Encoding: identity`);
+   sends, one after the other for each query (persistent HTTP sessions on both sides,
+   `Accept-Encoding: identity`);
 4. GET /demands/{id}/matches as a broker (engine query, re-ranking, storing), the same
    as bureau staff (nothing is stored for them: the difference is the cost of storing
    the shown matches), and the matcher in-process (engine + re-ranking only).
@@ -325,35 +326,39 @@ def keyword_queries(count: int, seed: int) -> list[str]:
     return queries
 
 
-def api_latencies(base_url: str, queries: Sequence[str]) -> list[float]:
-    with _session(base_url) as client:
-        for query in queries[:20]:
-            client.get("/search/results", params={"q": query})  # warm-up
-        latencies = []
+def search_latencies(
+    base_url: str, meili_url: str, key: str, index_uid: str, queries: Sequence[str]
+) -> tuple[list[float], list[float]]:
+    """Each query through the API, then the same search straight to Meilisearch with the
+    parameters the engine sends: interleaved, so that both see the same machine (other
+    work on a shared machine would otherwise land on one side of the comparison)."""
+    api_seconds: list[float] = []
+    engine_seconds: list[float] = []
+    bodies = {query: _engine_body(query) for query in queries}  # built outside the timing
+    with _session(base_url) as api, _session(
+        meili_url, {"Authorization": f"Bearer {key}"}
+    ) as engine:
+        def through_api(query: str) -> httpx.Response:
+            return api.get("/search/results", params={"q": query})
+
+        def straight(query: str) -> httpx.Response:
+            return engine.post(f"/indexes/{index_uid}/search", json=bodies[query])
+
+        for query in queries[:20]:  # warm-up
+            through_api(query)
+            straight(query)
         for query in queries:
-            started = time.perf_counter()
-            response = client.get("/search/results", params={"q": query})
-            latencies.append(time.perf_counter() - started)
-            response.raise_for_status()
-    return latencies
+            api_seconds.append(_timed_request(functools.partial(through_api, query)))
+            engine_seconds.append(_timed_request(functools.partial(straight, query)))
+    return api_seconds, engine_seconds
 
 
-def engine_latencies(
-    meili_url: str, key: str, index_uid: str, queries: Sequence[str]
-) -> list[float]:
-    """The same searches sent straight to Meilisearch with the engine's own parameters."""
-    headers = {"Authorization": f"Bearer {key}"}
-    with _session(meili_url, headers) as client:
-        bodies = [_engine_body(query) for query in queries]
-        for body in bodies[:20]:
-            client.post(f"/indexes/{index_uid}/search", json=body)
-        latencies = []
-        for body in bodies:
-            started = time.perf_counter()
-            response = client.post(f"/indexes/{index_uid}/search", json=body)
-            latencies.append(time.perf_counter() - started)
-            response.raise_for_status()
-    return latencies
+def _timed_request(send: Callable[[], httpx.Response]) -> float:
+    started = time.perf_counter()
+    response = send()
+    seconds = time.perf_counter() - started
+    response.raise_for_status()
+    return seconds
 
 
 def _engine_body(text: str) -> dict[str, Any]:
@@ -479,9 +484,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         queries = keyword_queries(args.queries, args.seed)
         with api_server(env, workdir) as base_url:
             log(f"API search vs engine: {len(queries)} queries each")
-            api = api_latencies(base_url, queries)
-            engine = engine_latencies(server.url, server.master_key,
-                                      live.index_uid("results"), queries)
+            api, engine = search_latencies(base_url, server.url, server.master_key,
+                                           live.index_uid("results"), queries)
             figures["api_search"] = Latency.of(api)
             figures["engine_search"] = Latency.of(engine)
             demand_ids, demand_features = sample_demands(db, args.matches, args.seed)

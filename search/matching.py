@@ -592,22 +592,38 @@ def _judge_district(
 # --- saved searches ------------------------------------------------------------------------------
 
 
-def document_matches_saved_search(
-    document: Mapping[str, Any], text: str, filters: SearchFilters
-) -> bool:
-    """Whether a (new) document answers a saved search: every filter and every query word.
+@dataclass(frozen=True)
+class SavedSearchRule:
+    """A saved search as a predicate over new documents: every filter and every query word.
 
     Stricter than a relevance search on purpose: a notification interrupts someone, so
     every meaningful query word (or a synonym) must occur in the listing's title,
-    keywords or long text. Filters are the same `SearchFilters` the engines apply.
+    keywords or long text. Filters are the same `SearchFilters` the engines apply. Built
+    once per saved search (segmenting the query is the costly part), then asked about
+    every document of a batch.
     """
-    if not all(_condition_holds(document, condition) for condition in filter_conditions(filters)):
-        return False
-    words = segment_query(text)
-    haystack = _searchable_text(
-        document, ("title", "keywords", "summary", "description", "technical_indicators")
-    )
-    return all(_mentions(haystack, word) for word in words)
+
+    words: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+
+    @classmethod
+    def of(cls, text: str, filters: SearchFilters) -> SavedSearchRule:
+        return cls(tuple(segment_query(text)), tuple(filter_conditions(filters)))
+
+    def matches(self, document: Mapping[str, Any]) -> bool:
+        if not all(_condition_holds(document, condition) for condition in self.conditions):
+            return False
+        haystack = _searchable_text(
+            document, ("title", "keywords", "summary", "description", "technical_indicators")
+        )
+        return all(_mentions(haystack, word) for word in self.words)
+
+
+def document_matches_saved_search(
+    document: Mapping[str, Any], text: str, filters: SearchFilters
+) -> bool:
+    """Whether a (new) document answers a saved search (`SavedSearchRule`)."""
+    return SavedSearchRule.of(text, filters).matches(document)
 
 
 def _condition_holds(document: Mapping[str, Any], condition: Condition) -> bool:
@@ -633,6 +649,7 @@ __all__ = [
     "Match",
     "MatchQuery",
     "Reason",
+    "SavedSearchRule",
     "build_query",
     "document_matches_saved_search",
     "find_matches",

@@ -52,7 +52,6 @@ from market.listings import service as listings
 from market.listings.expiry import LISTING_CHANGED, market_today
 from market.listings.models import ListingKind
 from market.matching import service as matching
-from market.matching.models import SavedSearch
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
 from search.backend import (
@@ -64,7 +63,7 @@ from search.backend import (
     SearchUnavailable,
     async_writes,
 )
-from search.documents import CATALOGUES, PUBLISHED, Catalogue, DocumentError
+from search.documents import CATALOGUES, Catalogue, DocumentError
 from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_seconds
 
 logger = logging.getLogger("market.discovery")
@@ -300,23 +299,11 @@ class Indexer:
         return kept
 
     def _notify_saved_searches(self, session: Session, catalogue: Catalogue, plan: _Plan) -> None:
-        """Tell users whose saved searches a newly published listing matches.
-
-        Same transaction as the processed mark: a crash loses neither. The matching
-        service ignores listings that are not published and never notifies twice. It
-        costs a few queries per listing (~1.6 ms), so it is asked only about listings
-        whose document just written is published, once each, and not at all while the
-        catalogue has no saved search. A listing published after its document was built
-        has an outbox row of its own, which notifies."""
-        published = sorted({
-            int(document["listing_id"]) for document in plan.changes.upserts
-            if document.get("status") == PUBLISHED
-        })
-        if not published or not _has_saved_searches(session, catalogue):
-            return
-        kind = _KIND_OF_CATALOGUE[catalogue]
-        for listing_id in published:
-            matching.notify_saved_searches(session, kind, listing_id)
+        """Tell users whose saved searches a newly published listing of the batch matches,
+        in the transaction that settles the rows (a crash loses neither). A listing
+        published after its document was built has an outbox row of its own."""
+        matching.notify_saved_searches(session, _KIND_OF_CATALOGUE[catalogue],
+                                       plan.changes.upserts)
 
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
         outage = isinstance(error, SearchUnavailable)
@@ -404,11 +391,6 @@ def _catalogue_of(entity_type: str) -> Catalogue | None:
         return CATALOGUE_OF_KIND[ListingKind(entity_type)]
     except ValueError:
         return None
-
-
-def _has_saved_searches(session: Session, catalogue: Catalogue) -> bool:
-    statement = select(SavedSearch.id).where(SavedSearch.catalogue == catalogue).limit(1)
-    return session.exec(statement).first() is not None
 
 
 def _try_lock_listing(session: Session, entity_type: str, listing_id: int) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,49 +373,57 @@ def delete_saved_search(session: Session, actor: Actor, saved_search_id: int) ->
 # --- notifications ------------------------------------------------------------------------------
 
 
-def notify_saved_searches(session: Session, kind: ListingKind | str, listing_id: int) -> int:
-    """Notify every saved search the newly published listing answers; returns how many.
+def notify_saved_searches(
+    session: Session, kind: ListingKind | str, documents: Iterable[Mapping[str, Any]]
+) -> int:
+    """Notify every saved search that newly published listings answer; returns how many.
 
-    Called by the outbox worker for "listing.changed" rows whose listing is now
-    published. Idempotent: a redelivered row finds the notifications already there.
-    Listings of the searcher's own organisation are not announced to it.
+    The outbox worker calls it with the search documents it has just written, in the
+    transaction that marks their rows processed (a crash loses neither). Only published
+    listings notify, a listing is never announced to its own organisation, and a
+    redelivered row finds its notifications already there. Two queries whatever the
+    number of listings: the catalogue's saved searches and the notifications already sent.
     """
     kind = ListingKind(kind)
-    try:
-        listing = listings.get_for_reference(session, kind, listing_id)
-    except NotFound:
+    published = {
+        int(document["listing_id"]): document for document in documents
+        if document.get("status") == ListingStatus.PUBLISHED
+    }
+    if not published:
         return 0
-    if listing.status != ListingStatus.PUBLISHED:
+    searches = session.exec(
+        select(SavedSearch).where(SavedSearch.catalogue == _CATALOGUES[kind])
+        .order_by(col(SavedSearch.id))
+    ).all()
+    if not searches:
         return 0
-    document = listing_features(listing)
     already = set(session.exec(
-        select(col(Notification.saved_search_id)).where(
-            Notification.listing_kind == kind.value, Notification.listing_id == listing_id
+        select(Notification.saved_search_id, Notification.listing_id).where(
+            Notification.listing_kind == kind.value,
+            col(Notification.listing_id).in_(list(published)),
         )
     ).all())
-    searches = session.exec(
-        select(SavedSearch).where(
-            SavedSearch.catalogue == _CATALOGUES[kind],
-            SavedSearch.organization_id != listing.organization_id,
-        ).order_by(col(SavedSearch.id))
-    ).all()
+    rules = [(saved, matching.SavedSearchRule.of(saved.q, _filters(saved.filters)))
+             for saved in searches]
     created = 0
-    for saved in searches:
-        if saved.id in already:
-            continue
-        if matching.document_matches_saved_search(document, saved.q, _filters(saved.filters)):
-            session.add(_notification(saved, kind, listing))
-            created += 1
+    for listing_id, document in published.items():
+        for saved, rule in rules:
+            if saved.organization_id == document.get("organization_id"):
+                continue
+            if (saved.id, listing_id) not in already and rule.matches(document):
+                session.add(_notification(saved, kind, listing_id, str(document["title"])))
+                created += 1
     session.flush()
     return created
 
 
-def _notification(saved: SavedSearch, kind: ListingKind, listing: Listing) -> Notification:
-    assert listing.id is not None
+def _notification(
+    saved: SavedSearch, kind: ListingKind, listing_id: int, title: str
+) -> Notification:
     return Notification(
         user_id=saved.user_id, topic=SAVED_SEARCH_TOPIC, saved_search_id=saved.id,
-        listing_kind=kind.value, listing_id=listing.id, title=listing.title[:200],
-        message=f"新的{_KIND_NAMES[kind]}符合您保存的搜索「{saved.name}」：{listing.title}"[:500],
+        listing_kind=kind.value, listing_id=listing_id, title=title[:200],
+        message=f"新的{_KIND_NAMES[kind]}符合您保存的搜索「{saved.name}」：{title}"[:500],
     )
 
 

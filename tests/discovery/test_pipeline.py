@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from market.db import session_scope, utcnow
 from market.discovery import indexing
 from market.listings.models import ListingStatus, Result
-from market.matching.models import SavedSearch
+from market.matching.models import Notification, SavedSearch
 from market.outbox.models import OutboxEvent
 from search.backend import Document, PendingWrite, SearchError, async_writes
 from search.documents import Catalogue as CatalogueName
@@ -294,32 +294,31 @@ def test_two_pipelined_workers_on_postgresql_never_index_the_same_row_twice(
     assert index_view(search.inner) == database_view(engine)
 
 
-def test_saved_searches_are_checked_once_per_published_listing_and_only_if_any_exist(
-    engine: Engine, market: Market, monkeypatch: pytest.MonkeyPatch
+def test_a_batch_notifies_each_saved_search_once_per_published_listing(
+    engine: Engine, market: Market
 ) -> None:
-    asked: list[int] = []
-
-    def notify(_session: Session, _kind: str, listing_id: int) -> int:
-        asked.append(listing_id)
-        return 0
-
-    monkeypatch.setattr(indexing.matching, "notify_saved_searches", notify)
-    seed_results(engine, market, 27)
-    search = DeferredEngine()
-    one_batch = replace(POLICY, batch_size=100)
-    indexer = indexing.Indexer(engine, search, one_batch)  # type: ignore[arg-type]
-    assert indexer.drain() == 27
-    assert asked == []  # no saved search anywhere: nothing to ask
-
+    seed_results(engine, market, 27)  # all about 正极材料; published, withdrawn, submitted...
     searcher = market.enterprise_member()
     with session_scope(engine) as session:
+        owner = session.exec(select(Result.created_by_user_id, Result.organization_id)).first()
+        assert owner is not None
         session.add(SavedSearch(user_id=searcher.user_id, organization_id=searcher.organization_id,
                                 catalogue="results", name="正极材料", q="正极材料"))
-        for row in session.exec(select(OutboxEvent)).all():
-            row.processed_at = None
+        session.add(SavedSearch(user_id=searcher.user_id, organization_id=searcher.organization_id,
+                                catalogue="results", name="无关", q="水产品保鲜"))
+        session.add(SavedSearch(user_id=owner[0], organization_id=owner[1],
+                                catalogue="results", name="自己的", q="正极材料"))
+        for row in session.exec(select(OutboxEvent)).all():  # every listing announced twice
             session.add(OutboxEvent(topic="listing.changed", entity_type=row.entity_type,
-                                    entity_id=row.entity_id))  # announced twice
+                                    entity_id=row.entity_id))
+    batches_of_20 = replace(POLICY, batch_size=20)
+    indexer = indexing.Indexer(engine, DeferredEngine(), batches_of_20)  # type: ignore[arg-type]
     assert indexer.drain() == 54
+
     published = {listing_id for listing_id, status in database_view(engine).items()
                  if status == ListingStatus.PUBLISHED}
-    assert sorted(asked) == sorted(published)  # once per batch each, published ones only
+    with Session(engine) as session:
+        notified = session.exec(select(Notification.user_id, Notification.listing_id)).all()
+    # once per published listing, to the searcher only: not for the unrelated query, and
+    # not to the owning organisation's own saved search; redelivery adds nothing
+    assert sorted(notified) == sorted((searcher.user_id, listing_id) for listing_id in published)

@@ -6,7 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market.db import session_scope
+from market.listings.models import Result
 from market.matching import service
+from market.matching.service import listing_features
 from tests.matching.conftest import MAGNET_DEMAND, MAGNET_RESULT, Scene
 
 
@@ -75,7 +77,9 @@ def test_notifications_are_private(client: TestClient, scene: Scene) -> None:
     client.post("/saved-searches", json={"catalogue": "results", "name": "磁材", "q": "钕铁硼"},
                 headers=scene.stranger.headers)
     with session_scope(scene.catalogue.engine) as session:
-        assert service.notify_saved_searches(session, "result", scene.result["id"]) == 1
+        result = session.get(Result, scene.result["id"])
+        assert result is not None
+        assert service.notify_saved_searches(session, "result", [listing_features(result)]) == 1
     notification = client.get("/notifications", headers=scene.stranger.headers).json()["items"][0]
     colleague = scene.catalogue.market.account(scene.stranger.organization_id)
     for outsider in (colleague, scene.enterprise, scene.bureau):

@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from market.db import session_scope
+from market.listings.models import Demand, Result
 from market.matching import service
-from market.matching.service import MAX_SAVED_SEARCHES_PER_USER
+from market.matching.service import MAX_SAVED_SEARCHES_PER_USER, listing_features
 from tests.listings.conftest import Catalogue
 from tests.matching.conftest import MAGNET_RESULT, OFF_TOPIC_RESULT
 from tests.support.factories import Account
@@ -21,9 +22,11 @@ def save(client: TestClient, account: Account, **body: Any) -> Any:
 
 
 def notify(engine: Engine, kind: str, listing_id: int) -> int:
-    """What the outbox worker does for a listing.changed row of a published listing."""
+    """What the outbox worker does with the document it wrote for a listing."""
     with session_scope(engine) as session:
-        return service.notify_saved_searches(session, kind, listing_id)
+        listing = session.get(Result if kind == "result" else Demand, listing_id)
+        documents = [listing_features(listing)] if listing is not None else []
+        return service.notify_saved_searches(session, kind, documents)
 
 
 def inbox(client: TestClient, account: Account, **params: Any) -> Any:
