@@ -4,7 +4,8 @@ The API, the in-process worker and the CLI all get their engine from
 `search_engine_from_settings`; inside a request, `get_search_engine(request)` returns
 the app's shared engine (`app.state.search_engine`). Both engines are safe to share
 between threads (the Meilisearch engine keeps one client per thread, the local one
-serialises on a lock).
+serialises on a lock). The app opens the engine's async search session for its event
+loop at start-up and closes it at shutdown (`market.discovery.router.install`).
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ gone or not indexed), so replaying a row any number of times converges on the da
 One batch = one database transaction:
 1. claim up to `batch_size` due `listing.changed` rows (on PostgreSQL `FOR UPDATE SKIP
    LOCKED`, so parallel workers take disjoint rows);
-2. on PostgreSQL, take a transaction-scoped advisory lock per listing (try-lock; rows of a
-   listing another worker is indexing are left for the next round), so two workers can
-   never write an older and a newer state of one listing in the wrong order;
-3. load the listings, build documents, send them to the engine per catalogue;
+2. inside the indexing fence (`_indexing_fence`: on PostgreSQL, workers take turns),
+   load the listings, build documents and send them to the engine per catalogue: the
+   state read last is the state enqueued last, so two workers can never write an older
+   and a newer state of one listing in the wrong order;
+3. leave the fence; the engine applies the writes while other workers go on;
 4. wait for the engine, then mark the rows processed only after it confirmed; on failure
    move `available_at` (exponential backoff), count `attempts`, keep `last_error`, and
    after `max_attempts` set `failed_at` (an unreachable engine never fails a row: an
@@ -22,8 +23,8 @@ run while the engine indexes the earlier ones, up to `pipeline_depth` batches ah
 in its own open transaction; batches settle (step 4, commit) strictly in claim order.
 Meilisearch applies tasks in the order they were enqueued, so a newer state of a listing
 sent in a later batch is applied after the older one. A batch's rows stay locked (SKIP
-LOCKED, advisory locks) by its own transaction until it settles; on SQLite, where rows
-cannot be locked, later claims exclude the ids still in flight.
+LOCKED) by its own transaction until it settles; on SQLite, where rows cannot be
+locked, later claims exclude the ids still in flight.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -69,9 +71,9 @@ from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_s
 logger = logging.getLogger("market.discovery")
 
 INDEXED_TOPICS = (LISTING_CHANGED,)
-# Namespaces of the two-key advisory locks (one per catalogue), chosen to stay clear of
-# any other advisory lock in the database.
-_ADVISORY_NAMESPACE = {"result": 731_001, "demand": 731_002}
+# The two keys of the indexing fence's advisory lock, chosen to stay clear of any other
+# advisory lock in the database.
+INDEXING_FENCE_KEYS = (731_000, 1)
 # Rows created this long before a reindex started are re-applied after it too, so clock
 # skew between API hosts and the reindexing host cannot let a change slip through.
 REINDEX_SAFETY_MARGIN = timedelta(minutes=2)
@@ -208,15 +210,14 @@ class Indexer:
         session = Session(self._db, expire_on_commit=False)
         batch = _Batch(session=session, rows=[])
         try:
-            rows = self._claim(session, in_flight)
-            if rows:
-                batch.rows = self._lock_listings(session, rows)
+            batch.rows = self._claim(session, in_flight)
             if not batch.rows:
-                batch.close(commit=True)  # releases the row locks of an all-locked claim
+                batch.close(commit=True)
                 return None
-            batch.plans, batch.bad_rows = plan_changes(session, batch.rows)
-            for catalogue, plan in batch.plans.items():
-                batch.sent[catalogue] = self._send(catalogue, plan.changes)
+            with _indexing_fence(self._db):
+                batch.plans, batch.bad_rows = plan_changes(session, batch.rows)
+                for catalogue, plan in batch.plans.items():
+                    batch.sent[catalogue] = self._send(catalogue, plan.changes)
         except BaseException:
             batch.close(commit=False)
             raise
@@ -284,20 +285,6 @@ class Indexer:
             statement = statement.with_for_update(skip_locked=True)
         return list(session.exec(statement).all())
 
-    def _lock_listings(self, session: Session, rows: list[OutboxEvent]) -> list[OutboxEvent]:
-        """PostgreSQL: keep the rows whose listing this transaction could lock."""
-        if not is_postgres(self._db):
-            return rows  # SQLite: one worker at a time (docs/SEARCH.md)
-        locked: dict[tuple[str, int], bool] = {}
-        kept = []
-        for row in rows:
-            key = (row.entity_type, row.entity_id)
-            if key not in locked:
-                locked[key] = _try_lock_listing(session, *key)
-            if locked[key]:
-                kept.append(row)
-        return kept
-
     def _notify_saved_searches(self, session: Session, catalogue: Catalogue, plan: _Plan) -> None:
         """Tell users whose saved searches a newly published listing of the batch matches,
         in the transaction that settles the rows (a crash loses neither). A listing
@@ -325,6 +312,40 @@ class Indexer:
         row.attempts += 1
         row.last_error = reason[:MAX_ERROR_LENGTH]
         row.failed_at = now
+
+
+@contextmanager
+def _indexing_fence(db_engine: Engine) -> Iterator[None]:
+    """Workers take turns to read listings and hand their documents to the engine.
+
+    Meilisearch applies tasks in the order it received them, so when reading and
+    enqueueing are one turn, the state read last is the state applied last: an older
+    state of a listing can never overwrite a newer one, whichever workers hold its
+    outbox rows. Waiting for the engine to apply the writes happens outside the fence,
+    so workers still overlap there. The batch reads in READ COMMITTED, so inside its
+    turn it sees every change committed before.
+
+    One session-level advisory lock on a connection of its own, however big the
+    batches: the per-listing transaction locks used before filled PostgreSQL's shared
+    lock table (64 × max_connections entries by default) with 2,000-row batches, 8 in
+    flight ("out of shared memory", docs/PERFORMANCE.md). SQLite has one worker.
+    """
+    if not is_postgres(db_engine):
+        yield
+        return
+    keys = {"namespace": INDEXING_FENCE_KEYS[0], "key": INDEXING_FENCE_KEYS[1]}
+    with db_engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:namespace, :key)"), keys)
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:namespace, :key)"), keys)
+                connection.rollback()
+            except Exception:
+                # A session lock must never go back to the pool with the connection.
+                connection.invalidate()
+                raise
 
 
 def plan_changes(
@@ -391,13 +412,6 @@ def _catalogue_of(entity_type: str) -> Catalogue | None:
         return CATALOGUE_OF_KIND[ListingKind(entity_type)]
     except ValueError:
         return None
-
-
-def _try_lock_listing(session: Session, entity_type: str, listing_id: int) -> bool:
-    namespace = _ADVISORY_NAMESPACE.get(entity_type, 731_000)
-    statement = text("SELECT pg_try_advisory_xact_lock(:namespace, :listing_id)")
-    return bool(session.execute(statement, {"namespace": namespace, "listing_id": listing_id})
-                .scalar_one())
 
 
 def _error_text(error: Exception) -> str:

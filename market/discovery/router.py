@@ -209,8 +209,8 @@ def _json(page: ResultSearchPage | DemandSearchPage) -> Response:
     """The page, validated once (building it) and serialized once, here.
 
     Returning the model would make FastAPI validate it again against `response_model`
-    (in another thread-pool hop, the handler being sync) before serializing it; the
-    bytes are the same (`response_model` still documents the shape)."""
+    before serializing it; the bytes are the same (`response_model` still documents
+    the shape)."""
     return Response(content=page.model_dump_json(), media_type="application/json")
 
 
