@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import func, text
+from sqlalchemy import ARRAY, Integer, any_, func, literal, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -260,9 +260,7 @@ class Indexer:
             except SearchError as error:
                 self._retry_later(plan.rows, error, now)
                 continue
-            for row in plan.rows:
-                row.processed_at = now
-                row.attempts += 1
+            _mark_processed(session, plan.rows, now)
             self._notify_saved_searches(session, catalogue, plan)
 
     def _claim(self, session: Session, in_flight: Sequence[int | None] = ()) -> list[OutboxEvent]:
@@ -277,12 +275,14 @@ class Indexer:
             .order_by(col(OutboxEvent.id))
             .limit(self._policy.batch_size)
         )
-        if in_flight:
-            # This worker's own unsettled batches (on PostgreSQL SKIP LOCKED skips them
-            # anyway; SQLite has no row locks).
-            statement = statement.where(col(OutboxEvent.id).not_in(in_flight))
         if is_postgres(self._db):
+            # This worker's own unsettled batches hold their rows locked: SKIP LOCKED
+            # passes over them (an id list here would cost more than the claim itself:
+            # psycopg parses every placeholder of a 16,000-id list).
             statement = statement.with_for_update(skip_locked=True)
+        elif in_flight:
+            # SQLite has no row locks: leave out this worker's unsettled batches by id.
+            statement = statement.where(col(OutboxEvent.id).not_in(in_flight))
         return list(session.exec(statement).all())
 
     def _notify_saved_searches(self, session: Session, catalogue: Catalogue, plan: _Plan) -> None:
@@ -312,6 +312,28 @@ class Indexer:
         row.attempts += 1
         row.last_error = reason[:MAX_ERROR_LENGTH]
         row.failed_at = now
+
+
+def _mark_processed(session: Session, rows: Sequence[OutboxEvent], now: datetime) -> None:
+    """One UPDATE for a batch's settled rows (the ORM would send one per row, ~15 % of
+    the worker's time on PostgreSQL). The session ends with the batch, so the row
+    objects in memory are left as they were."""
+    statement = (
+        update(OutboxEvent)
+        .where(_one_of(session, col(OutboxEvent.id), [row.id for row in rows if row.id]))
+        .values(processed_at=now, attempts=col(OutboxEvent.attempts) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(statement)
+
+
+def _one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)` with one array parameter:
+    psycopg parses every placeholder of an IN list (~20 µs each, ~40 ms for a 2,000-row
+    batch). SQLite has no arrays."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 @contextmanager
@@ -384,7 +406,7 @@ def current_documents(
 ) -> Iterator[tuple[int, dict[str, Any] | DocumentError | None]]:
     """Each listing's document now; None when the listing is gone (a deleted draft)."""
     model = MODEL_OF_CATALOGUE[catalogue]
-    found = session.exec(select(model).where(col(model.id).in_(listing_ids))).all()
+    found = session.exec(select(model).where(_one_of(session, col(model.id), listing_ids))).all()
     listings_by_id = {listing.id: cast(Listing, listing) for listing in found}
     names = organization_names(session, {row.organization_id for row in listings_by_id.values()})
     for listing_id in listing_ids:
