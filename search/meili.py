@@ -634,6 +634,6 @@ def _highlights(schema: CatalogueSchema, formatted: Mapping[str, Any]) -> dict[s
         value = formatted.get(attribute)
         if isinstance(value, str) and value:
             highlights[attribute] = render_marked(value)
-        elif isinstance(value, Sequence) and not isinstance(value, str) and value:
+        elif isinstance(value, list) and value:  # a JSON array
             highlights[attribute] = render_marked_list([str(item) for item in value])
     return highlights

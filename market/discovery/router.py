@@ -38,6 +38,7 @@ from market.errors import InvalidInput, NotFound, problem_responses
 from market.listings.models import ListingStatus, MaturityStage, TechField, TransferMode
 from search.backend import MAX_PAGE_SIZE, SearchError, SearchFilters, SearchQuery, SortKey
 from search.documents import COOPERATION_MODES, DocumentError, normalize_ipc_prefix
+from search.text import warm_up
 
 logger = logging.getLogger("market.discovery")
 router = APIRouter()
@@ -290,6 +291,7 @@ def install(app: FastAPI) -> None:
         engine = app_search_engine(app)
         await engine.open_async()  # kept-alive connections for the search endpoints
         ensure_indexes_quietly(engine)
+        warm_up()
         settings = app.state.settings
         if settings.run_worker_in_process:
             loop = indexing.worker_loop(settings, app.state.engine, engine)
