@@ -802,6 +802,10 @@ def test_meilisearch_search_errors_are_search_errors_not_outages(
         never_created.search("results", SearchQuery(text="钕铁硼"))
     assert not isinstance(raised.value, SearchUnavailable)
     assert "index_not_found" in str(raised.value)
+    with pytest.raises(SearchError) as raised_async:
+        asyncio.run(never_created.search_async("results", SearchQuery(text="钕铁硼")))
+    assert not isinstance(raised_async.value, SearchUnavailable)
+    assert "index_not_found" in str(raised_async.value)
     wrong_key = MeilisearchEngine(meilisearch_server.url, "not-the-key", index_prefix="x")
     with pytest.raises(SearchError):
         wrong_key.search_many("results", [SearchQuery(text="钕铁硼")])
@@ -866,17 +870,6 @@ def test_async_search_on_an_unreachable_engine(
     broken = _unreachable_engine(engine_name, request)
     with pytest.raises(SearchUnavailable):
         asyncio.run(broken.search_async("results", SearchQuery(text="钕铁硼")))
-
-
-def test_meilisearch_async_search_errors_are_search_errors_not_outages(
-    meilisearch_server: MeilisearchServer, meili_only: None
-) -> None:
-    never_created = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
-                                      index_prefix="never_created")
-    with pytest.raises(SearchError) as raised:
-        asyncio.run(never_created.search_async("results", SearchQuery(text="钕铁硼")))
-    assert not isinstance(raised.value, SearchUnavailable)
-    assert "index_not_found" in str(raised.value)
 
 
 def test_meilisearch_async_searches_reuse_one_connection(
