@@ -506,9 +506,12 @@ def _document_or_skip(listing: Listing, names: dict[int, str]) -> dict[str, Any]
 def reapply_changes_since(
     db_engine: Engine, search_engine: SearchBackend, catalogue: Catalogue, since: datetime
 ) -> int:
-    """Write the current state of every listing announced since `since`; returns how many."""
+    """Write the current state of every listing announced since `since`; returns how many.
+
+    In the indexing fence, like a worker's batch: a worker indexing one of these
+    listings at the same time cannot have its newer state overwritten by ours."""
     kind = next(kind for kind, cat in CATALOGUE_OF_KIND.items() if cat == catalogue)
-    with session_scope(db_engine) as session:
+    with _indexing_fence(db_engine), session_scope(db_engine) as session:
         listing_ids = list(
             session.exec(
                 select(OutboxEvent.entity_id)
@@ -528,7 +531,7 @@ def reapply_changes_since(
                 changes.deletes.append(search_id(catalogue, listing_id))
             elif not isinstance(outcome, DocumentError):
                 changes.upserts.append(outcome)
-    apply_changes(search_engine, catalogue, changes)
+        apply_changes(search_engine, catalogue, changes)
     return len(listing_ids)
 
 
