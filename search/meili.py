@@ -127,24 +127,10 @@ class MeilisearchEngine:
             self._create_index(self.index_uid(catalogue), catalogue)
 
     def upsert(self, catalogue: Catalogue, documents: Iterable[Document]) -> None:
-        index = self._index(self.index_uid(catalogue))
-        with _translated_errors():
-            task_uids = [
-                index.add_documents(list(batch), primary_key="id").task_uid
-                for batch in _batches(documents, BATCH_SIZE)
-            ]
-        for task_uid in task_uids:
-            self._wait(task_uid)
+        self.wait([self.upsert_async(catalogue, documents)])
 
     def delete(self, catalogue: Catalogue, ids: Iterable[str]) -> None:
-        index = self._index(self.index_uid(catalogue))
-        task_uids = []
-        with _translated_errors():
-            for batch in _batches(ids, BATCH_SIZE):
-                id_filter = f"id IN [{', '.join(_quoted(str(id_)) for id_ in batch)}]"
-                task_uids.append(index.delete_documents(filter=id_filter).task_uid)
-        for task_uid in task_uids:
-            self._wait(task_uid)
+        self.wait([self.delete_async(catalogue, ids)])
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
         schema = validate_query(catalogue, query)
