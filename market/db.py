@@ -8,13 +8,13 @@ at all. Background workers open their own unit of work with `session_scope`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import ARRAY, Integer, any_, event, literal
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -39,6 +39,15 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN (ids)` for a large id set; on PostgreSQL `column = ANY(:ids)` with one
+    array parameter: psycopg parses every placeholder of an IN list (~20 µs each,
+    ~40 ms for a 2,000-id batch). SQLite has no arrays."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def is_postgres(engine: Engine) -> bool:

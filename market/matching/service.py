@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.common.pagination import PageParams
-from market.db import utcnow
+from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from market.listings import service as listings
@@ -63,7 +63,6 @@ from search.backend import (
     SearchUnavailable,
     validate_query,
 )
-from search.documents import Catalogue
 
 Listing = Result | Demand
 
@@ -72,10 +71,6 @@ SAVED_SEARCH_TOPIC = "saved_search.match"
 _DIRECTIONS: dict[ListingKind, matching.Direction] = {
     ListingKind.DEMAND: "demand_to_results",
     ListingKind.RESULT: "result_to_demands",
-}
-_CATALOGUES: dict[ListingKind, Catalogue] = {
-    ListingKind.RESULT: "results",
-    ListingKind.DEMAND: "demands",
 }
 _KIND_NAMES = {ListingKind.RESULT: "科技成果", ListingKind.DEMAND: "技术需求"}
 # Closed vocabularies a saved-search filter must use: a misspelt value would silently
@@ -391,8 +386,9 @@ def notify_saved_searches(
     }
     if not published:
         return 0
+    catalogue = discovery_documents.CATALOGUE_OF_KIND[kind]
     searches = session.exec(
-        select(SavedSearch).where(SavedSearch.catalogue == _CATALOGUES[kind])
+        select(SavedSearch).where(SavedSearch.catalogue == catalogue)
         .order_by(col(SavedSearch.id))
     ).all()
     if not searches:
@@ -400,7 +396,7 @@ def notify_saved_searches(
     already = set(session.exec(
         select(Notification.saved_search_id, Notification.listing_id).where(
             Notification.listing_kind == kind.value,
-            col(Notification.listing_id).in_(list(published)),
+            one_of(session, col(Notification.listing_id), list(published)),
         )
     ).all())
     rules = [(saved, matching.SavedSearchRule.of(saved.q, _filters(saved.filters)))
