@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -288,18 +288,10 @@ class RecordingEngine:
         self.upsert(catalogue, [{"id": id_} for id_ in ids])
 
 
-@pytest.mark.postgres
-def test_two_workers_on_postgresql_never_index_the_same_row_twice(
-    engine: Engine, market: Market
-) -> None:
-    seed_results(engine, market, 400)
-    recorder = RecordingEngine()
-    policy = indexing.OutboxPolicy(batch_size=10)
-    loops = [
-        WorkerLoop(step=indexing.Indexer(engine, recorder, policy).drain_once,  # type: ignore[arg-type]
-                   poll_seconds=0.01)
-        for _ in range(2)
-    ]
+def drain_with_two_workers(engine: Engine, make_step: Callable[[], Callable[[], int]]) -> None:
+    """Two worker threads, each looping over its own `make_step()`, until the outbox is
+    drained."""
+    loops = [WorkerLoop(step=make_step(), poll_seconds=0.01) for _ in range(2)]
     for number, loop in enumerate(loops):
         loop.start_thread(name=f"worker-{number}")
     try:
@@ -307,6 +299,18 @@ def test_two_workers_on_postgresql_never_index_the_same_row_twice(
     finally:
         for loop in loops:
             loop.stop_thread()
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_never_index_the_same_row_twice(
+    engine: Engine, market: Market
+) -> None:
+    seed_results(engine, market, 400)
+    recorder = RecordingEngine()
+    policy = indexing.OutboxPolicy(batch_size=10)
+    drain_with_two_workers(
+        engine, lambda: indexing.Indexer(engine, recorder, policy).drain_once  # type: ignore[arg-type]
+    )
     assert len(recorder.written) == 400
     assert set(recorder.written.values()) == {1}, "some listing was indexed twice"
     assert set(recorder.batches_by_thread) == {"worker-0", "worker-1"}  # both really worked

@@ -23,14 +23,13 @@ from market.outbox.models import OutboxEvent
 from search.backend import Document, PendingWrite, SearchError, async_writes
 from search.documents import Catalogue as CatalogueName
 from search.local import LocalSearchEngine
-from search.worker import WorkerLoop
 from tests.discovery.test_crash_safety import (
     database_view,
+    drain_with_two_workers,
     index_view,
     processed_count,
     seed_results,
     unsettled_count,
-    wait_for,
 )
 from tests.support.factories import Market
 
@@ -277,18 +276,9 @@ def test_two_pipelined_workers_on_postgresql_never_index_the_same_row_twice(
     seed_results(engine, market, 400)
     search = DeferredEngine()
     policy = indexing.OutboxPolicy(batch_size=10, pipeline_depth=3, batches_per_step=5)
-    loops = [
-        WorkerLoop(step=indexing.Indexer(engine, search, policy).step,  # type: ignore[arg-type]
-                   poll_seconds=0.01)
-        for _ in range(2)
-    ]
-    for number, loop in enumerate(loops):
-        loop.start_thread(name=f"worker-{number}")
-    try:
-        wait_for(lambda: unsettled_count(engine) == 0, 120, "both workers to drain")
-    finally:
-        for loop in loops:
-            loop.stop_thread()
+    drain_with_two_workers(
+        engine, lambda: indexing.Indexer(engine, search, policy).step  # type: ignore[arg-type]
+    )
     assert len(search.written) == 400
     assert set(search.written.values()) == {1}, "some listing was indexed twice"
     assert index_view(search.inner) == database_view(engine)

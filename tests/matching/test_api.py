@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -134,15 +136,22 @@ def test_feedback_is_audited(client: TestClient, scene: Scene) -> None:
     assert events == [("match.feedback", scene.broker.user_id)]
 
 
+@contextmanager
+def searching_with(app: FastAPI, engine: SearchBackend) -> Iterator[None]:
+    """The app searches `engine` for the duration, then its own engine again."""
+    previous = app.state.search_engine
+    set_app_search_engine(app, engine)
+    try:
+        yield
+    finally:
+        set_app_search_engine(app, previous)
+
+
 def test_engine_down_is_a_503_problem(app: FastAPI, client: TestClient, scene: Scene) -> None:
     closed = LocalSearchEngine()
     closed.close()
-    previous = app.state.search_engine
-    set_app_search_engine(app, closed)
-    try:
+    with searching_with(app, closed):
         response = get_matches(client, "demand", scene.demand["id"], scene.enterprise)
-    finally:
-        set_app_search_engine(app, previous)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "search_unavailable"
@@ -155,12 +164,8 @@ def test_an_unreachable_server_is_a_503_that_does_not_reveal_its_address(
     from search.meili import MeilisearchEngine
 
     unreachable = MeilisearchEngine("http://127.0.0.1:9", "key", request_timeout_s=2)
-    previous = app.state.search_engine
-    set_app_search_engine(app, unreachable)
-    try:
+    with searching_with(app, unreachable):
         response = get_matches(client, "demand", scene.demand["id"], scene.enterprise)
-    finally:
-        set_app_search_engine(app, previous)
     assert response.status_code == 503
     assert "127.0.0.1" not in response.text and ":9" not in response.text
 
