@@ -4,6 +4,18 @@ One transaction per request: `get_session` commits after the handler returns and
 rolls back if it raised. Services flush when they need ids but never commit, so a
 request's writes (including its outbox rows and audit events) land together or not
 at all. Background workers open their own unit of work with `session_scope`.
+
+SQLite follows SQLAlchemy's pysqlite recipe: the driver issues no BEGIN of its own
+(it would start the transaction only at the first write, so a savepoint opened before
+it was a transaction of its own that RELEASE committed); we emit BEGIN when the
+connection's transaction starts, so `begin_nested()` is a real savepoint as on
+PostgreSQL. A unit of work that may write starts with BEGIN IMMEDIATE: it takes
+SQLite's one write lock up front (waiting up to busy_timeout for it), because a
+deferred transaction that read first and then wants to write fails at once with
+SQLITE_BUSY_SNAPSHOT when another writer committed in between. A read-only unit of
+work starts with plain BEGIN: in WAL mode it never waits. The write lock only orders
+writers; every state transition is still a compare-and-set that holds on PostgreSQL
+too.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import ARRAY, Integer, any_, event, literal
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 
@@ -24,21 +36,40 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Execution option read by the SQLite "begin" listener; other databases ignore it.
+READ_ONLY_OPTION = "market_read_only"
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, whose transactions are marked read-only (plain BEGIN
+    on SQLite instead of BEGIN IMMEDIATE; no change on PostgreSQL)."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver: we open every transaction ourselves (_begin_sqlite_transaction).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # SQLite ignores foreign keys unless asked; WAL lets readers run beside the writer.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    read_only_work = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only_work else "BEGIN IMMEDIATE")
 
 
 def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
@@ -55,9 +86,14 @@ def is_postgres(engine: Engine) -> bool:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A unit of work outside a request (CLI, workers): commit on success."""
-    with Session(engine, expire_on_commit=False) as session:
+def session_scope(engine: Engine, *, writes: bool = True) -> Iterator[Session]:
+    """A unit of work (a request, a CLI command, a worker step): commit on success.
+
+    `writes=False` marks it read-only, so on SQLite it neither takes nor waits for the
+    write lock. The connection is checked out at the first query, not here.
+    """
+    bind = engine if writes else read_only(engine)
+    with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -67,7 +103,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with session_scope(request.app.state.engine) as session:
+    writes = request.method not in READ_ONLY_METHODS
+    with session_scope(request.app.state.engine, writes=writes) as session:
         yield session
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     Index,
@@ -197,21 +195,6 @@ class RegistrationCounter(SQLModel, table=True):
 
     year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     last_number: int = 0
-
-
-class IdempotencyKey(SQLModel, table=True):
-    """A client's Idempotency-Key and the response it got, so a retry gets it again."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    scope: str = Field(max_length=120)  # operation, resource and user
-    key: str = Field(max_length=200)
-    request_hash: str = Field(max_length=64)
-    response_status: int = 200
-    response_body: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class LedgerEntryKind(StrEnum):

@@ -10,10 +10,11 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from market.auth.actor import Actor, BureauActor, CurrentActor
+from market.common import idempotency
+from market.common.idempotency import IdempotencyKeyHeader
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
-from market.contracts import idempotency, ledger, service
-from market.contracts.idempotency import IdempotencyKeyHeader
+from market.contracts import ledger, service
 from market.contracts.models import Contract, ContractStatus
 from market.contracts.schemas import (
     AmountsChange,
@@ -32,7 +33,6 @@ router = APIRouter(tags=["contracts"])
 Id = PathId
 READ = problem_responses(401, 404)
 WRITE = problem_responses(401, 403, 404, 409, 422)
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def _once(
@@ -46,13 +46,12 @@ def _once(
     work: Callable[[], Contract],
 ) -> ContractRead:
     """Run a workflow step at most once per Idempotency-Key (scoped to step, contract, user)."""
-    scope = f"contract.{operation}:{contract_id}:{actor.user_id}"
     result, replayed = idempotency.run_once(
-        session, scope=scope, key=key, request=request, response_model=ContractRead,
-        work=lambda: service.read(session, work()),
+        session, endpoint=f"contract.{operation}:{contract_id}", user_id=actor.user_id, key=key,
+        request=request, response_model=ContractRead, work=lambda: service.read(session, work()),
     )
     if replayed:
-        response.headers[REPLAYED_HEADER] = "true"
+        idempotency.mark_replayed(response)
     return result
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
@@ -70,8 +70,8 @@ def create_organization(
         verification_status=VerificationStatus.VERIFIED if verified else VerificationStatus.PENDING,
         verified_at=utcnow() if verified else None,
     )
-    session.add(organization)
-    _flush_unique(session, "An organisation with this name or credit code already exists")
+    _add_unique(session, organization,
+                "An organisation with this name or credit code already exists")
     return organization
 
 
@@ -97,8 +97,7 @@ def add_user(
         role=role,
         organization_id=organization.id,
     )
-    session.add(user)
-    _flush_unique(session, "An account with this email already exists")
+    _add_unique(session, user, "An account with this email already exists")
     return user
 
 
@@ -215,10 +214,11 @@ def _ensure_unique(session: Session, name: str, credit_code: str) -> None:
         )
 
 
-def _flush_unique(session: Session, message: str) -> None:
-    """Flush, turning a unique-constraint race into a 409 instead of a 500."""
+def _add_unique(session: Session, row: SQLModel, message: str) -> None:
+    """Insert in a savepoint, turning a unique-constraint race into a 409 instead of a
+    500; what the request wrote before stays valid."""
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(row)
     except IntegrityError as error:
-        session.rollback()
         raise Conflict(message) from error

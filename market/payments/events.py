@@ -46,14 +46,11 @@ EXTERNAL_REFUND_REASON = "Refunded outside the platform (reported by Stripe)"
 def receive(session: Session, event: WebhookEvent, raw_body: bytes) -> WebhookAck:
     record = WebhookEventRecord(stripe_event_id=event.id, type=event.type,
                                 payload=json.loads(raw_body))
-    session.add(record)
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(record)
     except IntegrityError:
-        # Stored before: a repeat. Nothing else was written in this request, so rolling
-        # back all of it is exact (no savepoint: see service._claim for why).
-        session.rollback()
-        return WebhookAck(duplicate=True)
+        return WebhookAck(duplicate=True)  # stored before: a repeat
     outcome = _handle(session, event, record.payload)
     record.outcome = outcome
     record.processed_at = utcnow()

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
 
 from market.auth.actor import BureauActor, CurrentActor
+from market.common.idempotency import IdempotencyKeyHeader
 from market.common.ids import PathId
-from market.contracts.idempotency import IdempotencyKeyHeader
 from market.db import DbSession
 from market.errors import DomainError, problem_responses
 from market.payments import events, service

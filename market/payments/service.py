@@ -261,17 +261,11 @@ def _refuse_second_live_payment(session: Session, milestone_id: int) -> None:
 
 def _claim(session: Session, payment: Payment) -> None:
     """Insert the row before calling Stripe: the partial unique index refuses a second
-    live payment of the milestone even when two requests race past the check above.
-
-    No savepoint: with pysqlite a SAVEPOINT that opens the transaction commits on
-    RELEASE, so a later error would leave the claim behind. Only reads precede this, so
-    rolling back the whole request on a conflict loses nothing.
-    """
-    session.add(payment)
+    live payment of the milestone even when two requests race past the check above."""
     try:
-        session.flush()
+        with session.begin_nested():
+            session.add(payment)
     except IntegrityError:
-        session.rollback()
         raise Conflict("Another payment of this milestone is in progress",
                        code="payment_in_progress") from None
 

@@ -329,3 +329,38 @@ def test_a_change_keeps_milestone_ids_so_payments_stay_attached(
     assert [milestone["id"] for milestone in changed["milestones"]] == before
     last_before = registered["milestones"][-1]["amount_fen"]
     assert changed["milestones"][-1]["amount_fen"] == last_before + 500
+
+
+def test_a_failed_request_leaves_its_idempotency_key_free(
+    client: TestClient, cast: Cast, engine: Engine
+) -> None:
+    # A draft cannot be registered: the step fails after its key was claimed.
+    contract = direct_contract(client, cast.institute, cast.enterprise.organization_id)
+    headers = {**cast.bureau.headers, "Idempotency-Key": "reg-too-early"}
+    path = f"/contracts/{contract['id']}/register"
+
+    first = client.post(path, headers=headers)
+    retry = client.post(path, headers=headers)
+
+    assert first.status_code == 409, first.text
+    assert (retry.status_code, retry.json()["code"]) == (409, first.json()["code"])
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM idempotency_keys")).scalar() == 0
+    submit(client, contract["id"], cast.institute)
+    assert register(client, contract["id"], cast.bureau, key="reg-too-early")["status"] == (
+        "registered")
+
+
+def test_the_same_key_from_another_user_is_never_replayed_to_them(
+    client: TestClient, cast: Cast, market: Market
+) -> None:
+    contract = direct_contract(client, cast.institute, cast.enterprise.organization_id)
+    submit(client, contract["id"], cast.institute)
+    colleague = market.bureau_staff()
+    path = f"/contracts/{contract['id']}/register"
+
+    first = client.post(path, headers={**cast.bureau.headers, "Idempotency-Key": "shared"})
+    other = client.post(path, headers={**colleague.headers, "Idempotency-Key": "shared"})
+
+    assert first.status_code == 200, first.text
+    assert other.status_code == 409 and "Idempotent-Replayed" not in other.headers
