@@ -92,7 +92,7 @@ def run_once(
         with session.begin_nested():
             session.add(claim)
     except IntegrityError:
-        replayed = _replay(session, scope, key, fingerprint, response_model)
+        replayed = _replay(session, scope, key, fingerprint, response_model, unstored)
         return (on_replay(replayed) if on_replay else replayed), True
     response = work()
     claim.response_body = response.model_dump(mode="json", exclude=set(unstored))
@@ -107,7 +107,8 @@ def mark_replayed(response: Response) -> None:
 
 
 def _replay(
-    session: Session, scope: str, key: str, fingerprint: str, response_model: type[ModelT]
+    session: Session, scope: str, key: str, fingerprint: str, response_model: type[ModelT],
+    unstored: Collection[str],
 ) -> ModelT:
     stored = session.exec(
         select(IdempotencyKey).where(col(IdempotencyKey.scope) == scope,
@@ -121,4 +122,6 @@ def _replay(
     if stored.response_body is None:
         raise Conflict("The first request with this key is still running; retry shortly",
                        code="idempotency_in_progress")
-    return response_model.model_validate(stored.response_body)
+    return response_model.model_validate(
+        stored.response_body | dict.fromkeys(unstored)  # absent until on_replay fills them
+    )

@@ -94,19 +94,20 @@ def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent)
     refund_id = event.object_id or ""
     new_status = _refund_status(event.object_status)
     record = session.exec(select(Refund).where(col(Refund.stripe_refund_id) == refund_id)).first()
+    before = record.status if record is not None else None
     if record is None:
         # Made in the Stripe Dashboard: we learn of it here and keep it like our own.
         assert payment.id is not None
         record = Refund(payment_id=payment.id, stripe_refund_id=refund_id,
                         amount_fen=event.amount_fen or 0, reason=EXTERNAL_REFUND_REASON,
-                        requested_by_user_id=None, status=RefundStatus.PENDING)
+                        requested_by_user_id=None, status=new_status)
         session.add(record)
-    was_counted = record.status == RefundStatus.SUCCEEDED
     record.status = new_status
     record.updated_at = utcnow()
     session.flush()
-    if new_status == RefundStatus.SUCCEEDED and not was_counted:
-        service.count_refund(session, payment, record, None)
+    service.refund_status_changed(
+        session, payment, record, RefundStatus(before) if before else None, None
+    )
 
 
 def _refund_status(stripe_status: str | None) -> RefundStatus:

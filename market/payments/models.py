@@ -95,6 +95,9 @@ class Payment(SQLModel, table=True):
     # Refunds we know by id that have succeeded (never Stripe's charge total, which
     # also counts the part of a hold released at a partial capture).
     amount_refunded_fen: int = Field(default=0, sa_type=BigInteger)
+    # Refunds asked for and not settled yet (in flight to Stripe, or pending there):
+    # reserved by a compare-and-set before Stripe is called (service.reserve_refund).
+    refund_reserved_fen: int = Field(default=0, sa_type=BigInteger)
     idempotency_key: str = Field(max_length=255, unique=True)
     failure_code: str | None = Field(default=None, max_length=100)
     # The rates at the time the payment was created: a later change of the settings

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel
 from sqlmodel import Session
 
-from market.auth.actor import BureauActor, CurrentActor
+from market.auth.actor import Actor, BureauActor, CurrentActor
+from market.common import idempotency
 from market.common.idempotency import IdempotencyKeyHeader
 from market.common.ids import PathId
 from market.db import DbSession
@@ -37,7 +40,6 @@ router = APIRouter(tags=["payments"])
 Id = PathId
 READ = problem_responses(401, 404)
 WRITE = problem_responses(401, 403, 404, 409, 422, 503)
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def payments_config(request: Request) -> PaymentsConfig:
@@ -58,12 +60,31 @@ class InvalidWebhook(DomainError):
     title = "Invalid webhook delivery"
 
 
-def _started(session: Session, response: Response, started: service.Started) -> PaymentStarted:
-    if started.replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers[REPLAYED_HEADER] = "true"
-    view = service.read(session, started.payment)
-    return PaymentStarted(**view.model_dump(), client_secret=started.client_secret)
+def _start_once(
+    session: Session, response: Response, actor: Actor, config: PaymentsConfig, endpoint: str,
+    key: str | None, body: BaseModel, start: Callable[[], service.Started],
+) -> PaymentStarted:
+    """Create a payment at most once per Idempotency-Key; the client_secret is not kept
+    with the stored answer but asked of Stripe again for a replay."""
+
+    def work() -> PaymentStarted:
+        started = start()
+        view = service.read(session, started.payment)
+        return PaymentStarted(**view.model_dump(), client_secret=started.client_secret)
+
+    def with_secret(stored: PaymentStarted) -> PaymentStarted:
+        assert stored.stripe_payment_intent_id is not None
+        secret = service.client_secret_of(config, stored.stripe_payment_intent_id)
+        return stored.model_copy(update={"client_secret": secret})
+
+    result, replayed = idempotency.run_once(
+        session, endpoint=endpoint, user_id=actor.user_id, key=key, request=body,
+        response_model=PaymentStarted, work=work, unstored=("client_secret",),
+        on_replay=with_secret,
+    )
+    if replayed:
+        idempotency.mark_replayed(response)
+    return result
 
 
 @router.post(
@@ -76,9 +97,12 @@ def pay_milestone(
     config: Payments, response: Response, idempotency_key: IdempotencyKeyHeader = None,
     body: MilestonePaymentCreate | None = None,
 ) -> PaymentStarted:
-    result = service.pay_milestone(session, actor, config, contract_id, milestone_id,
-                                   body or MilestonePaymentCreate(), idempotency_key)
-    return _started(session, response, result)
+    request = body or MilestonePaymentCreate()
+    return _start_once(
+        session, response, actor, config, f"payment.milestone:{milestone_id}", idempotency_key,
+        request, lambda: service.pay_milestone(session, actor, config, contract_id, milestone_id,
+                                               request, idempotency_key),
+    )
 
 
 @router.post(
@@ -90,8 +114,10 @@ def post_deposit(
     contract_id: Id, body: DepositCreate, actor: CurrentActor, session: DbSession,
     config: Payments, response: Response, idempotency_key: IdempotencyKeyHeader = None,
 ) -> PaymentStarted:
-    result = service.post_deposit(session, actor, config, contract_id, body, idempotency_key)
-    return _started(session, response, result)
+    return _start_once(
+        session, response, actor, config, f"payment.deposit:{contract_id}", idempotency_key, body,
+        lambda: service.post_deposit(session, actor, config, contract_id, body, idempotency_key),
+    )
 
 
 @router.get("/contracts/{contract_id}/payments", response_model=ContractPayments,
@@ -167,11 +193,15 @@ def refund_payment(
     payment_id: Id, body: RefundCreate, actor: CurrentActor, session: DbSession,
     config: Payments, response: Response, idempotency_key: IdempotencyKeyHeader = None,
 ) -> PaymentRead:
-    payment, replayed = service.refund(session, actor, config, payment_id, body, idempotency_key)
+    result, replayed = idempotency.run_once(
+        session, endpoint=f"payment.refund:{payment_id}", user_id=actor.user_id,
+        key=idempotency_key, request=body, response_model=PaymentRead,
+        work=lambda: service.read(session, service.refund(
+            session, actor, config, payment_id, body, idempotency_key)),
+    )
     if replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers[REPLAYED_HEADER] = "true"
-    return service.read(session, payment)
+        idempotency.mark_replayed(response)
+    return result
 
 
 async def _raw_body(request: Request) -> bytes:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -97,7 +98,6 @@ T = TypeVar("T")
 class Started(NamedTuple):
     payment: Payment
     client_secret: str | None
-    replayed: bool  # an earlier request with the same Idempotency-Key created it
 
 
 class PaymentsUnavailable(ServiceUnavailable):
@@ -206,10 +206,7 @@ def pay_milestone(
         raise NotFound(f"Milestone {milestone_id} not found in contract {contract_id}")
     if not actor.belongs_to(contract.buyer_organization_id):
         raise Forbidden("Only the buyer organisation's members pay the contract's milestones")
-    key = f"milestone-{milestone_id}-key-{client_key}" if client_key else None
-    replay = _replayed(session, config, key, milestone_id=milestone_id)
-    if replay is not None:
-        return replay
+    key = f"milestone-{milestone_id}-user-{actor.user_id}-key-{client_key}" if client_key else None
     if contract.status != ContractStatus.REGISTERED:
         raise InvalidTransition("Only a registered (认定登记) contract is paid online",
                                 code="contract_not_registered")
@@ -237,7 +234,7 @@ def pay_milestone(
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
     _audit(session, actor, payment, "created", None, payment.status)
-    return Started(payment, secret, False)
+    return Started(payment, secret)
 
 
 def _attempt_key(session: Session, milestone_id: int) -> str:
@@ -270,22 +267,10 @@ def _claim(session: Session, payment: Payment) -> None:
                        code="payment_in_progress") from None
 
 
-def _replayed(
-    session: Session, config: PaymentsConfig, key: str | None, **expected: int
-) -> Started | None:
-    if key is None:
-        return None
-    earlier = session.exec(select(Payment).where(col(Payment.idempotency_key) == key)).first()
-    if earlier is None:
-        return None
-    if any(getattr(earlier, name) != value for name, value in expected.items()):
-        raise InvalidInput.on("header.Idempotency-Key", "this key was used for another payment",
-                              code="idempotency_key_reused")
-    assert earlier.stripe_payment_intent_id is not None
-    # The secret is not stored; Stripe gives it again to the caller that may see it.
-    intent_id = earlier.stripe_payment_intent_id
-    snapshot = _gateway_call(lambda: config.gateway.retrieve(intent_id))
-    return Started(earlier, snapshot.client_secret, True)
+def client_secret_of(config: PaymentsConfig, intent_id: str) -> str | None:
+    """The intent's client_secret, asked of Stripe: we never store it (a replayed answer
+    gets it again this way)."""
+    return _gateway_call(lambda: config.gateway.retrieve(intent_id)).client_secret
 
 
 def _refuse_test_confirmation_unless_allowed(
@@ -374,10 +359,7 @@ def post_deposit(
     parties = (contract.seller_organization_id, contract.buyer_organization_id)
     if actor.organization_id not in parties:
         raise Forbidden("Only a party to the contract posts a deposit")
-    key = f"deposit-{contract_id}-key-{client_key}" if client_key else None
-    replay = _replayed(session, config, key, contract_id=contract_id)
-    if replay is not None:
-        return replay
+    key = f"deposit-{contract_id}-user-{actor.user_id}-key-{client_key}" if client_key else None
     if contract.status not in DEPOSIT_CONTRACT_STATUSES:
         raise InvalidTransition(f"A {contract.status} contract takes no deposit")
     _refuse_test_confirmation_unless_allowed(config, body.confirm_with)
@@ -392,7 +374,7 @@ def post_deposit(
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
     _audit(session, actor, payment, "created", None, payment.status, body.note)
-    return Started(payment, secret, False)
+    return Started(payment, secret)
 
 
 def capture(
@@ -443,32 +425,35 @@ def _cancel_at_stripe(
 
 
 # --- refunds ------------------------------------------------------------------------------
+# A refund's amount is reserved on its payment (refund_reserved_fen) from before Stripe
+# is asked until the refund settles: succeeded moves it to amount_refunded_fen, failed
+# or canceled gives it back. The reservation is one compare-and-set UPDATE, so parallel
+# refunds can never together exceed what was received, whatever the database's locks.
 
-def refundable(session: Session, payment: Payment) -> int:
-    """Received minus refunded, minus refunds still pending at Stripe."""
-    pending = sum(r.amount_fen for r in refunds_of(session, payment)
-                  if r.status == RefundStatus.PENDING)
-    return payment.amount_received_fen - payment.amount_refunded_fen - pending
+MONEY_COLUMNS = ("amount_received_fen", "amount_refunded_fen", "refund_reserved_fen",
+                 "updated_at")
+
+
+def refundable(payment: Payment) -> int:
+    """Received minus refunded, minus refunds in flight or pending at Stripe."""
+    return payment.amount_received_fen - payment.amount_refunded_fen - payment.refund_reserved_fen
 
 
 def refund(
     session: Session, actor: Actor, config: PaymentsConfig, payment_id: int,
     body: RefundCreate, client_key: str | None,
-) -> tuple[Payment, bool]:
-    payment = get_visible(session, actor, payment_id, lock=True)
+) -> Payment:
+    payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         _require_member(actor, payment.payee_organization_id,
                         "Only the seller (the payee) or bureau staff refund a payment")
-    key = f"refund-{payment_id}-key-{client_key}" if client_key else None
-    if key and session.exec(select(Refund).where(col(Refund.idempotency_key) == key)).first():
-        return payment, True
-    available = refundable(session, payment)
-    if body.amount_fen > available:
-        raise InvalidInput.on("body.amount_fen", f"at most {available} fen can be refunded",
-                              code="above_refundable")
-    key = key or f"refund-{payment_id}-{len(refunds_of(session, payment)) + 1}"
+    reserve_refund(session, payment, body.amount_fen)
+    # A retry after a failed commit sends the same key, so Stripe refunds only once.
+    key = (f"refund-{payment_id}-user-{actor.user_id}-key-{client_key}" if client_key
+           else f"refund-{payment_id}-{len(refunds_of(session, payment)) + 1}")
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
+    # A refusal raises, and rolling the request back gives the reservation back.
     snapshot = _gateway_call(lambda: config.gateway.refund(
         intent_id, body.amount_fen, idempotency_key=key,
         metadata={"reason": body.reason[:500], "requested_by_user_id": str(actor.user_id)},
@@ -481,11 +466,24 @@ def refund(
     session.add(record)
     session.flush()
     previous = payment.status
-    if record.status == RefundStatus.SUCCEEDED:
-        count_refund(session, payment, record, actor.user_id)
+    refund_status_changed(session, payment, record, RefundStatus.PENDING, actor.user_id)
     _audit(session, actor, payment, "refunded", previous, payment.status, body.reason,
            refund_id=record.id, amount_fen=record.amount_fen)
-    return payment, False
+    return payment
+
+
+def reserve_refund(session: Session, payment: Payment, amount_fen: int) -> None:
+    """Compare-and-set: reserve `amount_fen` only if it is still refundable; 422 if not."""
+    reserved = _update_money(
+        session, payment,
+        col(Payment.amount_received_fen) - col(Payment.amount_refunded_fen)
+        - col(Payment.refund_reserved_fen) >= amount_fen,
+        refund_reserved_fen=col(Payment.refund_reserved_fen) + amount_fen,
+    )
+    if not reserved:
+        raise InvalidInput.on("body.amount_fen",
+                              f"at most {refundable(payment)} fen can be refunded",
+                              code="above_refundable")
 
 
 def _refund_status(stripe_status: str) -> RefundStatus:
@@ -496,12 +494,46 @@ def _refund_status(stripe_status: str) -> RefundStatus:
         return RefundStatus.PENDING
 
 
-def count_refund(session: Session, payment: Payment, record: Refund, user_id: int | None) -> None:
-    """A refund has succeeded: count it once, in the payment and the ledger."""
-    payment.amount_refunded_fen += record.amount_fen
-    payment.status = derive_status(payment)
-    payment.updated_at = utcnow()
-    ledger.record_refund(session, payment, record.amount_fen, user_id)
+def refund_status_changed(
+    session: Session, payment: Payment, record: Refund, before: RefundStatus | None,
+    user_id: int | None,
+) -> None:
+    """Settle a refund whose status went from `before` (None: first heard of) to
+    `record.status`: a pending refund stays reserved, a succeeded one is counted once
+    (in the payment and the ledger), a failed or canceled one gives its reservation back."""
+    if before == RefundStatus.SUCCEEDED:
+        return  # counted already; Stripe does not undo a succeeded refund
+    amount = record.amount_fen
+    was_reserved = before == RefundStatus.PENDING
+    now_reserved = record.status == RefundStatus.PENDING
+    succeeded = record.status == RefundStatus.SUCCEEDED
+    reserved_change = (amount if now_reserved else 0) - (amount if was_reserved else 0)
+    if not reserved_change and not succeeded:
+        return
+    _update_money(
+        session, payment, None,
+        refund_reserved_fen=col(Payment.refund_reserved_fen) + reserved_change,
+        amount_refunded_fen=col(Payment.amount_refunded_fen) + (amount if succeeded else 0),
+    )
+    if succeeded:
+        payment.status = derive_status(payment)
+        ledger.record_refund(session, payment, amount, user_id)
+
+
+def _update_money(
+    session: Session, payment: Payment, condition: Any, **values: Any
+) -> bool:
+    """One UPDATE of the payment's money columns, computed by the database from the row
+    as it is (never from what this request read), then reloaded into `payment`."""
+    statement = update(Payment).where(col(Payment.id) == payment.id)
+    if condition is not None:
+        statement = statement.where(condition)
+    moved = session.execute(
+        statement.values(updated_at=utcnow(), **values),
+        execution_options={"synchronize_session": False},
+    )
+    session.refresh(payment, attribute_names=MONEY_COLUMNS)
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 # --- applying what Stripe says ------------------------------------------------------------
