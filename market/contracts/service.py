@@ -43,7 +43,15 @@ from market.contracts.schemas import (
 )
 from market.db import utcnow
 from market.deals import service as deals
-from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from market.errors import (
+    Conflict,
+    DomainError,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
 from market.listings import service as listings
 from market.listings.models import ListingKind
 from market.organizations.models import Organization, OrganizationKind
@@ -56,6 +64,12 @@ PARTY_KINDS = frozenset(
 )
 # Ningbo's administrative prefix starts every registration number issued here.
 REGISTRATION_PREFIX = "3302"
+
+
+class PartyNotVerified(DomainError):
+    status = 422
+    code = "party_not_verified"
+    title = "Party not verified"
 
 
 # --- reading -------------------------------------------------------------------------
@@ -230,6 +244,8 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
         raise Forbidden("Your organisation must be verified by the bureau first")
     technology_fen = _checked_terms(data)
     origin = _origin(session, actor, data)
+    require_verified_parties(session, origin["seller_organization_id"],
+                             origin["buyer_organization_id"])
     contract = Contract(
         **origin, **_term_columns(data, technology_fen),
         **_party_snapshot(session, origin["seller_organization_id"],
@@ -305,6 +321,21 @@ def _party_snapshot(session: Session, seller_id: int, buyer_id: int) -> dict[str
     }
 
 
+def require_verified_parties(session: Session, seller_id: int, buyer_id: int) -> None:
+    """Only organisations the bureau has verified contract and pay: entering, submitting
+    and registering a contract, paying it and posting a deposit all ask here, because a
+    party may still be pending, or lose its verification, between those steps."""
+    for role, organization_id in (("seller", seller_id), ("buyer", buyer_id)):
+        organization = session.get(Organization, organization_id)
+        if organization is not None and organization.is_verified:
+            continue
+        name = organization.name if organization else "unknown"
+        message = (f"The {role}, {name} (organisation {organization_id}), is not verified "
+                   "by the bureau")
+        raise PartyNotVerified(message, errors=[FieldProblem(
+            field=f"{role}_organization_id", message=message, code="party_not_verified")])
+
+
 def _snapshot_parties(session: Session, contract: Contract) -> None:
     _assign(contract, _party_snapshot(
         session, contract.seller_organization_id, contract.buyer_organization_id
@@ -335,6 +366,8 @@ def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms)
 def submit(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
     contract = get_visible(session, actor, contract_id)
     _require_seller(actor, contract)
+    require_verified_parties(session, contract.seller_organization_id,
+                             contract.buyer_organization_id)
     _snapshot_parties(session, contract)
     previous = _move(session, contract, EDITABLE_STATUSES, ContractStatus.SUBMITTED,
                      submitted_at=utcnow(), status_reason="")
@@ -345,6 +378,8 @@ def submit(session: Session, actor: Actor, contract_id: int, note: str) -> Contr
 
 def register(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
     contract = _for_bureau(session, actor, contract_id)
+    require_verified_parties(session, contract.seller_organization_id,
+                             contract.buyer_organization_id)
     # The kind and district the statistics count under are those at registration.
     _snapshot_parties(session, contract)
     today = ledger.local_today()

@@ -206,6 +206,8 @@ def pay_milestone(
         raise NotFound(f"Milestone {milestone_id} not found in contract {contract_id}")
     if not actor.belongs_to(contract.buyer_organization_id):
         raise Forbidden("Only the buyer organisation's members pay the contract's milestones")
+    contracts.require_verified_parties(session, contract.seller_organization_id,
+                                       contract.buyer_organization_id)
     key = f"milestone-{milestone_id}-user-{actor.user_id}-key-{client_key}" if client_key else None
     if contract.status != ContractStatus.REGISTERED:
         raise InvalidTransition("Only a registered (认定登记) contract is paid online",
@@ -359,6 +361,7 @@ def post_deposit(
     parties = (contract.seller_organization_id, contract.buyer_organization_id)
     if actor.organization_id not in parties:
         raise Forbidden("Only a party to the contract posts a deposit")
+    contracts.require_verified_parties(session, *parties)
     key = f"deposit-{contract_id}-user-{actor.user_id}-key-{client_key}" if client_key else None
     if contract.status not in DEPOSIT_CONTRACT_STATUSES:
         raise InvalidTransition(f"A {contract.status} contract takes no deposit")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from market import migrate
 from market.contracts import ledger
 from market.db import make_engine
+from market.organizations.models import OrganizationKind
 from tests.deals.journey import (
     Cast,
     contract_from_deal,
@@ -364,3 +365,48 @@ def test_the_same_key_from_another_user_is_never_replayed_to_them(
 
     assert first.status_code == 200, first.text
     assert other.status_code == 409 and "Idempotent-Replayed" not in other.headers
+
+
+def _set_verification(engine: Engine, organization_id: int, status: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE organizations SET verification_status = :status "
+                                "WHERE id = :id"), {"status": status, "id": organization_id})
+
+
+def _party_problem(response: Any) -> tuple[int, str, str]:
+    problem = response.json()
+    return response.status_code, problem["code"], problem["errors"][0]["field"]
+
+
+def test_a_contract_naming_a_pending_buyer_is_refused(
+    client: TestClient, cast: Cast, market: Market
+) -> None:
+    pending = market.organization(OrganizationKind.ENTERPRISE, verified=False, name="待审企业")
+
+    response = _create(client, cast, buyer_organization_id=pending)
+
+    assert _party_problem(response) == (422, "party_not_verified", "buyer_organization_id")
+    assert "待审企业" in response.json()["detail"] and str(pending) in response.json()["detail"]
+    listed = ok(client.get("/contracts", headers=cast.institute.headers))
+    assert listed["total"] == 0
+
+
+def test_a_contract_whose_buyer_lost_its_verification_is_neither_submitted_nor_registered(
+    client: TestClient, cast: Cast, engine: Engine
+) -> None:
+    drafted = direct_contract(client, cast.institute, cast.enterprise.organization_id)
+    submitted = direct_contract(client, cast.institute, cast.enterprise.organization_id)
+    submit(client, submitted["id"], cast.institute)
+    _set_verification(engine, cast.enterprise.organization_id, "suspended")
+
+    refused_submit = client.post(f"/contracts/{drafted['id']}/submit",
+                                 headers=cast.institute.headers)
+    refused_register = client.post(f"/contracts/{submitted['id']}/register",
+                                   headers=cast.bureau.headers)
+
+    for response in (refused_submit, refused_register):
+        assert _party_problem(response) == (422, "party_not_verified", "buyer_organization_id")
+    assert ok(client.get(f"/contracts/{submitted['id']}", headers=cast.bureau.headers))[
+        "status"] == "submitted"
+    _set_verification(engine, cast.enterprise.organization_id, "verified")
+    assert register(client, submitted["id"], cast.bureau)["status"] == "registered"

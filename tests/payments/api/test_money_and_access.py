@@ -282,3 +282,26 @@ def test_ledger_rows_cannot_be_rewritten(pay: TestClient, cast: Cast, engine: En
         connection.execute(text("UPDATE payment_ledger SET amount_fen = 0"))
 
     assert ledger_rows(pay, cast.bureau, contract["id"])[0] == ("received", 10_000)
+
+
+def test_an_organisation_that_lost_its_verification_neither_pays_nor_posts_a_deposit(
+    pay: TestClient, cast: Cast, engine: Engine
+) -> None:
+    contract = registered(pay, cast, 8_000)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE organizations SET verification_status = 'pending' "
+                                "WHERE id = :id"), {"id": cast.enterprise.organization_id})
+
+    payment = pay.post(
+        f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments",
+        json={}, headers=cast.enterprise.headers)
+    deposit = pay.post(f"/contracts/{contract['id']}/deposits",
+                       json={"amount_fen": 1_000, "note": "保证金"},
+                       headers=cast.institute.headers)
+
+    for response in (payment, deposit):
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "party_not_verified"
+        assert response.json()["errors"][0]["field"] == "buyer_organization_id"
+    assert ok(pay.get(f"/contracts/{contract['id']}/payments",
+                      headers=cast.bureau.headers))["payments"] == []
