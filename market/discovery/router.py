@@ -63,7 +63,7 @@ async def search_actor(
 
 
 def _resolve_actor(request: Request, token: str) -> Actor:
-    with session_scope(request.app.state.engine) as session:
+    with session_scope(request.app.state.engine, writes=False) as session:
         return resolve_actor(session, request.app.state.settings, token)
 
 

@@ -608,6 +608,7 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     if not actor.is_bureau:
         raise Forbidden("Only bureau staff record payouts")
     contract = contracts.get_visible(session, actor, contract_id)
+    _one_payout_at_a_time(session, contract)
     payable = ledger.contract_sums(session, contract_id).payable_to_seller_fen
     if body.amount_fen > payable:
         raise InvalidInput.on("body.amount_fen",
@@ -625,6 +626,15 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
                  details={"amount_fen": body.amount_fen, "reference": body.reference,
                           "paid_on": body.paid_on.isoformat(), "ledger_entry_id": entry.id})
     return entry
+
+
+def _one_payout_at_a_time(session: Session, contract: Contract) -> None:
+    """Payouts of one contract are checked one after the other: what is payable is a sum
+    over the append-only ledger, with no row to compare-and-set, so the request first
+    writes the contract's row. A parallel payout then waits (PostgreSQL's row lock, or
+    SQLite's one writer) and reads the sum with the first payout in it."""
+    session.execute(update(Contract).where(col(Contract.id) == contract.id)
+                    .values(updated_at=col(Contract.updated_at)))
 
 
 def ledger_of_contract(session: Session, actor: Actor, contract_id: int) -> list[Any]:

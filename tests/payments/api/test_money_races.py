@@ -101,3 +101,24 @@ def test_parallel_captures_and_releases_of_one_deposit_settle_it_once(
     assert intent["status"] == expected[0]
     after = ok(pay.get(f"/payments/{deposit['id']}", headers=cast.institute.headers))
     assert (after["status"], after["amount_received_fen"]) == (winner["status"], expected[1])
+
+
+def test_parallel_payouts_never_exceed_what_is_payable(
+    pay_app: FastAPI, pay: TestClient, cast: Cast
+) -> None:
+    contract = registered(pay, cast, 20_000)
+    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
+                  confirm_with=VISA)
+    payments = ok(pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers))
+    payable = payments["totals"]["payable_to_seller_fen"]
+    assert payable > 0
+    body = {"amount_fen": payable, "reference": "银行转账", "paid_on": "2026-11-30"}
+
+    responses = race(pay_app, lambda client: client.post(
+        f"/contracts/{contract['id']}/payouts", json=body, headers=cast.bureau.headers))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == Counter({201: 1, 422: RACERS - 1}), [r.text for r in responses]
+    after = ok(pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers))
+    assert (after["totals"]["payouts_fen"], after["totals"]["payable_to_seller_fen"]) == (
+        payable, 0)
