@@ -17,7 +17,7 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.factories import Account
+from tests.support.factories import Account, Market
 
 pytestmark = pytest.mark.stripe
 
@@ -172,6 +172,30 @@ def test_a_refund_with_the_same_idempotency_key_happens_once(pay: TestClient, ca
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["amount_refunded_fen"] == 1_000
     assert len(second.json()["refunds"]) == 1
+
+
+def test_a_refund_key_belongs_to_its_caller_and_its_body(
+    pay: TestClient, cast: Cast, market: Market
+) -> None:
+    _, payment_id = paid_milestone(pay, cast, 9_000)
+    colleague = market.account(cast.institute.organization_id)
+    path, body = f"/payments/{payment_id}/refunds", {"amount_fen": 1_000, "reason": "多付"}
+
+    first = pay.post(path, json=body, headers={**cast.institute.headers, "Idempotency-Key": "k"})
+    theirs = pay.post(path, json=body, headers={**colleague.headers, "Idempotency-Key": "k"})
+    other_body = pay.post(path, json={**body, "amount_fen": 2_000},
+                          headers={**cast.institute.headers, "Idempotency-Key": "k"})
+    again = pay.post(path, json=body, headers={**cast.institute.headers, "Idempotency-Key": "k"})
+
+    assert (first.status_code, theirs.status_code) == (201, 201)
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert len(theirs.json()["refunds"]) == 2
+    assert other_body.status_code == 422
+    assert other_body.json()["errors"][0] == {
+        "field": "header.Idempotency-Key", "message": "this key was used for a different request",
+        "code": "idempotency_key_reused"}
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (200, "true")
+    assert again.json() == first.json()
 
 
 def test_a_refunded_part_can_be_paid_again(pay: TestClient, cast: Cast) -> None:

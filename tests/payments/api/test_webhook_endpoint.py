@@ -331,3 +331,25 @@ def test_localstripe_delivers_its_signed_event_to_the_running_app(
             "SELECT type, outcome FROM webhook_events WHERE CAST(payload AS TEXT) LIKE :intent"
         ), {"intent": f"%{intent_id}%"}).all()
     assert [tuple(row) for row in outcomes] == [("payment_intent.succeeded", "applied")]
+
+
+def test_a_pending_dashboard_refund_holds_its_amount_until_it_fails(
+    pay: TestClient, cast: Cast
+) -> None:
+    contract = registered(pay, cast, 10_000)
+    paid = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
+                         confirm_with=VISA)
+    intent_id, refund_id = paid["stripe_payment_intent_id"], new_id("re")
+    path, body = f"/payments/{paid['id']}/refunds", {"reason": "协商退款"}
+    assert ok(deliver(pay, event("refund.created", refund_object(
+        refund_id, intent_id, 4_000, "pending"), event_id=new_id("evt"))))["outcome"] == "applied"
+
+    too_much = pay.post(path, json={**body, "amount_fen": 6_001}, headers=cast.institute.headers)
+    assert too_much.status_code == 422
+    assert too_much.json()["errors"][0]["message"] == "at most 6000 fen can be refunded"
+    ok(deliver(pay, event("refund.updated", refund_object(refund_id, intent_id, 4_000, "failed"),
+                          event_id=new_id("evt"))))
+
+    whole = ok(pay.post(path, json={**body, "amount_fen": 10_000},
+                        headers=cast.institute.headers), 201)
+    assert (whole["status"], whole["amount_refunded_fen"]) == ("refunded", 10_000)
