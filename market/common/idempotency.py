@@ -35,6 +35,16 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
+def replay_response(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """For the schema of an endpoint that answers 201: its replays answer 200."""
+    return {200: {
+        "model": model,
+        "description": "A replay: the first answer to this Idempotency-Key, unchanged",
+        "headers": {REPLAYED_HEADER: {"description": "Always `true` on a replay",
+                                      "schema": {"type": "string", "enum": ["true"]}}},
+    }}
+
+
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(

@@ -40,6 +40,8 @@ router = APIRouter(tags=["payments"])
 Id = PathId
 READ = problem_responses(401, 404)
 WRITE = problem_responses(401, 403, 404, 409, 422, 503)
+START_ONCE = {**WRITE, **idempotency.replay_response(PaymentStarted)}
+REFUND_ONCE = {**WRITE, **idempotency.replay_response(PaymentRead)}
 
 
 def payments_config(request: Request) -> PaymentsConfig:
@@ -89,7 +91,7 @@ def _start_once(
 
 @router.post(
     "/contracts/{contract_id}/milestones/{milestone_id}/payments",
-    response_model=PaymentStarted, status_code=status.HTTP_201_CREATED, responses=WRITE,
+    response_model=PaymentStarted, status_code=status.HTTP_201_CREATED, responses=START_ONCE,
     summary="Pay a milestone's outstanding amount (buyer): creates a Stripe PaymentIntent",
 )
 def pay_milestone(
@@ -107,7 +109,7 @@ def pay_milestone(
 
 @router.post(
     "/contracts/{contract_id}/deposits", response_model=PaymentStarted,
-    status_code=status.HTTP_201_CREATED, responses=WRITE,
+    status_code=status.HTTP_201_CREATED, responses=START_ONCE,
     summary="Post a deposit (保证金) as a hold on the payer's card (a party to the contract)",
 )
 def post_deposit(
@@ -187,7 +189,7 @@ def release_deposit(
 
 
 @router.post("/payments/{payment_id}/refunds", response_model=PaymentRead,
-             status_code=status.HTTP_201_CREATED, responses=WRITE,
+             status_code=status.HTTP_201_CREATED, responses=REFUND_ONCE,
              summary="Refund in full or in part, with a reason (seller or bureau staff)")
 def refund_payment(
     payment_id: Id, body: RefundCreate, actor: CurrentActor, session: DbSession,
