@@ -389,6 +389,7 @@ def capture(
         raise InvalidInput.on("body.amount_fen",
                               f"at most the {payment.amount_capturable_fen} fen held",
                               code="above_hold")
+    _take_hold(session, payment)
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
     snapshot = _gateway_call(lambda: config.gateway.capture(intent_id, amount))
@@ -400,11 +401,12 @@ def capture(
 
 def release(session: Session, actor: Actor, config: PaymentsConfig, payment_id: int) -> Payment:
     payment = _held_deposit_for_payee(session, actor, payment_id, "releases")
+    _take_hold(session, payment)
     return _cancel_at_stripe(session, actor, config, payment, "released")
 
 
 def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, verb: str) -> Payment:
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         # The payer must not decide about its own guarantee.
         _require_member(actor, payment.payee_organization_id,
@@ -413,6 +415,22 @@ def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, ver
         raise InvalidTransition(f"Only a held deposit can be captured or released; "
                                 f"this payment is a {payment.status} {payment.purpose}")
     return payment
+
+
+def _take_hold(session: Session, payment: Payment) -> None:
+    """Compare-and-set before Stripe is asked to capture or release a hold: the request
+    that empties `amount_capturable_fen` decides; a parallel one gets 409. Stripe's
+    answer then sets what is left. A failed call rolls the request back, hold and all."""
+    held = payment.amount_capturable_fen
+    taken = _update_money(
+        session, payment,
+        (col(Payment.status) == PaymentStatus.HELD) & (col(Payment.amount_capturable_fen) == held)
+        & (col(Payment.amount_capturable_fen) > 0),
+        amount_capturable_fen=0,
+    )
+    if not taken:
+        raise InvalidTransition("Another request is capturing or releasing this deposit",
+                                code="deposit_in_progress")
 
 
 def _cancel_at_stripe(
@@ -432,10 +450,6 @@ def _cancel_at_stripe(
 # is asked until the refund settles: succeeded moves it to amount_refunded_fen, failed
 # or canceled gives it back. The reservation is one compare-and-set UPDATE, so parallel
 # refunds can never together exceed what was received, whatever the database's locks.
-
-MONEY_COLUMNS = ("amount_received_fen", "amount_refunded_fen", "refund_reserved_fen",
-                 "updated_at")
-
 
 def refundable(payment: Payment) -> int:
     """Received minus refunded, minus refunds in flight or pending at Stripe."""
@@ -521,22 +535,6 @@ def refund_status_changed(
     if succeeded:
         payment.status = derive_status(payment)
         ledger.record_refund(session, payment, amount, user_id)
-
-
-def _update_money(
-    session: Session, payment: Payment, condition: Any, **values: Any
-) -> bool:
-    """One UPDATE of the payment's money columns, computed by the database from the row
-    as it is (never from what this request read), then reloaded into `payment`."""
-    statement = update(Payment).where(col(Payment.id) == payment.id)
-    if condition is not None:
-        statement = statement.where(condition)
-    moved = session.execute(
-        statement.values(updated_at=utcnow(), **values),
-        execution_options={"synchronize_session": False},
-    )
-    session.refresh(payment, attribute_names=MONEY_COLUMNS)
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 # --- applying what Stripe says ------------------------------------------------------------
@@ -718,6 +716,26 @@ def _period_row(period: str, sums: ledger.MoneySums) -> PeriodMoney:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+MONEY_COLUMNS = ("amount_received_fen", "amount_capturable_fen", "amount_refunded_fen",
+                 "refund_reserved_fen", "updated_at")
+
+
+def _update_money(
+    session: Session, payment: Payment, condition: Any, **values: Any
+) -> bool:
+    """One UPDATE of the payment's money columns, computed by the database from the row
+    as it is (never from what this request read), then reloaded into `payment`."""
+    statement = update(Payment).where(col(Payment.id) == payment.id)
+    if condition is not None:
+        statement = statement.where(condition)
+    moved = session.execute(
+        statement.values(updated_at=utcnow(), **values),
+        execution_options={"synchronize_session": False},
+    )
+    session.refresh(payment, attribute_names=MONEY_COLUMNS)
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
+
 
 def _require_member(actor: Actor, organization_id: int, message: str) -> None:
     if not actor.belongs_to(organization_id):
