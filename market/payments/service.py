@@ -571,13 +571,24 @@ def apply_intent_state(
     payment.failure_code = failure_code if status == "requires_payment_method" else None
     if capturable_fen is not None:
         payment.amount_capturable_fen = capturable_fen if status == "requires_capture" else 0
-    newly_received = (received_fen or 0) - payment.amount_received_fen
-    if newly_received > 0:
-        payment.amount_received_fen += newly_received
+    newly_received = _count_received(session, payment, received_fen or 0)
     payment.status = derive_status(payment)
     payment.updated_at = utcnow()
     if newly_received > 0:
         ledger.record_received(session, payment, newly_received)
+
+
+def _count_received(session: Session, payment: Payment, reported_fen: int) -> int:
+    """Raise `amount_received_fen` to what Stripe reports by compare-and-set from the
+    value read, so that an API answer and a webhook racing over the same receipt count
+    it once; returns the part this call counted."""
+    while reported_fen > payment.amount_received_fen:
+        seen = payment.amount_received_fen
+        if _update_money(session, payment, col(Payment.amount_received_fen) == seen,
+                         amount_received_fen=reported_fen):
+            return reported_fen - seen
+        # Another request counted some of it first; `payment` now holds its count.
+    return 0
 
 
 def derive_status(payment: Payment) -> PaymentStatus:
