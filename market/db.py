@@ -36,8 +36,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Execution option read by the SQLite "begin" listener; other databases ignore it.
-READ_ONLY_OPTION = "market_read_only"
+# Execution option read by the SQLite listeners below; other databases ignore it.
+SQLITE_BEGIN_OPTION = "market_sqlite_begin"
+BEGIN_IMMEDIATE = "immediate"  # the default: a unit of work that may write
+BEGIN_DEFERRED = "deferred"  # read-only
+BEGIN_AT_FIRST_WRITE = "at_first_write"  # see writes_late
+WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -46,6 +50,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_sqlite_transaction)
+        event.listen(engine, "before_cursor_execute", _begin_before_first_write)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -53,7 +58,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def read_only(engine: Engine) -> Engine:
     """The same engine and pool, whose transactions are marked read-only (plain BEGIN
     on SQLite instead of BEGIN IMMEDIATE; no change on PostgreSQL)."""
-    return engine.execution_options(**{READ_ONLY_OPTION: True})
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: BEGIN_DEFERRED})
+
+
+def writes_late(engine: Engine) -> Engine:
+    """The same engine and pool, for a unit of work that reads, then waits on something
+    else (the outbox worker sends to the search engine, with several batches open at
+    once), then writes: on SQLite its reads run outside a transaction and BEGIN
+    IMMEDIATE comes just before its first write, so it holds the write lock only while
+    writing. Its reads are therefore not one snapshot, and it uses no savepoint before
+    its first write. No change on PostgreSQL."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: BEGIN_AT_FIRST_WRITE})
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -68,8 +83,23 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    read_only_work = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-    connection.exec_driver_sql("BEGIN" if read_only_work else "BEGIN IMMEDIATE")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, BEGIN_IMMEDIATE)
+    if mode == BEGIN_IMMEDIATE:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif mode == BEGIN_DEFERRED:
+        connection.exec_driver_sql("BEGIN")
+    # BEGIN_AT_FIRST_WRITE: _begin_before_first_write opens it.
+
+
+def _begin_before_first_write(
+    connection: Connection, cursor: Any, statement: str, *_: Any
+) -> None:
+    if connection.get_execution_options().get(SQLITE_BEGIN_OPTION) != BEGIN_AT_FIRST_WRITE:
+        return
+    if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        return
+    if statement.lstrip().upper().startswith(WRITE_STATEMENTS):
+        cursor.execute("BEGIN IMMEDIATE")
 
 
 def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:

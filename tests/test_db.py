@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from market.common.idempotency import IdempotencyKey
-from market.db import session_scope
+from market.db import session_scope, writes_late
 
 
 def _keys(engine: Engine) -> list[str]:
@@ -72,3 +73,13 @@ def test_a_reader_does_not_wait_for_a_writer_and_a_writer_waits_for_the_lock(
         count = second_writer.exec(text("SELECT count(*) FROM idempotency_keys")).one()[0]
         second_writer.add(_key(f"after-{count}"))
     assert _keys(engine) == ["after-1", "first-writer"]
+
+
+def test_a_unit_of_work_that_writes_late_holds_no_lock_while_it_reads(engine: Engine) -> None:
+    with Session(writes_late(engine), expire_on_commit=False) as late:
+        assert late.exec(text("SELECT count(*) FROM idempotency_keys")).one()[0] == 0
+        with session_scope(engine) as meanwhile:  # would wait 5 s behind BEGIN IMMEDIATE
+            meanwhile.add(_key("meanwhile"))
+        late.add(_key("late"))  # and no stale-snapshot error for its own write
+        late.commit()
+    assert _keys(engine) == ["late", "meanwhile"]

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from market.config import Settings
-from market.db import is_postgres, one_of, session_scope, utcnow
+from market.db import is_postgres, one_of, session_scope, utcnow, writes_late
 from market.discovery.documents import (
     CATALOGUE_OF_KIND,
     MODEL_OF_CATALOGUE,
@@ -207,7 +207,8 @@ class Indexer:
 
     def _start_batch(self, in_flight: Sequence[int | None]) -> _Batch | None:
         """Claim, lock, build and send one batch in a new transaction; None if none due."""
-        session = Session(self._db, expire_on_commit=False)
+        # Several batches are open at once; on SQLite each takes the write lock only to settle.
+        session = Session(writes_late(self._db), expire_on_commit=False)
         batch = _Batch(session=session, rows=[])
         try:
             batch.rows = self._claim(session, in_flight)
