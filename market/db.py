@@ -13,9 +13,10 @@ PostgreSQL. A unit of work that may write starts with BEGIN IMMEDIATE: it takes
 SQLite's one write lock up front (waiting up to busy_timeout for it), because a
 deferred transaction that read first and then wants to write fails at once with
 SQLITE_BUSY_SNAPSHOT when another writer committed in between. A read-only unit of
-work starts with plain BEGIN: in WAL mode it never waits. The write lock only orders
-writers; every state transition is still a compare-and-set that holds on PostgreSQL
-too.
+work starts with plain BEGIN: in WAL mode it never waits. GET requests and the outbox
+worker's batches read without a transaction and begin (IMMEDIATE) at their first write
+(`writes_late`). The write lock only orders writers; every state transition is still
+a compare-and-set that holds on PostgreSQL too.
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def session_scope(engine: Engine, *, writes: bool = True) -> Iterator[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    writes = request.method not in READ_ONLY_METHODS
-    with session_scope(request.app.state.engine, writes=writes) as session:
+    engine = request.app.state.engine
+    # A GET reads, but a few record what they showed (matching's shown matches): on
+    # SQLite such a write then takes the lock when it comes, instead of failing on a
+    # read snapshot that another writer has moved past.
+    bind = writes_late(engine) if request.method in READ_ONLY_METHODS else engine
+    with session_scope(bind) as session:
         yield session
 
 
