@@ -42,6 +42,7 @@ SQLITE_BEGIN_OPTION = "market_sqlite_begin"
 BEGIN_IMMEDIATE = "immediate"  # the default: a unit of work that may write
 BEGIN_DEFERRED = "deferred"  # read-only
 BEGIN_AT_FIRST_WRITE = "at_first_write"  # see writes_late
+# What opens a writes_late transaction (the code issues no `WITH ... INSERT`).
 WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -67,8 +68,8 @@ def writes_late(engine: Engine) -> Engine:
     else (the outbox worker sends to the search engine, with several batches open at
     once), then writes: on SQLite its reads run outside a transaction and BEGIN
     IMMEDIATE comes just before its first write, so it holds the write lock only while
-    writing. Its reads are therefore not one snapshot, and it uses no savepoint before
-    its first write. No change on PostgreSQL."""
+    writing (a savepoint counts as a write). Its reads are therefore not one snapshot.
+    No change on PostgreSQL."""
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: BEGIN_AT_FIRST_WRITE})
 
 
