@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -11,19 +14,28 @@ _hasher = PasswordHasher()
 # exist keeps the response time the same, so login does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("dummy password that nobody has")
 
+# Argon2 is CPU-bound by design: hashing more passwords at once than there are cores
+# finishes none sooner, and a burst of logins would starve every other request's
+# thread of CPU. At most one hash per core runs; the others queue here (holding no
+# database connection, see market/auth/service.py).
+_hashing_slots = threading.BoundedSemaphore(os.cpu_count() or 1)
+
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _hashing_slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        with _hashing_slots:
+            matches = _hasher.verify(password_hash or _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matches and password_hash is not None
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -34,11 +34,11 @@ def small_pool_engine(engine: Engine, size: int, timeout: float) -> Iterator[Eng
     # Built like QueuePool.recreate() does, so the engine's connect listeners (SQLite
     # pragmas) carry over; only the size and the wait change.
     small.pool = QueuePool(
-        roomy._creator,  # noqa: SLF001
+        roomy._creator,
         pool_size=size,
         max_overflow=0,
         timeout=timeout,
-        dialect=roomy._dialect,  # noqa: SLF001
+        dialect=roomy._dialect,
         _dispatch=roomy.dispatch,
     )
     roomy.dispose()

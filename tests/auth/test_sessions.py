@@ -154,8 +154,10 @@ def test_login_is_throttled_per_address(one_connection_engine: Engine, tmp_path:
     with _throttled_client(one_connection_engine, tmp_path, login_address_max_failures=4) as client:
         for number in range(4):  # four different accounts guessed from one address
             assert _fail(client, f"x{number}@example.cn") == 401
-        member = Market(one_connection_engine, client.app.state.settings).enterprise_member()  # type: ignore[attr-defined]
-        blocked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
+        member = Market(one_connection_engine, make_test_settings(tmp_path)).enterprise_member()
+        blocked = client.post(
+            "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
+        )
         assert blocked.status_code == 429
 
 
