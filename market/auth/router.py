@@ -38,12 +38,12 @@ def _tokens_response(tokens: TokenPair) -> Response:
 # short units of work of their own, so that no connection is held while a password is
 # hashed or while another unit waits for the pool (market/auth/service.py).
 @router.post("/auth/login", response_model=TokenPair, responses=problem_responses(401, 422, 429))
-def login(credentials: LoginRequest, request: Request) -> Response:
+async def login(credentials: LoginRequest, request: Request) -> Response:
     # The TCP peer, or what a proxy listed in MARKET_FORWARDED_ALLOW_IPS forwarded
     # (uvicorn rewrites the client only for those): never a header any client can set.
     address = request.client.host if request.client else "unknown"
     return _tokens_response(
-        service.login(
+        await service.login(
             request.app.state.engine,
             request.app.state.settings,
             credentials.email,
@@ -81,8 +81,10 @@ def logout_everywhere(actor: CurrentActor, session: DbSession) -> Response:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 409, 422),
 )
-def change_password(body: PasswordChange, actor: ReleasedActor, request: Request) -> Response:
-    service.change_password(
+async def change_password(
+    body: PasswordChange, actor: ReleasedActor, request: Request
+) -> Response:
+    await service.change_password(
         request.app.state.engine, actor.user_id, body.current_password, body.new_password
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

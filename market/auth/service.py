@@ -5,6 +5,11 @@ short units of work of its own, one after the other, and the password hash (tens
 milliseconds of argon2) runs between them with no connection checked out. A request
 that held its connection while hashing, or while opening a second unit, would let a
 burst of logins hold the whole pool while waiting for it (issue #10's freeze).
+
+Login and password change are coroutines: their units of work run on the server's
+worker threads (`run_in_threadpool`) and the hash on the hashing threads
+(`market.auth.passwords`), so a login waiting for its turn to hash holds neither a
+connection nor a worker thread that other requests need.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, exists, select, update
 
 from market.auth import ratelimit
 from market.auth.models import RefreshToken, RefreshTokenFamily, User
-from market.auth.passwords import hash_password, needs_rehash, verify_password
+from market.auth.passwords import (
+    hash_password_off_thread,
+    needs_rehash,
+    verify_password_off_thread,
+)
 from market.auth.schemas import TokenPair
 from market.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from market.config import Settings
@@ -43,17 +53,44 @@ class _Credentials:
     is_active: bool
 
 
-def login(engine: Engine, settings: Settings, email: str, password: str, address: str) -> TokenPair:
+async def login(
+    engine: Engine, settings: Settings, email: str, password: str, address: str
+) -> TokenPair:
     email = normalize_email(email)
-    with session_scope(engine) as session:
-        ratelimit.reserve_attempt(session, settings, email, address)
-        credentials = _credentials(session, email)
+    credentials = await run_in_threadpool(_count_attempt, engine, settings, email, address)
     # The failure is already counted (the reservation): a wrong password needs no
     # further database work.
-    valid = verify_password(credentials.password_hash if credentials else None, password)
+    valid = await verify_password_off_thread(
+        credentials.password_hash if credentials else None, password
+    )
     if credentials is None or not valid or not credentials.is_active:
         raise Unauthorized("Wrong email or password", code="invalid_credentials")
-    upgraded_hash = hash_password(password) if needs_rehash(credentials.password_hash) else None
+    upgraded_hash = (
+        await hash_password_off_thread(password)
+        if needs_rehash(credentials.password_hash)
+        else None
+    )
+    return await run_in_threadpool(
+        _complete_login, engine, settings, email, address, credentials, upgraded_hash
+    )
+
+
+def _count_attempt(
+    engine: Engine, settings: Settings, email: str, address: str
+) -> _Credentials | None:
+    with session_scope(engine) as session:
+        ratelimit.reserve_attempt(session, settings, email, address)
+        return _credentials(session, email)
+
+
+def _complete_login(
+    engine: Engine,
+    settings: Settings,
+    email: str,
+    address: str,
+    credentials: _Credentials,
+    upgraded_hash: str | None,
+) -> TokenPair:
     with session_scope(engine) as session:
         ratelimit.settle_success(session, settings, email, address)
         token_version = _record_login(session, credentials, upgraded_hash)
@@ -162,12 +199,22 @@ def logout_everywhere(session: Session, user_id: int) -> None:
     _revoke_families(session, col(RefreshTokenFamily.user_id) == user_id)
 
 
-def change_password(engine: Engine, user_id: int, current_password: str, new_password: str) -> None:
-    with session_scope(engine) as session:
-        old_hash = session.exec(select(User.password_hash).where(User.id == user_id)).one()
-    if not verify_password(old_hash, current_password):
+async def change_password(
+    engine: Engine, user_id: int, current_password: str, new_password: str
+) -> None:
+    old_hash = await run_in_threadpool(_password_hash, engine, user_id)
+    if not await verify_password_off_thread(old_hash, current_password):
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
-    new_hash = hash_password(new_password)
+    new_hash = await hash_password_off_thread(new_password)
+    await run_in_threadpool(_replace_password, engine, user_id, old_hash, new_hash)
+
+
+def _password_hash(engine: Engine, user_id: int) -> str:
+    with session_scope(engine) as session:
+        return session.exec(select(User.password_hash).where(User.id == user_id)).one()
+
+
+def _replace_password(engine: Engine, user_id: int, old_hash: str, new_hash: str) -> None:
     with session_scope(engine) as session:
         # Compare-and-set on the hash that was verified: a concurrent change wins,
         # this one is refused rather than silently overwriting it.
