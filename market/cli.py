@@ -52,14 +52,25 @@ def serve(
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     typer.secho(f"TechMarket API on http://{shown_host}:{port}", fg=typer.colors.GREEN)
     typer.secho(f"Interactive docs: http://{shown_host}:{port}/docs", fg=typer.colors.GREEN)
+    trusted_proxies = trusted_proxy_addresses(settings)
     uvicorn.run(
         "market.asgi:app",
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
         log_level="info",
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies,
     )
+
+
+def trusted_proxy_addresses(settings: Settings) -> str | None:
+    """Whose X-Forwarded-For/-Proto uvicorn believes; None: nobody's (proxy headers off).
+
+    uvicorn's own default trusts them from 127.0.0.1, so any local client (or a proxy
+    passing the header through) could choose its address and slip past the per-address
+    login limits: only the proxies MARKET_FORWARDED_ALLOW_IPS names are believed."""
+    return settings.forwarded_allow_ips.strip() or None
 
 
 @db_app.command("upgrade")

@@ -38,11 +38,20 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=120)
     refresh_token_days: int = Field(default=14, ge=1, le=90)
 
-    # Login throttling: this many failures per account (or per client address, times
-    # the multiplier) within the window lock further attempts until the window passes.
-    login_max_failures: int = 5
-    login_failure_window_seconds: int = 15 * 60
-    login_ip_multiplier: int = 4
+    # Login throttling (docs/SECURITY.md): failures are counted per (account, address)
+    # pair, per account and per address. Past its allowance a key waits before the next
+    # attempt, the wait doubling with each further failure up to the cap; a key's count
+    # is forgotten after a window without failures.
+    login_max_failures: int = Field(default=5, ge=1)  # per (account, address) pair
+    login_account_max_failures: int = Field(default=20, ge=1)
+    login_address_max_failures: int = Field(default=50, ge=1)
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips: comma-separated addresses or networks, "*" for any). Empty:
+    # none, the client address is the TCP peer's, so no client can pick its own.
+    forwarded_allow_ips: str = ""
 
     # Search: "local" is the embedded engine (SQLite FTS5), "meilisearch" a server.
     search_backend: Literal["local", "meilisearch"] = "local"

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from market.auth.models import BUREAU_ROLES, Role, User
 from market.auth.tokens import InvalidToken, decode_access_token
 from market.config import Settings
-from market.db import DbSession
+from market.db import DbSession, session_scope
 from market.errors import Forbidden, Unauthorized
 from market.organizations.models import Organization, OrganizationKind
 
@@ -93,6 +93,20 @@ def bureau_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     return actor
 
 
+def released_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """`current_actor`, resolved in a unit of work that is closed before the handler
+    runs: for handlers that do slow work without a connection (password hashing) and
+    open their own units, so the request holds no connection meanwhile."""
+    if credentials is None:
+        raise Unauthorized()
+    with session_scope(request.app.state.engine) as session:
+        return resolve_actor(session, _settings(request), credentials.credentials)
+
+
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+ReleasedActor = Annotated[Actor, Depends(released_actor)]
 OptionalActor = Annotated[Actor | None, Depends(optional_actor)]
 BureauActor = Annotated[Actor, Depends(bureau_actor)]

@@ -41,6 +41,22 @@ class User(SQLModel, table=True):
         return self.role in BUREAU_ROLES
 
 
+class RefreshTokenFamily(SQLModel, table=True):
+    """The chain of refresh tokens that one login started.
+
+    Revocation marks the family, not its tokens: a redemption checks the family in the
+    same statement that consumes the token, so a token issued by a redemption racing
+    the revocation is dead too (it belongs to a revoked family).
+    """
+
+    __tablename__ = "refresh_token_families"
+
+    id: str = Field(max_length=32, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
 class RefreshToken(SQLModel, table=True):
     """An opaque refresh token, stored only as its SHA-256.
 
@@ -58,16 +74,22 @@ class RefreshToken(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
-    revoked_at: datetime | None = None
 
 
-class LoginAttempt(SQLModel, table=True):
-    """Kept in the database so that the limit holds across stateless API processes."""
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counter of one throttle key (an account, an address, or the pair).
 
-    __tablename__ = "login_attempts"
+    In the database so that the limits hold across stateless API processes; one row
+    per key so that counting and recording an attempt is one atomic upsert
+    (`market.auth.ratelimit`).
+    """
 
-    id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(max_length=254, index=True)
-    client_address: str = Field(max_length=64, index=True)
-    succeeded: bool
-    attempted_at: datetime = Field(default_factory=utcnow, index=True)
+    __tablename__ = "login_throttles"
+
+    # SHA-256 of scope and subject: fixed length whatever the email, and the table
+    # holds no addresses or emails in clear.
+    key: str = Field(max_length=64, primary_key=True)
+    scope: str = Field(max_length=10)
+    failures: int = 0
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    blocked_until: datetime | None = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from market.auth import service
-from market.auth.actor import CurrentActor
+from market.auth.actor import CurrentActor, ReleasedActor
 from market.auth.models import User
 from market.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, TokenPair, UserRead
 from market.db import DbSession
@@ -26,23 +26,37 @@ def register(registration: Registration, session: DbSession) -> OrganizationRead
     return OrganizationRead.model_validate(organization)
 
 
+# Token responses must not be kept by browsers or proxies (RFC 6749 section 5.1).
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _tokens_response(tokens: TokenPair) -> Response:
+    return Response(tokens.model_dump_json(), media_type="application/json", headers=_NO_STORE)
+
+
+# Login, refresh and password change take no request session (`DbSession`): they run
+# short units of work of their own, so that no connection is held while a password is
+# hashed or while another unit waits for the pool (market/auth/service.py).
 @router.post("/auth/login", response_model=TokenPair, responses=problem_responses(401, 422, 429))
-def login(credentials: LoginRequest, request: Request, session: DbSession) -> TokenPair:
+async def login(credentials: LoginRequest, request: Request) -> Response:
+    # The TCP peer, or what a proxy listed in MARKET_FORWARDED_ALLOW_IPS forwarded
+    # (uvicorn rewrites the client only for those): never a header any client can set.
     address = request.client.host if request.client else "unknown"
-    return service.login(
-        session,
-        request.app.state.engine,
-        request.app.state.settings,
-        credentials.email,
-        credentials.password,
-        address,
+    return _tokens_response(
+        await service.login(
+            request.app.state.engine,
+            request.app.state.settings,
+            credentials.email,
+            credentials.password,
+            address,
+        )
     )
 
 
 @router.post("/auth/refresh", response_model=TokenPair, responses=problem_responses(401, 422))
-def refresh(body: RefreshRequest, request: Request, session: DbSession) -> TokenPair:
-    return service.refresh(
-        session, request.app.state.engine, request.app.state.settings, body.refresh_token
+def refresh(body: RefreshRequest, request: Request) -> Response:
+    return _tokens_response(
+        service.refresh(request.app.state.engine, request.app.state.settings, body.refresh_token)
     )
 
 
@@ -58,16 +72,20 @@ def logout(body: RefreshRequest, session: DbSession) -> Response:
     "/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401)
 )
 def logout_everywhere(actor: CurrentActor, session: DbSession) -> Response:
-    service.logout_everywhere(session, _user(session, actor.user_id))
+    service.logout_everywhere(session, actor.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/auth/password", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401, 422)
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 409, 422),
 )
-def change_password(body: PasswordChange, actor: CurrentActor, session: DbSession) -> Response:
-    service.change_password(
-        session, _user(session, actor.user_id), body.current_password, body.new_password
+async def change_password(
+    body: PasswordChange, actor: ReleasedActor, request: Request
+) -> Response:
+    await service.change_password(
+        request.app.state.engine, actor.user_id, body.current_password, body.new_password
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

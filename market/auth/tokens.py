@@ -12,6 +12,7 @@ python-jose traps this module avoids (see docs/SECURITY.md):
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,12 @@ _DECODE_OPTIONS = {f"require_{claim}": True for claim in _REQUIRED_CLAIMS} | {
     "verify_sub": True,
     "leeway": 10,
 }
+# A clock ahead of ours by up to this much may issue a token we accept; an `iat` further
+# in the future is a forgery or a broken clock.
+CLOCK_SKEW_SECONDS = 60
+# Far more than any lifetime we issue (access_token_minutes is at most 120).
+MAX_TOKEN_SECONDS = 24 * 3600
+_SUBJECT = re.compile(r"[1-9][0-9]{0,17}")
 
 
 class InvalidToken(Exception):
@@ -88,20 +95,35 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
 
 
 def _access_claims(claims: dict[str, Any]) -> AccessClaims:
+    """The claims we act on, each checked for exactly the shape we issue.
+
+    python-jose checks signature, audience, issuer and expiry, but accepts any JSON
+    value shape where we need an integer; a validly signed token is still input."""
     if claims.get("typ") != ACCESS_TOKEN_TYPE:
         raise InvalidToken("not an access token")
-    subject, version, expires = claims.get("sub"), claims.get("ver"), claims.get("exp")
-    if not isinstance(subject, str) or not subject.isdigit():
-        raise InvalidToken("subject is not a user id")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise InvalidToken("token version missing")
-    if not isinstance(expires, int | float):
-        raise InvalidToken("expiry is not a number")
+    now = int(utcnow().timestamp())
+    issued = _bounded_integer(claims.get("iat"), "iat", 1, now + CLOCK_SKEW_SECONDS)
+    expires = _bounded_integer(claims.get("exp"), "exp", issued + 1, issued + MAX_TOKEN_SECONDS)
+    version = _bounded_integer(claims.get("ver"), "ver", 0, 2**31 - 1)
     return AccessClaims(
-        user_id=int(subject),
+        user_id=_user_id(claims.get("sub")),
         token_version=version,
         expires_at=datetime.fromtimestamp(expires, tz=utcnow().tzinfo),
     )
+
+
+def _user_id(subject: object) -> int:
+    # An explicit ASCII pattern: str.isdigit() and int() also take "²" or "١", and an
+    # id beyond 18 digits fits no database integer. No leading zeros: one id, one text.
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise InvalidToken("subject is not a user id")
+    return int(subject)
+
+
+def _bounded_integer(value: object, claim: str, lowest: int, highest: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value <= highest:
+        raise InvalidToken(f"{claim} is not an integer between {lowest} and {highest}")
+    return value
 
 
 def new_refresh_token() -> str:

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from market.app import create_app
+from market.auth import ratelimit
+from market.auth.models import LoginThrottle
+from market.db import session_scope, utcnow
 from tests.support.factories import TEST_PASSWORD, Account, Market
 from tests.support.settings import make_test_settings
 
@@ -121,42 +125,94 @@ def test_logout_everywhere_invalidates_access_tokens(client: TestClient, member:
     assert client.get("/me", headers=_bearer(tokens)).status_code == 401
 
 
-def test_login_is_rate_limited_per_account(engine: Engine, market: Market, tmp_path: Path) -> None:
+def _throttled_client(engine: Engine, tmp_path: Path, **limits: object) -> TestClient:
+    return TestClient(create_app(make_test_settings(tmp_path, **limits), engine))
+
+
+def _fail(client: TestClient, email: str) -> int:
+    return client.post("/auth/login", json={"email": email, "password": "bad-guess-1"}).status_code
+
+
+def test_login_is_throttled_per_account_and_address_pair(
+    one_connection_engine: Engine, tmp_path: Path
+) -> None:
     settings = make_test_settings(tmp_path, login_max_failures=3)
-    member = Market(engine, settings).enterprise_member()
-    with TestClient(create_app(settings, engine)) as client:
-        for _ in range(3):
-            failed = client.post(
-                "/auth/login", json={"email": member.email, "password": "bad-guess-1"}
-            )
-            assert failed.status_code == 401
+    member = Market(one_connection_engine, settings).enterprise_member()
+    with TestClient(create_app(settings, one_connection_engine)) as client:
+        assert [_fail(client, member.email) for _ in range(3)] == [401] * 3
         locked = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
         assert locked.status_code == 429
         assert locked.json()["code"] == "rate_limited"
         assert int(locked.headers["retry-after"]) > 0
         # another account is not locked: three failures stay under the per-address limit
-        other = Market(engine, settings).enterprise_member()
+        other = Market(one_connection_engine, settings).enterprise_member()
         ok = client.post("/auth/login", json={"email": other.email, "password": TEST_PASSWORD})
         assert ok.status_code == 200
 
 
-def test_login_is_rate_limited_per_address(engine: Engine, tmp_path: Path) -> None:
-    settings = make_test_settings(tmp_path, login_max_failures=2, login_ip_multiplier=2)
-    with TestClient(create_app(settings, engine)) as client:
+def test_login_is_throttled_per_address(one_connection_engine: Engine, tmp_path: Path) -> None:
+    with _throttled_client(one_connection_engine, tmp_path, login_address_max_failures=4) as client:
         for number in range(4):  # four different accounts guessed from one address
-            client.post(
-                "/auth/login", json={"email": f"x{number}@example.cn", "password": "guess-123"}
-            )
-        member = Market(engine, settings).enterprise_member()
+            assert _fail(client, f"x{number}@example.cn") == 401
+        member = Market(one_connection_engine, make_test_settings(tmp_path)).enterprise_member()
         blocked = client.post(
             "/auth/login", json={"email": member.email, "password": TEST_PASSWORD}
         )
         assert blocked.status_code == 429
 
 
+def test_the_wait_doubles_with_each_failure_up_to_the_cap(
+    one_connection_engine: Engine, tmp_path: Path
+) -> None:
+    limits = {"login_max_failures": 2, "login_backoff_base_seconds": 30.0,
+              "login_backoff_max_seconds": 100.0}
+    with _throttled_client(one_connection_engine, tmp_path, **limits) as client:
+        waits = []
+        for _ in range(4):
+            while _fail(client, "owner@example.cn") == 401:
+                pass
+            response = client.post(
+                "/auth/login", json={"email": "owner@example.cn", "password": "bad-guess-1"}
+            )
+            waits.append(int(response.headers["retry-after"]))
+            _let_the_wait_pass(one_connection_engine)
+    assert waits == [30, 60, 100, 100]
+
+
+def _let_the_wait_pass(engine: Engine) -> None:
+    """Time travel for the throttle: every key's wait ends now."""
+    with engine.begin() as connection:
+        connection.execute(update(LoginThrottle).values(blocked_until=utcnow()))
+
+
+def test_failures_from_strangers_do_not_lock_the_owner_out(
+    one_connection_engine: Engine, tmp_path: Path
+) -> None:
+    """Five failures on the account from five addresses (the old hard lockout) leave the
+    owner, at their own address, able to log in; and a success forgets the failures."""
+    settings = make_test_settings(tmp_path)
+    member = Market(one_connection_engine, settings).enterprise_member()
+    with session_scope(one_connection_engine) as session:
+        for number in range(5):
+            ratelimit.reserve_attempt(session, settings, member.email, f"203.0.113.{number}")
+    with TestClient(create_app(settings, one_connection_engine)) as client:
+        _login(client, member.email)
+    with session_scope(one_connection_engine) as session:
+        account = ratelimit.throttle_keys(settings, member.email, "testclient")[1]
+        assert session.get(LoginThrottle, account.key) is None
+
+
+def test_token_responses_are_not_cached(client: TestClient, member: Account) -> None:
+    login = client.post("/auth/login", json={"email": member.email, "password": TEST_PASSWORD})
+    renewed = client.post("/auth/refresh", json={"refresh_token": login.json()["refresh_token"]})
+    for response in (login, renewed):
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["pragma"] == "no-cache"
+
+
 def test_inactive_user_cannot_log_in(client: TestClient, member: Account, engine: Engine) -> None:
     from market.auth.models import User
-    from market.db import session_scope
 
     with session_scope(engine) as session:
         user = session.get(User, member.user_id)

@@ -75,6 +75,24 @@ BAD_TOKENS: dict[str, BadToken] = {
     "old token version": lambda s, a: _signed(s, _claims(s, a, ver=-1)),
     "string version": lambda s, a: _signed(s, _claims(s, a, ver="0")),
     "string expiry": lambda s, a: _signed(s, _claims(s, a, exp="tomorrow")),
+    # Validly signed, malformed claims (issue #10, finding 11): each was a 500, or
+    # worse, another user.
+    "superscript digit subject": lambda s, a: _signed(s, _claims(s, a, sub="\u00b2")),
+    "arabic-indic digit subject": lambda s, a: _signed(s, _claims(s, a, sub="\u0661")),
+    "thirty-digit subject": lambda s, a: _signed(s, _claims(s, a, sub="9" * 30)),
+    "zero-padded subject": lambda s, a: _signed(s, _claims(s, a, sub=f"0{a.user_id}")),
+    "subject with newline": lambda s, a: _signed(s, _claims(s, a, sub=f"{a.user_id}\n")),
+    "subject zero": lambda s, a: _signed(s, _claims(s, a, sub="0")),
+    "expiry 1e20": lambda s, a: _signed(s, _claims(s, a, exp=1e20)),
+    "expiry 10**20": lambda s, a: _signed(s, _claims(s, a, exp=10**20)),
+    "fractional expiry": lambda s, a: _signed(s, _claims(s, a, exp=time.time() + 600.5)),
+    "expiry before issue": lambda s, a: _signed(
+        s, _claims(s, a, iat=int(time.time()) + 30, exp=int(time.time()) + 20)
+    ),
+    "issued in the future": lambda s, a: _signed(s, _claims(s, a, iat=int(time.time()) + 3600)),
+    "string issued-at": lambda s, a: _signed(s, _claims(s, a, iat="now")),
+    "boolean version": lambda s, a: _signed(s, _claims(s, a, ver=False)),
+    "missing version": lambda s, a: _signed(s, _claims(s, a, ver=None)),
 }
 
 
@@ -115,6 +133,14 @@ def test_public_key_as_hmac_secret_is_refused(
     forged = jwt.encode(_claims(settings, account), public_der, algorithm="HS256")
     response = client.get("/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
+
+
+def test_issued_at_within_the_clock_skew_is_accepted(
+    client: TestClient, market: Market, settings: Settings
+) -> None:
+    account = market.institute_member()
+    token = _signed(settings, _claims(settings, account, iat=int(time.time()) + 30))
+    assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_valid_token_works(client: TestClient, market: Market, settings: Settings) -> None:
