@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'b1a0'
-down_revision: str | Sequence[str] | None = '0006'
+down_revision: str | Sequence[str] | None = 'a1auth01'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
