@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common import transitions
 from market.config import Settings
 from market.contracts import ledger as contract_ledger
 from market.contracts import service as contracts
@@ -347,11 +348,11 @@ def confirm(
     session: Session, actor: Actor, config: PaymentsConfig, payment_id: int, payment_method: str
 ) -> Payment:
     _refuse_test_confirmation_unless_allowed(config, payment_method)
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     _require_member(actor, payment.payer_organization_id, "Only the payer confirms a payment")
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         raise InvalidTransition(f"A {payment.status} payment cannot be confirmed")
-    previous = payment.status
+    previous = _claim_before_stripe(session, payment)
     confirm_now(session, config, payment, payment_method)
     _audit(session, actor, payment, "confirmed", previous, payment.status)
     return payment
@@ -360,12 +361,13 @@ def confirm(
 def cancel(session: Session, actor: Actor, config: PaymentsConfig, payment_id: int) -> Payment:
     """Abandon an unpaid payment: the intent is cancelled at Stripe, so its
     client_secret can no longer take money, and the milestone may be paid anew."""
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         _require_member(actor, payment.payer_organization_id,
                         "Only the payer or bureau staff cancel a payment")
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         raise InvalidTransition(f"A {payment.status} payment cannot be cancelled")
+    _claim_before_stripe(session, payment)
     return _cancel_at_stripe(session, actor, config, payment, "cancelled")
 
 
@@ -425,7 +427,7 @@ def release(session: Session, actor: Actor, config: PaymentsConfig, payment_id: 
 
 
 def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, verb: str) -> Payment:
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         # The payer must not decide about its own guarantee.
         _require_member(actor, payment.payee_organization_id,
@@ -433,7 +435,18 @@ def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, ver
     if payment.purpose != PaymentPurpose.DEPOSIT or payment.status != PaymentStatus.HELD:
         raise InvalidTransition(f"Only a held deposit can be captured or released; "
                                 f"this payment is a {payment.status} {payment.purpose}")
+    _claim_before_stripe(session, payment)
     return payment
+
+
+def _claim_before_stripe(session: Session, payment: Payment) -> PaymentStatus:
+    """Compare-and-set before any call to Stripe: the payment is still in the state just
+    checked, and stays in it until this request commits, so of parallel decisions
+    (capture and release, two cancels) one reaches Stripe. `FOR UPDATE` would not do:
+    SQLite ignores it. Returns the state claimed."""
+    return PaymentStatus(transitions.claim(
+        session, payment, lost="Another request changed this payment meanwhile; reload it",
+    ))
 
 
 def _cancel_at_stripe(

@@ -62,7 +62,7 @@ def winners(
     and that every other one was refused with a 409."""
     counts = statuses(responses)
     texts = [f"{response.status_code} {response.text}" for response in responses]
-    assert counts == {status: expected, 409: len(responses) - expected}, texts
+    assert counts == {status: expected, 409: len(responses) - expected}, (dict(counts), texts)
     return [response for response in responses if response.status_code == status]
 
 
