@@ -592,6 +592,8 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     if not actor.is_bureau:
         raise Forbidden("Only bureau staff record payouts")
     contract = contracts.get_visible(session, actor, contract_id)
+    # Parallel payouts of one contract take turns, so each sees what the others paid out.
+    transitions.lock_owner_row(session, Contract, contract_id)
     payable = ledger.contract_sums(session, contract_id).payable_to_seller_fen
     if body.amount_fen > payable:
         raise InvalidInput.on("body.amount_fen",
