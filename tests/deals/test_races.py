@@ -93,3 +93,30 @@ def test_parallel_stage_moves_of_one_deal_record_one(
     stages = [event["to_stage"] for event in ok(client.get(
         f"/deals/{deal['id']}/events", headers=cast.broker.headers))]
     assert stages == ["lead", "contacted", winner.json()["stage"]]
+
+
+def test_deals_lost_at_once_reopen_their_listing(
+    app: FastAPI, client: TestClient, cast: Cast, engine: Engine
+) -> None:
+    """Each deal lost asks "does another open deal still hold the listing?"; asked at
+    once, each would see the other as open and nobody would reopen it."""
+    result_ids = [publish_result(client, cast.institute, cast.bureau) for _ in range(5)]
+    deal_ids = [
+        ok(client.post("/deals", json={
+            "title": "同时失败", "result_id": result_id,
+            "seller_organization_id": cast.institute.organization_id,
+            "buyer_organization_id": buyer.organization_id,
+        }, headers=cast.broker.headers), 201)["id"]
+        for result_id in result_ids for buyer in (cast.enterprise, cast.outsider)
+    ]
+    lost = {"stage": "lost", "lost_reason": "price_mismatch"}
+
+    responses = fire(app, [post(f"/deals/{deal_id}/stage", cast.broker.headers, lost)
+                           for deal_id in deal_ids])
+
+    assert [r.status_code for r in responses] == [200] * len(deal_ids), [
+        r.text for r in responses]
+    for result_id in result_ids:
+        listing = ok(client.get(f"/results/{result_id}", headers=cast.institute.headers))
+        assert listing["status"] == "published"
+        assert audit_actions(engine, "result", result_id).count("listing.reopened") == 1
