@@ -77,11 +77,14 @@ def move(
 
     Pass the new state and every column that goes with it in `values` instead of
     setting them on the object: an attribute set beforehand would be flushed as a
-    plain UPDATE ahead of the check."""
+    plain UPDATE ahead of the check. The row is reloaded after the move: a change
+    another request committed meanwhile without moving the state (an edit) is part
+    of what this request moved, and its response must show it."""
     seen = _loaded_state(row, state)
     if not compare_and_set(session, type(row), _identity(row), expected=seen, values=values,
                            state=state, also=also):
         raise InvalidTransition(lost)
+    session.refresh(row)
     return seen
 
 
@@ -96,12 +99,10 @@ def claim(
     """Keep the row in the state the caller loaded for the rest of the transaction, or
     raise InvalidTransition if it is no longer in it; returns that state.
 
-    The row is then reloaded: a request that waited here for another one sees what
-    that one committed (an edit), so what it checks next is what it will write."""
-    seen = _loaded_state(row, state)
-    move(session, row, {state: seen}, state=state, also=also, lost=lost)
-    session.refresh(row)
-    return seen
+    The row is reloaded (see `move`): a request that waited here for another one sees
+    what that one committed, so what it checks next is what it will write."""
+    return move(session, row, {state: _loaded_state(row, state)}, state=state, also=also,
+                lost=lost)
 
 
 def lock_owner_row(session: Session, model: type[SQLModel], row_id: Any) -> None:
