@@ -5,9 +5,11 @@
       └──edit── rejected ◀┘reject             ▼   │reopen_after_deal_lost
               (resubmit)                 in_negotiation ──▶ transacted
 
-Every transition records an audit event. Every change of a listing (creation, edit,
-deletion of a draft, any transition) also writes a "listing.changed" outbox row in the
-same transaction: the search index holds every listing, and search shows each caller
+Every transition is a compare-and-set from the state it was decided on
+(market.common.transitions), so of parallel requests one wins, and only the winner
+records the audit event. Every change of a listing (creation, edit, deletion of a
+draft, any transition) also writes a "listing.changed" outbox row in the same
+transaction: the search index holds every listing, and search shows each caller
 what the catalogue would (owners find their drafts, the public only published ones).
 A published listing is not edited in place: what the bureau approved is what the
 public sees; the owner withdraws it and submits a revised copy.
