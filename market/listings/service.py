@@ -18,8 +18,9 @@ Visibility: the public sees PUBLIC_STATUSES; an organisation also sees its own
 listings in any status; bureau staff see everything. A listing the actor cannot see is
 a 404; one it sees but may not change is a 403.
 
-Other domains call `mark_in_negotiation`, `mark_transacted`, `reopen_after_deal_lost`
-`hold_for_deals` and `get_for_reference`; expiry is `expire_due_listings` (also re-exported here).
+Other domains call `mark_in_negotiation`, `mark_transacted`, `reopen_after_deal_lost`,
+`hold_for_deals` and `get_for_reference`; expiry is `expire_due_listings` (also
+re-exported here).
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def update_listing(
 ) -> Listing:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, EDITABLE_STATUSES, "edited (withdraw it and submit a revised copy)")
-    transitions.claim(session, listing)  # a submission racing the edit waits or fails
+    # A submission racing the edit waits for it; an edit after a submission is refused.
+    transitions.claim(session, listing)
     values = _as_columns(changes.model_dump(exclude_unset=True))
     for name, value in values.items():
         setattr(listing, name, value)
