@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common import transitions
 from market.common.pagination import PageParams
 from market.contracts import ledger
 from market.contracts.models import (
@@ -352,6 +353,9 @@ def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms)
     _require_seller(actor, contract)
     if contract.status not in EDITABLE_STATUSES:
         raise InvalidTransition(f"A {contract.status} contract cannot be edited")
+    # An edit racing a submission lands before it or is refused, never after it.
+    transitions.claim(session, contract, also=(col(Contract.revision) == contract.revision,),
+                      lost="The contract changed meanwhile; reload it and try again")
     technology_fen = _checked_terms(terms)
     _assign(contract, _term_columns(terms, technology_fen))
     contract.updated_at = utcnow()
@@ -463,19 +467,16 @@ def _move(
     to: ContractStatus,
     **values: Any,
 ) -> ContractStatus:
-    """Compare-and-set the status: fails with 409 if another request moved it first."""
+    """Compare-and-set on (status, revision): fails with 409 if another request moved
+    or changed it first."""
     current = ContractStatus(contract.status)
     if current not in allowed_from:
         raise InvalidTransition(f"A {current} contract cannot become {to}")
-    moved = session.execute(
-        update(Contract)
-        .where(col(Contract.id) == contract.id, col(Contract.status) == current,
-               col(Contract.revision) == contract.revision)
-        .values(status=to, updated_at=utcnow(), **values)
+    transitions.move(
+        session, contract, {"status": to, "updated_at": utcnow(), **values},
+        also=(col(Contract.revision) == contract.revision,),
+        lost="The contract changed meanwhile; reload it and try again",
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise InvalidTransition("The contract changed meanwhile; reload it and try again")
-    session.refresh(contract)
     return current
 
 

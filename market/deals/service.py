@@ -4,6 +4,9 @@ Visibility is decided by the queries: an interest or proposal is seen by the two
 organisations involved, by brokers (whose job is to follow up stale approaches) and by
 bureau staff; a deal only by its two parties, its broker's agency and bureau staff.
 Anyone else gets a 404, as if the row did not exist.
+
+Answers to approaches and deal stages move by compare-and-set (market.common.
+transitions): of parallel answers one is recorded, the others get a 409.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, or_, true, update
+from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import Role, User
+from market.common import transitions
 from market.common.pagination import PageParams
 from market.db import utcnow
 from market.deals.models import (
@@ -188,9 +192,8 @@ def decline(
     session: Session, actor: Actor, model: type[OutreachT], outreach_id: int, data: Decline
 ) -> OutreachT:
     outreach = _answerable(session, actor, model, outreach_id)
-    outreach.decline_reason = data.reason
-    outreach.decline_note = data.note
-    return _answer(session, actor, outreach, OutreachStatus.DECLINED)
+    return _answer(session, actor, outreach, OutreachStatus.DECLINED,
+                   decline_reason=data.reason, decline_note=data.note)
 
 
 def _answerable(
@@ -204,10 +207,14 @@ def _answerable(
     return outreach
 
 
-def _answer(session: Session, actor: Actor, outreach: OutreachT, to: OutreachStatus) -> OutreachT:
-    outreach.status = to
-    outreach.responded_at = utcnow()
-    outreach.responded_by_user_id = actor.user_id
+def _answer(
+    session: Session, actor: Actor, outreach: OutreachT, to: OutreachStatus, **columns: Any
+) -> OutreachT:
+    # Compare-and-set from pending: of answers sent at once only the first is recorded.
+    transitions.move(session, outreach, {
+        "status": to, "responded_at": utcnow(), "responded_by_user_id": actor.user_id,
+        **columns,
+    }, lost="Someone answered this meanwhile; reload it")
     assert outreach.id is not None
     entity = ENTITY_BY_MODEL[type(outreach)]
     _audit(
@@ -406,6 +413,7 @@ def _listing_refs(deal: Deal) -> list[tuple[ListingKind, int]]:
 
 def _mark_listings_in_negotiation(session: Session, deal: Deal) -> None:
     for kind, listing_id in _listing_refs(deal):
+        listings.hold_for_deals(session, kind, listing_id)
         listing = listings.get_for_reference(session, kind, listing_id)
         # A listing already in negotiation (another deal) or transacted stays as it is.
         if listing.status == ListingStatus.PUBLISHED:
@@ -414,6 +422,8 @@ def _mark_listings_in_negotiation(session: Session, deal: Deal) -> None:
 
 def _reopen_listings_without_open_deals(session: Session, deal: Deal) -> None:
     for kind, listing_id in _listing_refs(deal):
+        # Two deals on one listing lost at once must not each count the other as open.
+        listings.hold_for_deals(session, kind, listing_id)
         column = col(Deal.result_id) if kind == ListingKind.RESULT else col(Deal.demand_id)
         still_negotiating = session.exec(
             select(func.count()).select_from(Deal).where(
@@ -467,13 +477,8 @@ def change_stage(session: Session, actor: Actor, deal_id: int, change: StageChan
     if change.stage == DealStage.LOST:
         values["lost_reason"] = change.lost_reason
         values["lost_note"] = change.note
-    # Compare-and-set: of two concurrent moves from the same stage only one succeeds.
-    moved = session.execute(
-        update(Deal).where(col(Deal.id) == deal_id, col(Deal.stage) == current).values(**values)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise InvalidTransition("The deal changed meanwhile; reload it and try again")
-    session.refresh(deal)
+    transitions.move(session, deal, values, state="stage",
+                     lost="The deal changed meanwhile; reload it and try again")
     _append_event(session, actor, deal_id, DealEventKind.STAGE_CHANGED, current, change.stage,
                   change.note)
     _audit(session, actor, "deal", deal_id, "stage_changed", from_status=current,

@@ -8,10 +8,10 @@ Two paths share `expire_due_listings`:
   (repository.publicly_visible), so even a read racing a sweep never shows a listing
   as published after its validity ended.
 
-Each row moves with a conditional UPDATE (`... WHERE id = :id AND status =
-'published'`): when two sweeps race, the second one's UPDATE matches nothing on
-PostgreSQL (it re-checks the condition after the first commits) and on SQLite (writers
-are serialised), so every expiry is audited and announced exactly once.
+Each row moves with the codebase's compare-and-set (market.common.transitions:
+`... WHERE id = :id AND status = 'published' AND valid_until < :today`): when two
+sweeps race, the second one's UPDATE matches nothing, so every expiry is audited and
+announced exactly once.
 
 "Today" is the market's calendar day in China Standard Time: a listing valid until
 31 March is visible all of 31 March in Ningbo, whatever the server's clock zone.
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from sqlalchemy import update
 from sqlmodel import Session, col
 
 from market.audit import service as audit
+from market.common import transitions
 from market.db import utcnow
 from market.listings import repository
 from market.listings.models import ListingKind, ListingStatus
@@ -58,18 +58,11 @@ def expire_one(session: Session, kind: ListingKind, listing_id: int, today: date
     """Expire one listing if it is still published and overdue; True when this call did."""
     model = repository.MODELS[kind]
     now = utcnow()
-    statement = (
-        update(model)
-        .where(
-            col(model.id) == listing_id,
-            col(model.status) == ListingStatus.PUBLISHED,
-            col(model.valid_until) < today,
-        )
-        .values(status=ListingStatus.EXPIRED, closed_at=now, updated_at=now)
-        # keep objects already loaded in this session in step with the row
-        .execution_options(synchronize_session="fetch")
-    )
-    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+    if not transitions.compare_and_set(
+        session, model, listing_id, expected=ListingStatus.PUBLISHED,
+        values={"status": ListingStatus.EXPIRED, "closed_at": now, "updated_at": now},
+        also=(col(model.valid_until) < today,),
+    ):
         return False
     audit.record(
         session, actor_user_id=None, actor_organization_id=None,

@@ -5,9 +5,11 @@
       └──edit── rejected ◀┘reject             ▼   │reopen_after_deal_lost
               (resubmit)                 in_negotiation ──▶ transacted
 
-Every transition records an audit event. Every change of a listing (creation, edit,
-deletion of a draft, any transition) also writes a "listing.changed" outbox row in the
-same transaction: the search index holds every listing, and search shows each caller
+Every transition is a compare-and-set from the state it was decided on
+(market.common.transitions), so of parallel requests one wins, and only the winner
+records the audit event. Every change of a listing (creation, edit, deletion of a
+draft, any transition) also writes a "listing.changed" outbox row in the same
+transaction: the search index holds every listing, and search shows each caller
 what the catalogue would (owners find their drafts, the public only published ones).
 A published listing is not edited in place: what the bureau approved is what the
 public sees; the owner withdraws it and submits a revised copy.
@@ -16,12 +18,15 @@ Visibility: the public sees PUBLIC_STATUSES; an organisation also sees its own
 listings in any status; bureau staff see everything. A listing the actor cannot see is
 a 404; one it sees but may not change is a 403.
 
-Other domains call `mark_in_negotiation`, `mark_transacted`, `reopen_after_deal_lost`
-and `get_for_reference`; expiry is `expire_due_listings` (also re-exported here).
+Other domains call `mark_in_negotiation`, `mark_transacted`, `reopen_after_deal_lost`,
+`hold_for_deals` and `get_for_reference`; expiry is `expire_due_listings` (also
+re-exported here).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from difflib import SequenceMatcher
 from typing import Any
@@ -32,6 +37,7 @@ from sqlmodel import Session
 from market.audit import service as audit
 from market.audit.models import AuditEvent
 from market.auth.actor import Actor
+from market.common import transitions
 from market.common.pagination import PageParams
 from market.common.text import comparable_title
 from market.db import utcnow
@@ -71,6 +77,7 @@ from market.outbox import service as outbox
 __all__ = [
     "expire_due_listings",
     "get_for_reference",
+    "hold_for_deals",
     "mark_in_negotiation",
     "mark_transacted",
     "reopen_after_deal_lost",
@@ -113,6 +120,8 @@ def update_listing(
 ) -> Listing:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, EDITABLE_STATUSES, "edited (withdraw it and submit a revised copy)")
+    # A submission racing the edit waits for it; an edit after a submission is refused.
+    transitions.claim(session, listing)
     values = _as_columns(changes.model_dump(exclude_unset=True))
     for name, value in values.items():
         setattr(listing, name, value)
@@ -128,6 +137,7 @@ def update_listing(
 def delete_draft(session: Session, actor: Actor, kind: ListingKind, listing_id: int) -> None:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.DRAFT,), "deleted (only drafts can be; withdraw it)")
+    transitions.claim(session, listing)
     _record(session, actor, kind, listing, "listing.deleted", from_status=ListingStatus.DRAFT)
     _announce(session, kind, listing)  # the worker finds no row and drops the document
     session.delete(listing)
@@ -190,16 +200,19 @@ def submit(session: Session, actor: Actor, kind: ListingKind, listing_id: int) -
             code="organization_not_verified",
         )
     _require_status(listing, EDITABLE_STATUSES, "submitted")
+    # Claimed (and reloaded) before the checks: an edit racing the submission either
+    # lands first and is checked here, or waits and is refused.
+    transitions.claim(session, listing)
     today = market_today()
     validation.raise_if_any(
         [*_record_problems(listing, today), *validation.submission_problems(listing, today)]
     )
     if isinstance(listing, Result):
         _ensure_patent_not_listed(session, listing)
-    listing.review_flags = _similar_title_flags(session, kind, listing)
-    listing.submitted_at = utcnow()
-    _move(session, actor, kind, listing, ListingStatus.SUBMITTED, "listing.submitted")
-    _flush_guarding_duplicate_patent(session, listing)
+    flags = _similar_title_flags(session, kind, listing)
+    with _refusing_duplicate_patent(listing):
+        _move(session, actor, kind, listing, ListingStatus.SUBMITTED, "listing.submitted",
+              review_flags=flags, submitted_at=utcnow())
     return listing
 
 
@@ -209,19 +222,17 @@ def review(
     """The bureau's decision on a submitted listing (the router admits bureau staff only)."""
     listing = _visible(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.SUBMITTED,), "reviewed")
-    listing.last_decision_reason = decision.reason
     if decision.decision == ReviewDecisionKind.REJECT:
         if not decision.reason:
             raise InvalidInput.on(
                 "body.reason", "a rejection needs a reason the owner can act on", "missing"
             )
         _move(session, actor, kind, listing, ListingStatus.REJECTED, "listing.rejected",
-              decision.reason)
+              decision.reason, last_decision_reason=decision.reason)
         return listing
     _ensure_still_publishable(session, actor, listing)
-    listing.published_at = utcnow()
     _move(session, actor, kind, listing, ListingStatus.PUBLISHED, "listing.approved",
-          decision.reason)
+          decision.reason, last_decision_reason=decision.reason, published_at=utcnow())
     return listing
 
 
@@ -230,8 +241,8 @@ def withdraw(
 ) -> Listing:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.PUBLISHED,), "withdrawn")
-    listing.closed_at = utcnow()
-    _move(session, actor, kind, listing, ListingStatus.WITHDRAWN, "listing.withdrawn", reason)
+    _move(session, actor, kind, listing, ListingStatus.WITHDRAWN, "listing.withdrawn", reason,
+          closed_at=utcnow())
     return listing
 
 
@@ -258,26 +269,33 @@ def mark_in_negotiation(session: Session, kind: ListingKind, listing_id: int) ->
     listing = _load(session, kind, listing_id)
     if listing.status == ListingStatus.IN_NEGOTIATION:
         return
-    _require_status(listing, (ListingStatus.PUBLISHED,), "put in negotiation")
-    _move(session, None, kind, listing, ListingStatus.IN_NEGOTIATION, "listing.in_negotiation")
+    _follow(session, kind, listing, (ListingStatus.PUBLISHED,), ListingStatus.IN_NEGOTIATION,
+            "listing.in_negotiation", "put in negotiation")
 
 
 def mark_transacted(session: Session, kind: ListingKind, listing_id: int) -> None:
     """published or in_negotiation → transacted when a contract is signed."""
     listing = _load(session, kind, listing_id)
-    _require_status(
-        listing, (ListingStatus.PUBLISHED, ListingStatus.IN_NEGOTIATION), "marked transacted"
-    )
-    listing.closed_at = utcnow()
-    _move(session, None, kind, listing, ListingStatus.TRANSACTED, "listing.transacted")
+    _follow(session, kind, listing, (ListingStatus.PUBLISHED, ListingStatus.IN_NEGOTIATION),
+            ListingStatus.TRANSACTED, "listing.transacted", "marked transacted",
+            closed_at=utcnow())
 
 
 def reopen_after_deal_lost(session: Session, kind: ListingKind, listing_id: int) -> None:
     """in_negotiation → published when the deal is lost; expires at once if overdue."""
     listing = _load(session, kind, listing_id)
-    _require_status(listing, (ListingStatus.IN_NEGOTIATION,), "reopened")
-    _move(session, None, kind, listing, ListingStatus.PUBLISHED, "listing.reopened")
+    _follow(session, kind, listing, (ListingStatus.IN_NEGOTIATION,), ListingStatus.PUBLISHED,
+            "listing.reopened", "reopened")
     expiry.expire_one(session, kind, listing_id, market_today())
+
+
+def hold_for_deals(session: Session, kind: ListingKind, listing_id: int) -> None:
+    """Deals opening on or leaving a listing take turns on its row (until commit), so
+    "does another open deal still hold it?" is answered after the others committed;
+    the row is reloaded, as the previous deal may have moved it."""
+    model = repository.MODELS[kind]
+    transitions.lock_owner_row(session, model, listing_id)
+    session.get(model, listing_id, populate_existing=True)
 
 
 def get_for_reference(session: Session, kind: ListingKind, listing_id: int) -> Result | Demand:
@@ -401,13 +419,37 @@ def _move(
     target: ListingStatus,
     action: str,
     reason: str = "",
+    **columns: Any,
 ) -> None:
-    """Change status with its audit event and its outbox row."""
-    source = ListingStatus(listing.status)
-    listing.status = target
-    listing.updated_at = utcnow()
+    """Compare-and-set the status (409 if another request moved it first), then the
+    audit event and the outbox row, which only the winner writes."""
+    source = transitions.move(
+        session, listing, {"status": target, "updated_at": utcnow(), **columns}
+    )
     _record(session, actor, kind, listing, action, source, target, reason)
     _announce(session, kind, listing)
+
+
+def _follow(
+    session: Session,
+    kind: ListingKind,
+    listing: Listing,
+    allowed: tuple[ListingStatus, ...],
+    target: ListingStatus,
+    action: str,
+    verb: str,
+    **columns: Any,
+) -> None:
+    """A move another domain drives (a deal opened, a contract registered). Losing the
+    race to a request that made the same move is success: two deals opening on one
+    listing at once both go ahead."""
+    _require_status(listing, allowed, verb)
+    try:
+        _move(session, None, kind, listing, target, action, **columns)
+    except InvalidTransition:
+        session.refresh(listing)
+        if listing.status != target:
+            raise
 
 
 def _announce(session: Session, kind: ListingKind, listing: Listing) -> None:
@@ -458,12 +500,13 @@ def _duplicate_patent(number: str) -> Conflict:
     )
 
 
-def _flush_guarding_duplicate_patent(session: Session, listing: Listing) -> None:
+@contextmanager
+def _refusing_duplicate_patent(listing: Listing) -> Iterator[None]:
     """Two submissions of one patent can race past the check; the index stops the second."""
-    # Read before flushing: after a failed flush the row's attributes cannot be loaded.
+    # Read before the write: after a failed statement the row's attributes cannot be loaded.
     number = getattr(listing, "patent_application_number", None)
     try:
-        session.flush()
+        yield
     except IntegrityError as error:
         if not number:
             raise

@@ -24,6 +24,8 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.auth.models import User
+from market.common import transitions
 from market.common.pagination import PageParams
 from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
@@ -305,6 +307,9 @@ def _bucket(field: str | None, shown: int, rated: int, useful: int) -> QualityBu
 
 
 def save_search(session: Session, actor: Actor, body: SavedSearchCreate) -> SavedSearch:
+    _validate_saved_search(body)
+    # Parallel creations by one user take turns here, so each counts the others' rows.
+    transitions.lock_owner_row(session, User, actor.user_id)
     count = session.exec(
         select(func.count()).where(SavedSearch.user_id == actor.user_id)
     ).one()
@@ -313,7 +318,6 @@ def save_search(session: Session, actor: Actor, body: SavedSearchCreate) -> Save
             f"At most {MAX_SAVED_SEARCHES_PER_USER} saved searches per user; delete one first",
             code="saved_search_limit",
         )
-    _validate_saved_search(body)
     saved = SavedSearch(
         user_id=actor.user_id, organization_id=actor.organization_id,
         catalogue=body.catalogue, name=body.name.strip(), q=body.q.strip(),

@@ -10,6 +10,7 @@ from market.auth.actor import Actor
 from market.auth.models import BUREAU_ROLES, Role, User
 from market.auth.passwords import hash_password
 from market.auth.service import find_user_by_email, normalize_email
+from market.common import transitions
 from market.common.pagination import PageParams
 from market.db import utcnow
 from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
@@ -156,12 +157,15 @@ def decide_verification(
         raise InvalidTransition(f"An organisation that is {current} cannot be {target}")
     if target != VerificationStatus.VERIFIED and not decision.reason.strip():
         raise InvalidInput.on("reason", "a reason is required to reject or suspend")
-    organization.verification_status = target
-    organization.verification_note = decision.reason
-    organization.updated_at = utcnow()
+    now = utcnow()
+    columns: dict[str, object] = {
+        "verification_status": target, "verification_note": decision.reason, "updated_at": now,
+    }
     if target == VerificationStatus.VERIFIED:
-        organization.verified_at = utcnow()
-        organization.verified_by_user_id = actor.user_id
+        columns |= {"verified_at": now, "verified_by_user_id": actor.user_id}
+    # Compare-and-set: of two reviewers deciding at once, only the first decision counts.
+    transitions.move(session, organization, columns, state="verification_status",
+                     lost="Another decision on this organisation came first; reload it")
     assert organization.id is not None
     audit.record(
         session,

@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common import transitions
 from market.config import Settings
 from market.contracts import ledger as contract_ledger
 from market.contracts import service as contracts
@@ -328,11 +329,11 @@ def confirm(
     session: Session, actor: Actor, config: PaymentsConfig, payment_id: int, payment_method: str
 ) -> Payment:
     _refuse_test_confirmation_unless_allowed(config, payment_method)
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     _require_member(actor, payment.payer_organization_id, "Only the payer confirms a payment")
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         raise InvalidTransition(f"A {payment.status} payment cannot be confirmed")
-    previous = payment.status
+    previous = _claim_before_stripe(session, payment)
     confirm_now(session, config, payment, payment_method)
     _audit(session, actor, payment, "confirmed", previous, payment.status)
     return payment
@@ -341,12 +342,13 @@ def confirm(
 def cancel(session: Session, actor: Actor, config: PaymentsConfig, payment_id: int) -> Payment:
     """Abandon an unpaid payment: the intent is cancelled at Stripe, so its
     client_secret can no longer take money, and the milestone may be paid anew."""
-    payment = get_visible(session, actor, payment_id, lock=True)
+    payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         _require_member(actor, payment.payer_organization_id,
                         "Only the payer or bureau staff cancel a payment")
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         raise InvalidTransition(f"A {payment.status} payment cannot be cancelled")
+    _claim_before_stripe(session, payment)
     return _cancel_at_stripe(session, actor, config, payment, "cancelled")
 
 
@@ -389,7 +391,6 @@ def capture(
         raise InvalidInput.on("body.amount_fen",
                               f"at most the {payment.amount_capturable_fen} fen held",
                               code="above_hold")
-    _take_hold(session, payment)
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
     snapshot = _gateway_call(lambda: config.gateway.capture(intent_id, amount))
@@ -401,7 +402,6 @@ def capture(
 
 def release(session: Session, actor: Actor, config: PaymentsConfig, payment_id: int) -> Payment:
     payment = _held_deposit_for_payee(session, actor, payment_id, "releases")
-    _take_hold(session, payment)
     return _cancel_at_stripe(session, actor, config, payment, "released")
 
 
@@ -414,23 +414,18 @@ def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, ver
     if payment.purpose != PaymentPurpose.DEPOSIT or payment.status != PaymentStatus.HELD:
         raise InvalidTransition(f"Only a held deposit can be captured or released; "
                                 f"this payment is a {payment.status} {payment.purpose}")
+    _claim_before_stripe(session, payment)
     return payment
 
 
-def _take_hold(session: Session, payment: Payment) -> None:
-    """Compare-and-set before Stripe is asked to capture or release a hold: the request
-    that empties `amount_capturable_fen` decides; a parallel one gets 409. Stripe's
-    answer then sets what is left. A failed call rolls the request back, hold and all."""
-    held = payment.amount_capturable_fen
-    taken = _update_money(
-        session, payment,
-        (col(Payment.status) == PaymentStatus.HELD) & (col(Payment.amount_capturable_fen) == held)
-        & (col(Payment.amount_capturable_fen) > 0),
-        amount_capturable_fen=0,
-    )
-    if not taken:
-        raise InvalidTransition("Another request is capturing or releasing this deposit",
-                                code="deposit_in_progress")
+def _claim_before_stripe(session: Session, payment: Payment) -> PaymentStatus:
+    """Compare-and-set before any call to Stripe: the payment is still in the state just
+    checked, and stays in it until this request commits, so of parallel decisions
+    (capture and release, two cancels) one reaches Stripe. `FOR UPDATE` would not do:
+    SQLite ignores it. Returns the state claimed."""
+    return PaymentStatus(transitions.claim(
+        session, payment, lost="Another request changed this payment meanwhile; reload it",
+    ))
 
 
 def _cancel_at_stripe(
@@ -617,7 +612,8 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     if not actor.is_bureau:
         raise Forbidden("Only bureau staff record payouts")
     contract = contracts.get_visible(session, actor, contract_id)
-    _one_payout_at_a_time(session, contract)
+    # Parallel payouts of one contract take turns, so each sees what the others paid out.
+    transitions.lock_owner_row(session, Contract, contract_id)
     payable = ledger.contract_sums(session, contract_id).payable_to_seller_fen
     if body.amount_fen > payable:
         raise InvalidInput.on("body.amount_fen",
@@ -635,15 +631,6 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
                  details={"amount_fen": body.amount_fen, "reference": body.reference,
                           "paid_on": body.paid_on.isoformat(), "ledger_entry_id": entry.id})
     return entry
-
-
-def _one_payout_at_a_time(session: Session, contract: Contract) -> None:
-    """Payouts of one contract are checked one after the other: what is payable is a sum
-    over the append-only ledger, with no row to compare-and-set, so the request first
-    writes the contract's row. A parallel payout then waits (PostgreSQL's row lock, or
-    SQLite's one writer) and reads the sum with the first payout in it."""
-    session.execute(update(Contract).where(col(Contract.id) == contract.id)
-                    .values(updated_at=col(Contract.updated_at)))
 
 
 def ledger_of_contract(session: Session, actor: Actor, contract_id: int) -> list[Any]:
