@@ -112,13 +112,10 @@ def _serve_docs_pages(app: FastAPI) -> None:
     )
     redoc = get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
     redirect = get_swagger_ui_oauth2_redirect_html()
-    pages = {
-        DOCS_URL: (swagger, docs_page_policy(swagger.body)),
-        REDOC_URL: (redoc, docs_page_policy(redoc.body)),
-        OAUTH2_REDIRECT_URL: (redirect, docs_page_policy(redirect.body)),
-    }
-    for path, (page, policy) in pages.items():
-        _add_page(app, path, page.body, policy)
+    pages = {DOCS_URL: swagger, REDOC_URL: redoc, OAUTH2_REDIRECT_URL: redirect}
+    for path, page in pages.items():
+        body = bytes(page.body)
+        _add_page(app, path, body, docs_page_policy(body))
 
 
 def _add_page(app: FastAPI, path: str, body: bytes, policy: str) -> None:

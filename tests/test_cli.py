@@ -116,7 +116,7 @@ def test_production_refuses_weak_secret_at_the_command_line(
 
 def test_serve_refuses_a_public_interface_with_the_development_secret(data_dir: Path) -> None:
     # The default environment (development) with the secret that ships in the code.
-    outcome = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+    outcome = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])  # noqa: S104
 
     assert outcome.exit_code == 2
     assert "refusing to listen on 0.0.0.0" in outcome.output
