@@ -49,7 +49,7 @@ ANY_INTERFACE = "0.0.0.0"  # noqa: S104 - what the check must refuse
 def test_the_development_secret_never_listens_beyond_this_machine(
     environment: str, host: str
 ) -> None:
-    settings = Settings(environment=environment, jwt_secret=DEVELOPMENT_JWT_SECRET)  # type: ignore[arg-type]
+    settings = Settings(environment=environment, jwt_secret=DEVELOPMENT_JWT_SECRET)
     with pytest.raises(ConfigurationError, match=f"refusing to listen on {host}"):
         settings.check_bind_safety(host)
 

@@ -27,7 +27,8 @@ def test_contract_dates_out_of_range_are_422(
     client: TestClient, market: Market, field: str, day: str
 ) -> None:
     seller, buyer = market.institute_member(), market.enterprise_member()
-    body = {**contract_terms(**{field: day}), "buyer_organization_id": buyer.organization_id}
+    terms: dict[str, Any] = {field: day}
+    body = {**contract_terms(**terms), "buyer_organization_id": buyer.organization_id}
 
     response = client.post("/contracts", json=body, headers=seller.headers)
 
