@@ -9,12 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from market import __doc__ as market_doc
+from market import http_surface
+from market.auth.actor import current_actor
 from market.config import Settings, get_settings
 from market.db import DbSession, make_engine
 from market.domains import domain_modules
@@ -35,8 +39,9 @@ Authenticate with `POST /auth/login` and send the access token as
 
 
 class Health(BaseModel):
+    # Only the verdict: which database and versions run here is nobody's business
+    # but the operator's, who has the logs.
     status: str
-    database: str
 
 
 async def _completed(outcome: Any) -> None:
@@ -64,6 +69,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         summary=market_doc,
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # served by market.http_surface, with a Content-Security-Policy of their own
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.on_startup = []
     app.state.on_shutdown = []
     install_error_handlers(app)
+    http_surface.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -88,7 +97,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/health", response_model=Health, tags=["health"])
     def health(session: DbSession) -> Health:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        return Health(status="ok", database=engine.dialect.name)
+        return Health(status="ok")
 
     return app
 
@@ -102,6 +111,8 @@ def _document_problem_responses(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         document = build_schema()
+        _mark_optional_security(app, document)
+        _document_idempotent_replays(document)
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
@@ -121,3 +132,48 @@ def _document_problem_responses(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mark_optional_security(app: FastAPI, document: dict[str, Any]) -> None:
+    """Routes that read the bearer token but also serve anonymous callers (published
+    listings, search) say so: `[{}, {bearer}]` is OpenAPI's "no authentication, or
+    this". FastAPI marks every route that reads the token as requiring it."""
+    # iter_route_contexts walks included routers the way FastAPI's own get_openapi does
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        if _requires_actor(route.dependant):
+            continue
+        for method in route.methods or ():
+            operation = document["paths"].get(route.path_format, {}).get(method.lower())
+            if operation and operation.get("security"):
+                operation["security"] = [{}, *operation["security"]]
+
+
+def _requires_actor(dependant: Dependant) -> bool:
+    return any(
+        dependency.call is current_actor or _requires_actor(dependency)
+        for dependency in dependant.dependencies
+    )
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _document_idempotent_replays(document: dict[str, Any]) -> None:
+    """A retry with a used Idempotency-Key answers 200 with the first result instead
+    of creating it again (201); the schema documents that answer."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            parameters = operation.get("parameters", [])
+            if not any(p.get("name") == IDEMPOTENCY_HEADER for p in parameters):
+                continue
+            responses = operation.get("responses", {})
+            created = responses.get("201")
+            if created is None or "200" in responses:
+                continue
+            responses["200"] = {
+                **created,
+                "description": f"A retry with an {IDEMPOTENCY_HEADER} already used for the "
+                "same request: the first request's result, not done again",
+            }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from sqlalchemy.engine import Engine
 
 from market import demo, migrate
-from market.config import Settings, get_settings
+from market.config import ConfigurationError, Settings, get_settings
 from market.db import make_engine, session_scope
 from market.payments.reconcile import payments_cli
 from market.stats.cli import stats_cli
@@ -46,8 +47,9 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _refuse(settings.check_bind_safety, host)
     migrate.upgrade(settings.effective_database_url)
-    if settings.load_demo_data:
+    if settings.demo_data_allowed:
         _load_demo(settings, only_if_empty=True)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     typer.secho(f"TechMarket API on http://{shown_host}:{port}", fg=typer.colors.GREEN)
@@ -58,6 +60,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        # The stack's name and version help nobody but someone matching known flaws.
+        server_header=False,
         log_level="info",
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=trusted_proxies,
@@ -71,6 +75,15 @@ def trusted_proxy_addresses(settings: Settings) -> str | None:
     passing the header through) could choose its address and slip past the per-address
     login limits: only the proxies MARKET_FORWARDED_ALLOW_IPS names are believed."""
     return settings.forwarded_allow_ips.strip() or None
+
+
+def _refuse(check: Callable[[str], None], value: str) -> None:
+    """Run a safety check; an unsafe setting ends the command with its message."""
+    try:
+        check(value)
+    except ConfigurationError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from error
 
 
 @db_app.command("upgrade")
@@ -103,6 +116,10 @@ def _heads(settings: Settings) -> set[str]:
 def demo_load() -> None:
     """Load demo organisations, accounts, 1,000 real research results and demands."""
     settings = _settings()
+    if settings.is_production:
+        typer.secho("error: demo data is never loaded in production (its accounts share a "
+                    "published password)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
     migrate.upgrade(settings.effective_database_url)
     _load_demo(settings, only_if_empty=False)
 

@@ -7,6 +7,7 @@ missing or weak JWT secret (see `Settings.check_production_safety`).
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     platform_fee_basis_points: int = Field(default=100, ge=0, le=10_000)
     broker_commission_basis_points: int = Field(default=200, ge=0, le=10_000)
 
+    # Demo accounts share one published password, so production never loads them,
+    # whatever this says (`demo_data_allowed`).
     load_demo_data: bool = True
     cors_origins: list[str] = []
 
@@ -99,19 +102,56 @@ class Settings(BaseSettings):
     def effective_search_local_path(self) -> Path:
         return self.search_local_path or self.data_dir / "search.sqlite3"
 
-    def check_production_safety(self) -> None:
-        """Refuse settings that are only acceptable on a developer's laptop."""
-        if self.is_development:
-            return
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def demo_data_allowed(self) -> bool:
+        return self.load_demo_data and not self.is_production
+
+    def jwt_secret_problem(self) -> str | None:
+        """Why the JWT secret is unfit for a server others can reach, or None."""
         secret = self.jwt_secret
         if not secret or secret in KNOWN_WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
-            raise ConfigurationError(
+            return (
                 "MARKET_JWT_SECRET must be set to a random value of at least "
                 f"{MIN_SECRET_LENGTH} characters outside development "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
         if len(set(secret)) < 10:
-            raise ConfigurationError("MARKET_JWT_SECRET is too repetitive to be a random secret")
+            return "MARKET_JWT_SECRET is too repetitive to be a random secret"
+        return None
+
+    def check_production_safety(self) -> None:
+        """Refuse settings that are only acceptable on a developer's laptop."""
+        if self.is_development:
+            return
+        problem = self.jwt_secret_problem()
+        if problem:
+            raise ConfigurationError(problem)
+
+    def check_bind_safety(self, host: str) -> None:
+        """Refuse to listen beyond this machine with a secret anyone can read in our code:
+        whoever reaches the port could sign themselves a bureau admin's token. This holds
+        in development too, where the built-in secret is otherwise accepted."""
+        problem = self.jwt_secret_problem()
+        if problem and not is_loopback_host(host):
+            raise ConfigurationError(
+                f"refusing to listen on {host} (reachable from other machines) with this "
+                f"JWT secret: {problem}; or serve on 127.0.0.1"
+            )
+
+
+def is_loopback_host(host: str) -> bool:
+    """Only names that cannot reach another machine; any other name may resolve to a
+    public interface, so it counts as non-loopback."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
@@ -19,6 +25,7 @@ from market.organizations.uscc import make_uscc
 from market.outbox.models import OutboxEvent
 
 runner = CliRunner()
+STRONG_SECRET = "q8Zr3vN1xY0pLk7HwT2sJ9dF4gB6mC5a"
 
 
 @pytest.fixture
@@ -105,3 +112,82 @@ def test_production_refuses_weak_secret_at_the_command_line(
     outcome = runner.invoke(cli, ["db", "current"])
     assert outcome.exit_code != 0
     assert "MARKET_JWT_SECRET" in str(outcome.exception)
+
+
+def test_serve_refuses_a_public_interface_with_the_development_secret(data_dir: Path) -> None:
+    # The default environment (development) with the secret that ships in the code.
+    outcome = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])  # noqa: S104
+
+    assert outcome.exit_code == 2
+    assert "refusing to listen on 0.0.0.0" in outcome.output
+    assert not (data_dir / "market.db").exists()  # stopped before touching anything
+
+
+def test_demo_load_is_refused_in_production(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKET_ENVIRONMENT", "production")
+    monkeypatch.setenv("MARKET_JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("MARKET_LOAD_DEMO_DATA", "true")
+    get_settings.cache_clear()
+
+    outcome = runner.invoke(cli, ["demo", "load"])
+
+    assert outcome.exit_code == 2
+    assert "never loaded in production" in outcome.output
+
+
+def test_production_serve_over_http_loads_no_demo_data_and_names_no_server(
+    tmp_path: Path,
+) -> None:
+    """The real `market serve` (uvicorn) on an empty database, with
+    MARKET_LOAD_DEMO_DATA=true: the demo admin does not exist, and neither the headers
+    nor /health tell an anonymous caller what runs here."""
+    port = _free_port()
+    environment = {
+        **{name: value for name, value in os.environ.items()
+           if not name.startswith("MARKET_")},
+        "MARKET_ENVIRONMENT": "production",
+        "MARKET_JWT_SECRET": STRONG_SECRET,
+        "MARKET_LOAD_DEMO_DATA": "true",
+        "MARKET_DATA_DIR": str(tmp_path),
+        "MARKET_RUN_WORKER_IN_PROCESS": "false",
+    }
+    server = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
+        [sys.executable, "-m", "market.cli", "serve", "--port", str(port)],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = _wait_for(f"{base}/health", server)
+        login = httpx.post(f"{base}/auth/login", json={
+            "email": "admin@demo.techmarket.cn", "password": DEMO_PASSWORD})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert "server" not in health.headers
+    assert health.headers["x-content-type-options"] == "nosniff"
+    assert login.status_code == 401
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_for(url: str, server: subprocess.Popen[bytes]) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            assert server.stderr is not None
+            raise AssertionError(f"market serve exited: {server.stderr.read().decode()}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within 60 s")

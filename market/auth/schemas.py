@@ -6,6 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 
 from market.auth.models import Role
 from market.auth.passwords import MAX_PASSWORD_LENGTH, password_problem
+from market.common.text import one_line
 
 
 def _acceptable_password(password: str) -> str:
@@ -18,7 +19,10 @@ def _acceptable_password(password: str) -> str:
 NewPassword = Annotated[
     str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(_acceptable_password)
 ]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(one_line),
+]
 
 
 class LoginRequest(BaseModel):

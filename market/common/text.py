@@ -37,6 +37,7 @@ def normalize_text(text: str, *, multiline: bool = False) -> str:
     text = unicodedata.normalize("NFC", text)
     text = fold_width(text)
     text = _CONTROL_CHARACTERS.sub("", text)
+    text = strip_bidi_controls(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if multiline:
         lines = [_HORIZONTAL_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]
@@ -48,3 +49,24 @@ def comparable_title(text: str) -> str:
     """A title reduced for near-duplicate comparison: no spaces, punctuation or case."""
     folded = normalize_text(text).lower()
     return "".join(ch for ch in folded if ch.isalnum())
+
+
+# Explicit direction marks, embeddings, overrides and isolates (Unicode's bidirectional
+# formatting characters). Chinese and Latin text never needs them, and U+202E can make
+# a title or name display as something other than what was stored ("Trojan Source").
+# Arabic and Hebrew text takes its direction from its own letters, so nothing is lost.
+_BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_bidi_controls(text: str) -> str:
+    return _BIDI_CONTROLS.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """A request field validator (`AfterValidator(one_line)`) for a single-line text."""
+    return normalize_text(text)
+
+
+def paragraphs(text: str) -> str:
+    """A request field validator for a text that may keep its line breaks."""
+    return normalize_text(text, multiline=True)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from market.common.dates import PlausibleDate
 from market.common.ids import BodyId
 from market.common.text import normalize_text
 from market.contracts.models import (
@@ -46,7 +47,7 @@ class CostItem(_Strict):
 
 class MilestoneItem(_Strict):
     title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
-    due_on: date
+    due_on: PlausibleDate
     amount_fen: Fen
 
 
@@ -58,9 +59,9 @@ class ContractTerms(_Strict):
     subtype: ContractSubtype | None = None
     license_scope: LicenseScope | None = None
     field: TechField
-    signed_on: date
-    term_start: date
-    term_end: date
+    signed_on: PlausibleDate
+    term_start: PlausibleDate
+    term_end: PlausibleDate
     total_amount_fen: Fen
     non_technical_costs: Annotated[list[CostItem], Field(max_length=50)] = []
     milestones: Annotated[list[MilestoneItem], Field(min_length=1, max_length=60)]

@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from market.common.dates import PlausibleDate
 from market.common.text import normalize_text
 from market.listings import ipc, patents
 from market.listings.models import (
@@ -184,8 +185,8 @@ class ResultCreate(_Input):
     district_code: DistrictCode | None = Field(
         default=None, description="Defaults to the owner organisation's district"
     )
-    valid_from: date | None = None
-    valid_until: date | None = Field(default=None, description="Expires after this day")
+    valid_from: PlausibleDate | None = None
+    valid_until: PlausibleDate | None = Field(default=None, description="Expires after this day")
     discipline: Discipline = ""
 
 
@@ -222,8 +223,8 @@ class ResultUpdate(_Input):
     price_fen: Fen | None = None
     price_negotiable: bool | None = None
     district_code: DistrictCode | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: PlausibleDate | None = None
+    valid_until: PlausibleDate | None = None
     discipline: Discipline | None = None
 
     _not_null = field_validator(*_RESULT_REQUIRED, mode="before")(_refuse_null)
@@ -243,9 +244,11 @@ class DemandCreate(_Input):
     district_code: DistrictCode | None = Field(
         default=None, description="Defaults to the owner organisation's district"
     )
-    valid_from: date | None = None
-    valid_until: date | None = Field(default=None, description="Expires after this day")
-    deadline: date | None = Field(default=None, description="When the problem must be solved")
+    valid_from: PlausibleDate | None = None
+    valid_until: PlausibleDate | None = Field(default=None, description="Expires after this day")
+    deadline: PlausibleDate | None = Field(
+        default=None, description="When the problem must be solved"
+    )
 
 
 class DemandUpdate(_Input):
@@ -260,9 +263,9 @@ class DemandUpdate(_Input):
     budget_max_fen: Fen | None = None
     budget_negotiable: bool | None = None
     district_code: DistrictCode | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
-    deadline: date | None = None
+    valid_from: PlausibleDate | None = None
+    valid_until: PlausibleDate | None = None
+    deadline: PlausibleDate | None = None
 
     _not_null = field_validator(*_DEMAND_REQUIRED, mode="before")(_refuse_null)
 
@@ -434,8 +437,8 @@ class DemandFilters(_BrowseFilters):
     budget_max_fen: int | None = Field(
         default=None, ge=0, le=MAX_FEN, description="Demands whose budget starts below this"
     )
-    deadline_before: date | None = None
-    deadline_after: date | None = None
+    deadline_before: PlausibleDate | None = None
+    deadline_after: PlausibleDate | None = None
     sort: DemandSort = DemandSort.NEWEST
 
 

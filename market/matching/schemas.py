@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from market.common.pagination import Page
+from market.common.text import one_line, paragraphs
 
 CatalogueName = Literal["results", "demands"]
 FenAmount = int
@@ -58,7 +59,7 @@ class FeedbackCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     useful: bool
-    reason: str = Field(default="", max_length=1000)
+    reason: Annotated[str, Field(max_length=1000), AfterValidator(paragraphs)] = ""
 
 
 class FeedbackRead(BaseModel):
@@ -103,8 +104,8 @@ class SavedSearchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     catalogue: CatalogueName
-    name: str = Field(min_length=1, max_length=100)
-    q: str = Field(default="", max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(one_line)]
+    q: Annotated[str, Field(max_length=200), AfterValidator(one_line)] = ""
     filters: SavedSearchFilters = Field(default_factory=SavedSearchFilters)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from market.auth.schemas import DisplayName, NewPassword
-from market.common.text import normalize_text
+from market.common.text import normalize_text, paragraphs
 from market.organizations.districts import is_known_district
 from market.organizations.models import OrganizationKind, VerificationStatus
 from market.organizations.uscc import InvalidCreditCode, normalize_uscc
@@ -54,14 +54,14 @@ class OrganizationCreate(BaseModel):
     address: Annotated[str, Field(max_length=300), AfterValidator(_clean_line)] = ""
     contact_name: Annotated[str, Field(max_length=100), AfterValidator(_clean_line)] = ""
     contact_phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+\- ]*$")] = ""
-    description: Annotated[str, Field(max_length=4000)] = ""
+    description: Annotated[str, Field(max_length=4000), AfterValidator(paragraphs)] = ""
 
 
 class OrganizationUpdate(BaseModel):
     address: Annotated[str, Field(max_length=300), AfterValidator(_clean_line)] | None = None
     contact_name: Annotated[str, Field(max_length=100), AfterValidator(_clean_line)] | None = None
     contact_phone: Annotated[str, Field(max_length=40, pattern=r"^[0-9+\- ]*$")] | None = None
-    description: Annotated[str, Field(max_length=4000)] | None = None
+    description: Annotated[str, Field(max_length=4000), AfterValidator(paragraphs)] | None = None
     district_code: DistrictCode | None = None
 
 
@@ -116,7 +116,7 @@ class VerificationDecisionKind(StrEnum):
 
 class VerificationDecision(BaseModel):
     decision: VerificationDecisionKind
-    reason: Annotated[str, Field(max_length=1000)] = ""
+    reason: Annotated[str, Field(max_length=1000), AfterValidator(paragraphs)] = ""
 
 
 class DistrictRead(BaseModel):

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from market.common.dates import PlausibleDate
 from market.common.text import normalize_text
 from market.payments.models import PaymentPurpose, PaymentStatus, RefundStatus
 
@@ -62,7 +63,7 @@ class RefundCreate(_Strict):
 class PayoutCreate(_Strict):
     amount_fen: PositiveFen
     reference: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_multiline)]
-    paid_on: date
+    paid_on: PlausibleDate
 
 
 class RefundRead(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,6 +23,9 @@ from market.payments.gateway import payment_intent_snapshot
 
 # Stripe's own default: a captured delivery cannot be replayed after five minutes.
 DEFAULT_TOLERANCE_SECONDS: Final = 300
+# Stripe's check only bounds the age; a timestamp ahead of our clock by more than this
+# much clock skew would keep a captured delivery replayable for as long as it likes.
+FUTURE_TOLERANCE_SECONDS: Final = 60
 SIGNATURE_HEADER: Final = "Stripe-Signature"
 
 
@@ -116,11 +120,26 @@ def verify(
         raise InvalidWebhookSignature(str(error)) from None
     except UnicodeDecodeError:
         raise InvalidWebhookSignature("the body is not UTF-8, so Stripe did not sign it") from None
+    _refuse_future_timestamp(signature_header)
     try:
         document = json.loads(raw_body)
     except ValueError:
         raise InvalidWebhookPayload("the signed body is not JSON") from None
     return parse_event(document)
+
+
+def _refuse_future_timestamp(signature_header: str) -> None:
+    """The header's `t=` (already checked to be a signed integer by stripe) must not lie
+    ahead of our clock beyond FUTURE_TOLERANCE_SECONDS."""
+    pairs = (part.partition("=") for part in signature_header.split(","))
+    stamps = [
+        int(value) for key, _, value in pairs
+        if key.strip() == "t" and value.strip().isascii() and value.strip().isdigit()
+    ]
+    if any(stamp > time.time() + FUTURE_TOLERANCE_SECONDS for stamp in stamps):
+        raise InvalidWebhookSignature(
+            f"the signature's timestamp is more than {FUTURE_TOLERANCE_SECONDS} s in the future"
+        )
 
 
 def parse_event(document: object) -> WebhookEvent:

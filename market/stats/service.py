@@ -14,8 +14,6 @@ thousand rows instead of every entry.
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -24,6 +22,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from market.auth.actor import Actor
+from market.common.spreadsheet import csv_document
 from market.contracts import ledger
 from market.contracts.models import LedgerEntry
 from market.db import utcnow
@@ -187,18 +186,17 @@ def yuan(fen: int) -> str:
 
 
 def to_csv(report: Breakdown, chinese_headers: bool) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([zh if chinese_headers else en for en, zh in CSV_COLUMNS])
     total_label = "合计" if chinese_headers else "total"
     lines = [*((row.key, row.label, row) for row in report.rows),
              ("", total_label, report.totals)]
-    for key, label, sums in lines:
-        writer.writerow([
-            key, label, sums.contract_count, sums.total_amount_fen, sums.technology_amount_fen,
-            yuan(sums.total_amount_fen), yuan(sums.technology_amount_fen),
-        ])
-    return buffer.getvalue()
+    return csv_document([
+        [zh if chinese_headers else en for en, zh in CSV_COLUMNS],
+        *(
+            [key, label, sums.contract_count, sums.total_amount_fen, sums.technology_amount_fen,
+             yuan(sums.total_amount_fen), yuan(sums.technology_amount_fen)]
+            for key, label, sums in lines
+        ),
+    ])
 
 
 # --- targets and progress -----------------------------------------------------------------

@@ -190,6 +190,26 @@ def test_a_signature_just_inside_the_tolerance_is_accepted() -> None:
     assert verify(body, header, SECRET).id == "evt_1"
 
 
+def test_a_signature_from_the_future_is_refused() -> None:
+    # A timestamp far ahead would stay "fresh" for as long as the attacker likes.
+    body, header = signed(
+        event_document("payment_intent.succeeded", intent_object("succeeded")),
+        timestamp=int(time.time()) + 3600,
+    )
+
+    with pytest.raises(InvalidWebhookSignature, match="future"):
+        verify(body, header, SECRET)
+
+
+def test_a_signature_a_few_seconds_ahead_is_clock_skew_and_accepted() -> None:
+    body, header = signed(
+        event_document("payment_intent.succeeded", intent_object("succeeded")),
+        timestamp=int(time.time()) + 20,
+    )
+
+    assert verify(body, header, SECRET).id == "evt_1"
+
+
 @pytest.mark.parametrize("header", [None, "", "garbage", "t=notanumber,v1=abc", "t=1700000000"])
 def test_missing_or_malformed_headers_are_refused(header: str | None) -> None:
     body, _ = signed(event_document("payment_intent.succeeded", intent_object("succeeded")))
