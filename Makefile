@@ -24,7 +24,8 @@ test-postgres: $(STAMP)  ## the suite again on PostgreSQL (MARKET_TEST_DATABASE_
 	MARKET_TEST_DATABASE_URL=$${MARKET_TEST_DATABASE_URL:-postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres} \
 	MARKET_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## the import contract (pyproject's [tool.importlinter]), ruff and mypy
+	$(BIN)/lint-imports
 	$(BIN)/ruff check market search tests migrations scripts
 	$(BIN)/mypy
 
