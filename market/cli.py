@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
-from market import demo, migrate
+from market import demo, logging_config, migrate
 from market.config import Settings, get_settings
 from market.db import make_engine, session_scope
 from market.payments.reconcile import payments_cli
@@ -27,6 +27,7 @@ app.add_typer(stats_cli, name="stats")
 def _settings() -> Settings:
     settings = get_settings()
     settings.check_production_safety()
+    logging_config.configure(settings)
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -58,7 +59,7 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level="info",
+        log_config=logging_config.dict_config(settings),
     )
 
 
