@@ -4,13 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every version pip may install, pinned for Python 3.11 on Linux x86-64 (what CI tested);
+# `make lock` re-resolves it (README, "Dependencies").
+LOCK := constraints.txt
 
-.PHONY: run test test-postgres lint openapi bench clean
+.PHONY: run test test-postgres lint lock openapi bench clean
 
-$(STAMP): pyproject.toml
+# PIP_CONSTRAINT rather than -c: pip passes it on to the isolated build of the project too,
+# so the setuptools that builds it is the pinned one.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	PIP_CONSTRAINT=$(LOCK) $(BIN)/python -m pip install --quiet --upgrade pip
+	PIP_CONSTRAINT=$(LOCK) $(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 run: $(STAMP)  ## serve the API on embedded defaults (SQLite in ./var, demo data)
@@ -28,6 +33,11 @@ lint: $(STAMP)  ## the import contract (pyproject's [tool.importlinter]), ruff a
 	$(BIN)/lint-imports
 	$(BIN)/ruff check market search tests migrations scripts
 	$(BIN)/mypy
+
+# LOCK_FLAGS=--upgrade moves every pin to the newest release; --upgrade-package NAME one.
+lock: $(STAMP)  ## re-resolve constraints.txt from pyproject.toml (keeps the other pins)
+	$(BIN)/pip-compile --quiet --allow-unsafe --extra dev --strip-extras \
+	  --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) --output-file $(LOCK) pyproject.toml
 
 openapi: $(STAMP)  ## regenerate openapi.yaml after changing routes or schemas
 	$(BIN)/market openapi
