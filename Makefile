@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # `make lock` re-resolves it (README, "Dependencies").
 LOCK := constraints.txt
 
-.PHONY: run test test-postgres lint lock openapi bench clean
+.PHONY: run test test-postgres lint lint-imports lint-ruff lint-mypy lock openapi bench clean
 
 # PIP_CONSTRAINT rather than -c: pip passes it on to the isolated build of the project too,
 # so the setuptools that builds it is the pinned one.
@@ -29,9 +29,17 @@ test-postgres: $(STAMP)  ## the suite again on PostgreSQL (MARKET_TEST_DATABASE_
 	MARKET_TEST_DATABASE_URL=$${MARKET_TEST_DATABASE_URL:-postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres} \
 	MARKET_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
-lint: $(STAMP)  ## the import contract (pyproject's [tool.importlinter]), ruff and mypy
+# The checks are targets of their own so that .pre-commit-config.yaml runs these same
+# commands (a check added here goes there too).
+lint: lint-imports lint-ruff lint-mypy  ## every check CI runs before the tests
+
+lint-imports: $(STAMP)  ## the import contract (pyproject.toml, [tool.importlinter])
 	$(BIN)/lint-imports
+
+lint-ruff: $(STAMP)
 	$(BIN)/ruff check market search tests migrations scripts
+
+lint-mypy: $(STAMP)
 	$(BIN)/mypy
 
 # LOCK_FLAGS=--upgrade moves every pin to the newest release; --upgrade-package NAME one.
