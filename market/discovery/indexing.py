@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any, cast
 
 from sqlalchemy import func, text, update
@@ -594,7 +595,7 @@ def expire_due_listings(db_engine: Engine) -> int:
 
 
 @functools.cache
-def _indexing_hooks() -> tuple[Any, ...]:
+def _indexing_hooks() -> tuple[ModuleType, ...]:
     """The `hooks.py` modules of the domains that react to freshly indexed listings
     (matching: saved searches). They sit above discovery in `market.domains`, so they are
     found by name rather than imported."""
