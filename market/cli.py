@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
-from market import demo, migrate
+from market import demo, logging_config, migrate
 from market.config import ConfigurationError, Settings, get_settings
 from market.db import make_engine, session_scope
 from market.payments.reconcile import payments_cli
@@ -28,6 +28,7 @@ app.add_typer(stats_cli, name="stats")
 def _settings() -> Settings:
     settings = get_settings()
     settings.check_production_safety()
+    logging_config.configure(settings)
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -62,9 +63,9 @@ def serve(
         workers=workers,
         # The stack's name and version help nobody but someone matching known flaws.
         server_header=False,
-        log_level="info",
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=trusted_proxies,
+        log_config=logging_config.dict_config(settings),
     )
 
 

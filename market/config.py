@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     load_demo_data: bool = True
     cors_origins: list[str] = []
 
+    # Logging of every `market` process (market/logging_config.py). No format: JSON lines
+    # in production (for a log collector), text for people elsewhere.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] | None = None
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
@@ -97,6 +102,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'market.db'}"
+
+    @property
+    def effective_log_format(self) -> Literal["text", "json"]:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def effective_search_local_path(self) -> Path:

@@ -1,5 +1,11 @@
 """The domain packages of the application, in dependency order.
 
+A domain imports only the domains listed before it; `make lint` checks it (the layers
+contract in `[tool.importlinter]` of pyproject.toml lists them top layer first; a
+test keeps the two lists in step). A lower domain that must reach a higher one at run time
+(the outbox worker in discovery telling matching's saved searches about new listings)
+goes through `domain_modules`, never an import.
+
 Each may have `models.py` (tables) and `router.py` (HTTP endpoints); app.py and
 market/models.py pick them up from this list, so adding a domain is one line here.
 """
@@ -11,17 +17,17 @@ import importlib.util
 from types import ModuleType
 
 DOMAINS = (
-    "organizations",
-    "auth",
     "audit",
     "outbox",
+    "auth",
+    "organizations",
     "listings",
     "discovery",
     "matching",
     "deals",
     "contracts",
-    "payments",
     "stats",
+    "payments",
 )
 
 

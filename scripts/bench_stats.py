@@ -3,7 +3,7 @@
 Creates a throw-away PostgreSQL database, migrates it, fills it with synthetic
 contracts and 1,000,000 ledger entries spread over 2016-2026 (registrations, changes
 and cancellations, in the proportions a real registry sees), rebuilds the monthly
-roll-up from them (`market.stats.rollup.rebuild`, what `market stats rebuild-rollup`
+roll-up from them (`market.contracts.rollup.rebuild`, what `market stats rebuild-rollup`
 does), then times every dashboard query through the stats service: the summary, each
 breakdown, and progress against the target, as of today and as of past days. Each query
 runs twice: as the application answers it (roll-up plus the as-of month's entries) and
@@ -29,8 +29,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from market import migrate
+from market.contracts import rollup
 from market.db import make_engine
-from market.stats import rollup, service
+from market.stats import service
 from market.stats.schemas import Dimension
 
 CONTRACTS = 600_000

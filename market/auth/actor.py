@@ -13,11 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from market.auth.models import BUREAU_ROLES, Role, User
+from market.auth.organization import Organization, OrganizationKind
 from market.auth.tokens import InvalidToken, decode_access_token
 from market.config import Settings
 from market.db import DbSession, session_scope
 from market.errors import Forbidden, Unauthorized
-from market.organizations.models import Organization, OrganizationKind
 
 
 @dataclass(frozen=True)

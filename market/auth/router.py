@@ -8,22 +8,8 @@ from market.auth.models import User
 from market.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, TokenPair, UserRead
 from market.db import DbSession
 from market.errors import problem_responses
-from market.organizations import service as organizations
-from market.organizations.schemas import OrganizationRead, Registration
 
 router = APIRouter(tags=["auth"])
-
-
-@router.post(
-    "/auth/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=OrganizationRead,
-    responses=problem_responses(409, 422),
-    summary="Register an organisation with its first administrator",
-)
-def register(registration: Registration, session: DbSession) -> OrganizationRead:
-    organization, _admin = organizations.register(session, registration)
-    return OrganizationRead.model_validate(organization)
 
 
 # Token responses must not be kept by browsers or proxies (RFC 6749 section 5.1).

@@ -8,7 +8,7 @@ count. Statistics are sums over these entries, which is why "as of" any past dat
 just a filter on `recorded_at`.
 
 Each entry is also added, in the same transaction, to the monthly roll-up the dashboard
-reads (`market.stats.rollup`): derived data, rebuildable from this ledger.
+reads (`market.contracts.rollup`): derived data, rebuildable from this ledger.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from market.contracts import rollup
 from market.contracts.models import Contract, LedgerEntry, LedgerEntryKind
 from market.db import utcnow
 from market.errors import Conflict
-from market.stats import rollup as stats_rollup
 
 # The bureau's calendar: registration dates and "as of" days are China Standard Time
 # (no daylight saving since 1991, so a fixed offset is exact).
@@ -126,5 +126,5 @@ def _append(
         # a contract twice, and the client gets a 409 rather than a 500.
         raise Conflict("This step is already in the trade-volume ledger",
                        code="already_counted") from error
-    stats_rollup.record(session, entry, entry.recorded_at.astimezone(CHINA_TIME).date())
+    rollup.record(session, entry, entry.recorded_at.astimezone(CHINA_TIME).date())
     return entry

@@ -29,12 +29,14 @@ locked, later claims exclude the ids still in flight.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Any, cast
 
 from sqlalchemy import func, text, update
@@ -50,10 +52,10 @@ from market.discovery.documents import (
     search_document,
     search_id,
 )
+from market.domains import domain_modules
 from market.listings import service as listings
 from market.listings.expiry import LISTING_CHANGED, market_today
 from market.listings.models import ListingKind
-from market.matching import service as matching
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
 from search.backend import (
@@ -290,8 +292,8 @@ class Indexer:
         """Tell users whose saved searches a newly published listing of the batch matches,
         in the transaction that settles the rows (a crash loses neither). A listing
         published after its document was built has an outbox row of its own."""
-        matching.notify_saved_searches(session, _KIND_OF_CATALOGUE[catalogue],
-                                       plan.changes.upserts)
+        for hooks in _indexing_hooks():
+            hooks.listings_indexed(session, _KIND_OF_CATALOGUE[catalogue], plan.changes.upserts)
 
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
         outage = isinstance(error, SearchUnavailable)
@@ -591,6 +593,14 @@ def expire_due_listings(db_engine: Engine) -> int:
     """The daily expiry, run by the worker so search stops showing overdue listings."""
     with session_scope(db_engine) as session:
         return listings.expire_due_listings(session, market_today())
+
+
+@functools.cache
+def _indexing_hooks() -> tuple[ModuleType, ...]:
+    """The `hooks.py` modules of the domains that react to freshly indexed listings
+    (matching: saved searches). They sit above discovery in `market.domains`, so they are
+    found by name rather than imported."""
+    return tuple(domain_modules("hooks"))
 
 
 def worker_loop(settings: Settings, db_engine: Engine, search_engine: SearchBackend) -> WorkerLoop:

@@ -122,7 +122,7 @@ async def search_results(
     highlight: Highlight = True,
     offset: Offset = 0,
     limit: Limit = 20,
-) -> Any:
+) -> Response:
     filters = SearchFilters(
         field=_values(field), ipc_prefix=_ipc_prefix(ipc), district_code=_values(district),
         maturity_stage=_values(maturity_stage), transfer_mode=_values(transfer_mode),
@@ -166,7 +166,7 @@ async def search_demands(
     highlight: Highlight = True,
     offset: Offset = 0,
     limit: Limit = 20,
-) -> Any:
+) -> Response:
     unknown = [mode for mode in cooperation_mode if mode not in COOPERATION_MODES]
     if unknown:
         raise InvalidInput.on(
@@ -245,7 +245,9 @@ EventId = PathId
     responses=problem_responses(401, 403, 422), tags=["admin"],
     summary="Outbox rows a worker gave up on (bureau staff)",
 )
-def outbox_failures(_actor: BureauActor, session: DbSession, paging: Paging) -> Any:
+def outbox_failures(
+    _actor: BureauActor, session: DbSession, paging: Paging
+) -> Page[OutboxEventRead]:
     rows, total = indexing.failed_events(session, paging.offset, paging.limit)
     return Page.of([OutboxEventRead.model_validate(row) for row in rows], total, paging)
 
@@ -255,7 +257,9 @@ def outbox_failures(_actor: BureauActor, session: DbSession, paging: Paging) -> 
     responses=problem_responses(401, 403, 404, 422), tags=["admin"],
     summary="Queue a failed outbox row again (bureau staff)",
 )
-def retry_outbox_event(event_id: EventId, _actor: BureauActor, session: DbSession) -> Any:
+def retry_outbox_event(
+    event_id: EventId, _actor: BureauActor, session: DbSession
+) -> OutboxEventRead:
     event = indexing.retry_event(session, event_id)
     if event is None:
         raise NotFound(f"Outbox event {event_id} not found")
@@ -267,7 +271,9 @@ def retry_outbox_event(event_id: EventId, _actor: BureauActor, session: DbSessio
     responses=problem_responses(401, 403), tags=["admin"],
     summary="Indexing backlog, failures and the search engine's health (bureau staff)",
 )
-def outbox_status(_actor: BureauActor, session: DbSession, engine: SearchEngine) -> Any:
+def outbox_status(
+    _actor: BureauActor, session: DbSession, engine: SearchEngine
+) -> OutboxStatusRead:
     status = indexing.outbox_status(session)
     try:
         engine.health()

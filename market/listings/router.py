@@ -1,17 +1,17 @@
 """HTTP endpoints of the catalogue: /results, /demands, /review-queue and /ipc.
 
 The two catalogues share their lifecycle endpoints (read, delete, submit, withdraw,
-review, history); `_add_lifecycle_routes` declares them once per kind so both stay in
-step, with each kind's own response model in the OpenAPI schema.
+review, history): one implementation each (`_read`, `_submit`, ...), called by a route
+per kind written out with its literal path and its kind's response model.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from market.auth.actor import BureauActor, CurrentActor, OptionalActor
+from market.auth.actor import Actor, BureauActor, CurrentActor, OptionalActor
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
@@ -41,13 +41,10 @@ _READ_MODELS: dict[ListingKind, type[ResultRead] | type[DemandRead]] = {
     ListingKind.RESULT: ResultRead,
     ListingKind.DEMAND: DemandRead,
 }
-_TAGS: dict[ListingKind, list[str | Any]] = {
-    ListingKind.RESULT: ["results"],
-    ListingKind.DEMAND: ["demands"],
-}
+ListingRead = ResultRead | DemandRead
 
 
-def present(listing: Result | Demand, actor: Any) -> Any:
+def present(listing: Result | Demand, actor: Actor | None) -> ListingRead:
     """The read model; review notes only for the owner and the bureau."""
     read = _READ_MODELS[service.kind_of(listing)].model_validate(listing)
     if not service.shows_review_notes(actor, listing):
@@ -64,7 +61,7 @@ def present(listing: Result | Demand, actor: Any) -> Any:
     responses=problem_responses(401, 403, 409, 422), tags=["results"],
     summary="Create a research result (draft); university and institute members",
 )
-def create_result(body: ResultCreate, actor: CurrentActor, session: DbSession) -> Any:
+def create_result(body: ResultCreate, actor: CurrentActor, session: DbSession) -> ListingRead:
     return present(service.create_result(session, actor, body), actor)
 
 
@@ -75,7 +72,7 @@ def create_result(body: ResultCreate, actor: CurrentActor, session: DbSession) -
 def browse_results(
     filters: Annotated[ResultFilters, Query()], paging: Paging,
     actor: OptionalActor, session: DbSession,
-) -> Any:
+) -> Page[ListingRead]:
     rows, total = service.browse_results(session, actor, filters, paging)
     return Page.of([present(row, actor) for row in rows], total, paging)
 
@@ -87,7 +84,7 @@ def browse_results(
 )
 def update_result(
     listing_id: ListingId, body: ResultUpdate, actor: CurrentActor, session: DbSession
-) -> Any:
+) -> ListingRead:
     return present(
         service.update_listing(session, actor, ListingKind.RESULT, listing_id, body), actor
     )
@@ -101,7 +98,7 @@ def update_result(
     responses=problem_responses(401, 403, 422), tags=["demands"],
     summary="Create a technology demand (draft); enterprise members",
 )
-def create_demand(body: DemandCreate, actor: CurrentActor, session: DbSession) -> Any:
+def create_demand(body: DemandCreate, actor: CurrentActor, session: DbSession) -> ListingRead:
     return present(service.create_demand(session, actor, body), actor)
 
 
@@ -112,7 +109,7 @@ def create_demand(body: DemandCreate, actor: CurrentActor, session: DbSession) -
 def browse_demands(
     filters: Annotated[DemandFilters, Query()], paging: Paging,
     actor: OptionalActor, session: DbSession,
-) -> Any:
+) -> Page[ListingRead]:
     rows, total = service.browse_demands(session, actor, filters, paging)
     return Page.of([present(row, actor) for row in rows], total, paging)
 
@@ -124,70 +121,176 @@ def browse_demands(
 )
 def update_demand(
     listing_id: ListingId, body: DemandUpdate, actor: CurrentActor, session: DbSession
-) -> Any:
+) -> ListingRead:
     return present(
         service.update_listing(session, actor, ListingKind.DEMAND, listing_id, body), actor
     )
 
 
-# --- the lifecycle, for both kinds ----------------------------------------------------------
+# --- the lifecycle, shared by both kinds ------------------------------------------------------
+# Each kind's routes below are written out with their literal paths (so a path can be found
+# by grepping for it) and call these, so that the two catalogues stay in step.
 
 
-def _add_lifecycle_routes(kind: ListingKind) -> None:
-    base = f"/{kind.value}s/{{listing_id}}"
-    read_model = _READ_MODELS[kind]
-    tags = _TAGS[kind]
-
-    @router.get(base, response_model=read_model, responses=problem_responses(401, 404),
-                tags=tags, name=f"get_{kind.value}", summary=f"Read a {kind.value}")
-    def get_listing(listing_id: ListingId, actor: OptionalActor, session: DbSession) -> Any:
-        return present(service.get_visible(session, actor, kind, listing_id), actor)
-
-    @router.delete(base, status_code=status.HTTP_204_NO_CONTENT,
-                   responses=problem_responses(401, 403, 404, 409), tags=tags,
-                   name=f"delete_{kind.value}", summary=f"Delete a draft {kind.value} (owner)")
-    def delete_listing(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Response:
-        service.delete_draft(session, actor, kind, listing_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    @router.post(f"{base}/submit", response_model=read_model,
-                 responses=problem_responses(401, 403, 404, 409, 422), tags=tags,
-                 name=f"submit_{kind.value}",
-                 summary=f"Submit a draft or rejected {kind.value} for review (owner)")
-    def submit_listing(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Any:
-        return present(service.submit(session, actor, kind, listing_id), actor)
-
-    @router.post(f"{base}/withdraw", response_model=read_model,
-                 responses=problem_responses(401, 403, 404, 409, 422), tags=tags,
-                 name=f"withdraw_{kind.value}",
-                 summary=f"Withdraw a published {kind.value} (owner)")
-    def withdraw_listing(
-        listing_id: ListingId, actor: CurrentActor, session: DbSession,
-        body: Withdrawal | None = None,
-    ) -> Any:
-        reason = body.reason if body else ""
-        return present(service.withdraw(session, actor, kind, listing_id, reason), actor)
-
-    @router.post(f"{base}/review", response_model=read_model,
-                 responses=problem_responses(401, 403, 404, 409, 422), tags=tags,
-                 name=f"review_{kind.value}",
-                 summary=f"Approve or reject a submitted {kind.value} (bureau staff)")
-    def review_listing(
-        listing_id: ListingId, body: ReviewDecision, actor: BureauActor, session: DbSession
-    ) -> Any:
-        return present(service.review(session, actor, kind, listing_id, body), actor)
-
-    @router.get(f"{base}/history", response_model=list[AuditEventRead],
-                responses=problem_responses(401, 403, 404), tags=tags,
-                name=f"{kind.value}_history",
-                summary=f"The audit trail of a {kind.value} (owner and bureau)")
-    def listing_history(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Any:
-        events = service.history(session, actor, kind, listing_id)
-        return [AuditEventRead.model_validate(event) for event in events]
+def _read(
+    kind: ListingKind, listing_id: int, actor: Actor | None, session: DbSession
+) -> ListingRead:
+    return present(service.get_visible(session, actor, kind, listing_id), actor)
 
 
-for _kind in ListingKind:
-    _add_lifecycle_routes(_kind)
+def _delete(kind: ListingKind, listing_id: int, actor: Actor, session: DbSession) -> Response:
+    service.delete_draft(session, actor, kind, listing_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _submit(kind: ListingKind, listing_id: int, actor: Actor, session: DbSession) -> ListingRead:
+    return present(service.submit(session, actor, kind, listing_id), actor)
+
+
+def _withdraw(
+    kind: ListingKind, listing_id: int, actor: Actor, session: DbSession, body: Withdrawal | None
+) -> ListingRead:
+    reason = body.reason if body else ""
+    return present(service.withdraw(session, actor, kind, listing_id, reason), actor)
+
+
+def _review(
+    kind: ListingKind, listing_id: int, actor: Actor, session: DbSession, body: ReviewDecision
+) -> ListingRead:
+    return present(service.review(session, actor, kind, listing_id, body), actor)
+
+
+def _history(
+    kind: ListingKind, listing_id: int, actor: Actor, session: DbSession
+) -> list[AuditEventRead]:
+    events = service.history(session, actor, kind, listing_id)
+    return [AuditEventRead.model_validate(event) for event in events]
+
+
+# --- the lifecycle of results -----------------------------------------------------------------
+
+
+@router.get(
+    "/results/{listing_id}", response_model=ResultRead, responses=problem_responses(401, 404),
+    tags=["results"], summary="Read a result",
+)
+def get_result(listing_id: ListingId, actor: OptionalActor, session: DbSession) -> ListingRead:
+    return _read(ListingKind.RESULT, listing_id, actor, session)
+
+
+@router.delete(
+    "/results/{listing_id}", status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 409), tags=["results"],
+    summary="Delete a draft result (owner)",
+)
+def delete_result(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Response:
+    return _delete(ListingKind.RESULT, listing_id, actor, session)
+
+
+@router.post(
+    "/results/{listing_id}/submit", response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    summary="Submit a draft or rejected result for review (owner)",
+)
+def submit_result(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> ListingRead:
+    return _submit(ListingKind.RESULT, listing_id, actor, session)
+
+
+@router.post(
+    "/results/{listing_id}/withdraw", response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    summary="Withdraw a published result (owner)",
+)
+def withdraw_result(
+    listing_id: ListingId, actor: CurrentActor, session: DbSession,
+    body: Withdrawal | None = None,
+) -> ListingRead:
+    return _withdraw(ListingKind.RESULT, listing_id, actor, session, body)
+
+
+@router.post(
+    "/results/{listing_id}/review", response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    summary="Approve or reject a submitted result (bureau staff)",
+)
+def review_result(
+    listing_id: ListingId, body: ReviewDecision, actor: BureauActor, session: DbSession
+) -> ListingRead:
+    return _review(ListingKind.RESULT, listing_id, actor, session, body)
+
+
+@router.get(
+    "/results/{listing_id}/history", response_model=list[AuditEventRead],
+    responses=problem_responses(401, 403, 404), tags=["results"],
+    summary="The audit trail of a result (owner and bureau)",
+)
+def result_history(
+    listing_id: ListingId, actor: CurrentActor, session: DbSession
+) -> list[AuditEventRead]:
+    return _history(ListingKind.RESULT, listing_id, actor, session)
+
+
+# --- the lifecycle of demands -----------------------------------------------------------------
+
+
+@router.get(
+    "/demands/{listing_id}", response_model=DemandRead, responses=problem_responses(401, 404),
+    tags=["demands"], summary="Read a demand",
+)
+def get_demand(listing_id: ListingId, actor: OptionalActor, session: DbSession) -> ListingRead:
+    return _read(ListingKind.DEMAND, listing_id, actor, session)
+
+
+@router.delete(
+    "/demands/{listing_id}", status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 409), tags=["demands"],
+    summary="Delete a draft demand (owner)",
+)
+def delete_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Response:
+    return _delete(ListingKind.DEMAND, listing_id, actor, session)
+
+
+@router.post(
+    "/demands/{listing_id}/submit", response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    summary="Submit a draft or rejected demand for review (owner)",
+)
+def submit_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> ListingRead:
+    return _submit(ListingKind.DEMAND, listing_id, actor, session)
+
+
+@router.post(
+    "/demands/{listing_id}/withdraw", response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    summary="Withdraw a published demand (owner)",
+)
+def withdraw_demand(
+    listing_id: ListingId, actor: CurrentActor, session: DbSession,
+    body: Withdrawal | None = None,
+) -> ListingRead:
+    return _withdraw(ListingKind.DEMAND, listing_id, actor, session, body)
+
+
+@router.post(
+    "/demands/{listing_id}/review", response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    summary="Approve or reject a submitted demand (bureau staff)",
+)
+def review_demand(
+    listing_id: ListingId, body: ReviewDecision, actor: BureauActor, session: DbSession
+) -> ListingRead:
+    return _review(ListingKind.DEMAND, listing_id, actor, session, body)
+
+
+@router.get(
+    "/demands/{listing_id}/history", response_model=list[AuditEventRead],
+    responses=problem_responses(401, 403, 404), tags=["demands"],
+    summary="The audit trail of a demand (owner and bureau)",
+)
+def demand_history(
+    listing_id: ListingId, actor: CurrentActor, session: DbSession
+) -> list[AuditEventRead]:
+    return _history(ListingKind.DEMAND, listing_id, actor, session)
 
 
 # --- the bureau's queue and the IPC table ---------------------------------------------------
@@ -197,7 +300,9 @@ for _kind in ListingKind:
     "/review-queue", response_model=Page[ReviewQueueItem], responses=problem_responses(401, 403),
     tags=["review"], summary="Submitted listings of both kinds, oldest first (bureau staff)",
 )
-def review_queue(actor: BureauActor, session: DbSession, paging: Paging) -> Any:
+def review_queue(
+    actor: BureauActor, session: DbSession, paging: Paging
+) -> Page[ReviewQueueItem]:
     rows, total = service.review_queue(session, paging)
     items = [
         ReviewQueueItem(
@@ -218,7 +323,7 @@ def review_queue(actor: BureauActor, session: DbSession, paging: Paging) -> Any:
 def ipc_entries(
     prefix: Annotated[str, Query(min_length=1, max_length=20, description="e.g. H01M")],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> Any:
+) -> list[IpcEntryRead]:
     try:
         entries = ipc.entries_under(prefix, limit)
     except ipc.IpcCodeError as error:
@@ -230,7 +335,7 @@ def ipc_entries(
     "/ipc/{code:path}", response_model=IpcEntryRead, responses=problem_responses(404, 422),
     tags=["reference"], summary="One IPC code's titles (a subgroup resolves to its main group)",
 )
-def ipc_entry(code: Annotated[str, Path(max_length=40)]) -> Any:
+def ipc_entry(code: Annotated[str, Path(max_length=40)]) -> IpcEntryRead:
     try:
         entry = ipc.lookup(code)
     except ipc.IpcCodeError as error:

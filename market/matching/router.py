@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -40,7 +40,7 @@ MatchLimit = Annotated[int, Query(ge=1, le=50, description="How many matches (ma
 def demand_matches(
     listing_id: RowId, actor: CurrentActor, session: DbSession, engine: SearchEngine,
     limit: MatchLimit = 10,
-) -> Any:
+) -> MatchList:
     return service.matches_for(session, engine, actor, ListingKind.DEMAND, listing_id, limit)
 
 
@@ -53,7 +53,7 @@ def demand_matches(
 def result_matches(
     listing_id: RowId, actor: CurrentActor, session: DbSession, engine: SearchEngine,
     limit: MatchLimit = 10,
-) -> Any:
+) -> MatchList:
     return service.matches_for(session, engine, actor, ListingKind.RESULT, listing_id, limit)
 
 
@@ -64,7 +64,7 @@ def result_matches(
 )
 def match_feedback(
     match_id: RowId, body: FeedbackCreate, actor: CurrentActor, session: DbSession
-) -> Any:
+) -> FeedbackRead:
     return service.give_feedback(session, actor, match_id, body)
 
 
@@ -72,7 +72,7 @@ def match_feedback(
     "/matching/quality", response_model=QualityReport, responses=problem_responses(401, 403),
     tags=["matching"], summary="Match precision from feedback, overall and by field (bureau)",
 )
-def matching_quality(actor: BureauActor, session: DbSession) -> Any:
+def matching_quality(actor: BureauActor, session: DbSession) -> QualityReport:
     return service.quality(session)
 
 
@@ -81,7 +81,9 @@ def matching_quality(actor: BureauActor, session: DbSession) -> Any:
     responses=problem_responses(401, 409, 422), tags=["saved searches"],
     summary="Save a query with filters; new matching listings arrive as notifications",
 )
-def create_saved_search(body: SavedSearchCreate, actor: CurrentActor, session: DbSession) -> Any:
+def create_saved_search(
+    body: SavedSearchCreate, actor: CurrentActor, session: DbSession
+) -> SavedSearchRead:
     return SavedSearchRead.model_validate(service.save_search(session, actor, body))
 
 
@@ -89,7 +91,9 @@ def create_saved_search(body: SavedSearchCreate, actor: CurrentActor, session: D
     "/saved-searches", response_model=Page[SavedSearchRead], responses=problem_responses(401),
     tags=["saved searches"], summary="Your saved searches, newest first",
 )
-def list_saved_searches(actor: CurrentActor, session: DbSession, paging: Paging) -> Any:
+def list_saved_searches(
+    actor: CurrentActor, session: DbSession, paging: Paging
+) -> Page[SavedSearchRead]:
     rows, total = service.list_saved_searches(session, actor, paging)
     return Page.of([SavedSearchRead.model_validate(row) for row in rows], total, paging)
 
@@ -99,7 +103,9 @@ def list_saved_searches(actor: CurrentActor, session: DbSession, paging: Paging)
     responses=problem_responses(401, 404), tags=["saved searches"],
     summary="One of your saved searches",
 )
-def get_saved_search(saved_search_id: RowId, actor: CurrentActor, session: DbSession) -> Any:
+def get_saved_search(
+    saved_search_id: RowId, actor: CurrentActor, session: DbSession
+) -> SavedSearchRead:
     return SavedSearchRead.model_validate(service.get_saved_search(session, actor, saved_search_id))
 
 
@@ -119,7 +125,9 @@ def delete_saved_search(
     "/notifications", response_model=NotificationPage, responses=problem_responses(401),
     tags=["notifications"], summary="Your inbox: unread first, then newest",
 )
-def list_notifications(actor: CurrentActor, session: DbSession, paging: Paging) -> Any:
+def list_notifications(
+    actor: CurrentActor, session: DbSession, paging: Paging
+) -> NotificationPage:
     rows, total, unread = service.inbox(session, actor, paging)
     return NotificationPage(items=[NotificationRead.model_validate(row) for row in rows],
                             total=total, unread=unread, offset=paging.offset, limit=paging.limit)
@@ -129,7 +137,7 @@ def list_notifications(actor: CurrentActor, session: DbSession, paging: Paging) 
     "/notifications/read-all", response_model=ReadAllResult, responses=problem_responses(401),
     tags=["notifications"], summary="Mark every notification read",
 )
-def read_all_notifications(actor: CurrentActor, session: DbSession) -> Any:
+def read_all_notifications(actor: CurrentActor, session: DbSession) -> ReadAllResult:
     return ReadAllResult(marked_read=service.mark_all_read(session, actor))
 
 
@@ -138,5 +146,7 @@ def read_all_notifications(actor: CurrentActor, session: DbSession) -> Any:
     responses=problem_responses(401, 404), tags=["notifications"],
     summary="Mark one notification read",
 )
-def read_notification(notification_id: RowId, actor: CurrentActor, session: DbSession) -> Any:
+def read_notification(
+    notification_id: RowId, actor: CurrentActor, session: DbSession
+) -> NotificationRead:
     return NotificationRead.model_validate(service.mark_read(session, actor, notification_id))

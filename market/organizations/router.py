@@ -18,6 +18,7 @@ from market.organizations.schemas import (
     OrganizationPublic,
     OrganizationRead,
     OrganizationUpdate,
+    Registration,
     VerificationDecision,
 )
 
@@ -127,3 +128,27 @@ def add_member(
         session, actor, organization_id, body.email, body.display_name, body.password, body.role
     )
     return UserRead.model_validate(user)
+
+
+# Sign-up is an organisation's first step, so it lives here; the docs keep listing it
+# with the other /auth endpoints, hence a router of its own with the auth tag (a tag on
+# the route would be added to "organizations", not replace it).
+sign_up = APIRouter(tags=["auth"])
+
+
+@sign_up.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrganizationRead,
+    responses=problem_responses(409, 422),
+    summary="Register an organisation with its first administrator",
+)
+def register(registration: Registration, session: DbSession) -> OrganizationRead:
+    organization, _admin = service.register(session, registration)
+    return OrganizationRead.model_validate(organization)
+
+
+_organization_routes = router
+router = APIRouter()
+router.include_router(sign_up)
+router.include_router(_organization_routes)

@@ -7,8 +7,8 @@ import time
 import typer
 
 from market.config import get_settings
+from market.contracts import rollup
 from market.db import make_engine, session_scope
-from market.stats import rollup
 
 stats_cli = typer.Typer(help="Trade-volume statistics.", no_args_is_help=True)
 

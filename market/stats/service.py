@@ -4,7 +4,7 @@
 view of the past is exactly what the bureau could have seen then; later changes and
 cancellations count in the period of the contract's registration.
 
-The sums come from the monthly roll-up of the ledger (`market.stats.rollup`) for the
+The sums come from the monthly roll-up of the ledger (`market.contracts.rollup`) for the
 months before the as-of day's month, plus the ledger entries of that month up to the
 end of the day: the same numbers to the fen as summing the whole ledger
 (`source="ledger"`, kept for the benchmark's baseline and the tests), from a few
@@ -23,13 +23,12 @@ from sqlmodel import Session, col, select
 
 from market.auth.actor import Actor
 from market.common.spreadsheet import csv_document
-from market.contracts import ledger
+from market.contracts import ledger, rollup
 from market.contracts.models import LedgerEntry
 from market.db import utcnow
 from market.errors import NotFound
 from market.organizations.districts import all_districts
 from market.organizations.models import Organization
-from market.stats import rollup
 from market.stats.models import TradeTarget
 from market.stats.schemas import (
     Breakdown,

@@ -26,10 +26,10 @@ from typer.testing import CliRunner
 
 from market import cli, migrate
 from market.config import get_settings
-from market.contracts import ledger
+from market.contracts import ledger, rollup
 from market.contracts.models import LedgerEntry
 from market.db import make_engine
-from market.stats import rollup, service
+from market.stats import service
 from market.stats.schemas import Dimension
 from tests.deals.journey import (
     Cast,

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from market.contracts import ledger
-from market.stats import rollup, service
+from market.contracts import ledger, rollup
+from market.stats import service
 from market.stats.schemas import Dimension
 from tests.deals.journey import (
     Cast,

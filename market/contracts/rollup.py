@@ -29,8 +29,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func
 
-from market.contracts.models import LedgerEntry
-from market.stats.models import LedgerRollup
+from market.contracts.models import LedgerEntry, LedgerRollup
 
 PERIOD = "period"
 # Rollup dimension -> the ledger column it groups by (the Dimension values that are not
