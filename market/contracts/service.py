@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common.calendar import market_today
 from market.common.pagination import PageParams
 from market.contracts import ledger
 from market.contracts.models import (
@@ -153,7 +154,7 @@ def _check_classification(terms: ContractTerms) -> None:
 def _check_dates(terms: ContractTerms) -> None:
     if terms.term_end < terms.term_start:
         raise InvalidInput.on("body.term_end", "the term ends before it starts")
-    if terms.signed_on > ledger.local_today():
+    if terms.signed_on > market_today():
         raise InvalidInput.on("body.signed_on", "a contract is registered after it is signed")
 
 
@@ -347,7 +348,7 @@ def register(session: Session, actor: Actor, contract_id: int, note: str) -> Con
     contract = _for_bureau(session, actor, contract_id)
     # The kind and district the statistics count under are those at registration.
     _snapshot_parties(session, contract)
-    today = ledger.local_today()
+    today = market_today()
     previous = _move(
         session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REGISTERED,
         registered_on=today, registered_at=utcnow(), registered_by_user_id=actor.user_id,

@@ -41,6 +41,7 @@ from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from market.common.calendar import market_today
 from market.config import Settings
 from market.db import is_postgres, one_of, session_scope, utcnow
 from market.discovery.documents import (
@@ -51,7 +52,7 @@ from market.discovery.documents import (
     search_id,
 )
 from market.listings import service as listings
-from market.listings.expiry import LISTING_CHANGED, market_today
+from market.listings.expiry import LISTING_CHANGED
 from market.listings.models import ListingKind
 from market.matching import service as matching
 from market.organizations.models import Organization

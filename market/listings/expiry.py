@@ -19,7 +19,7 @@ are serialised), so every expiry is audited and announced exactly once.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date
 
 from sqlalchemy import update
 from sqlmodel import Session, col
@@ -30,12 +30,7 @@ from market.listings import repository
 from market.listings.models import ListingKind, ListingStatus
 from market.outbox import service as outbox
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # no daylight saving in China
 LISTING_CHANGED = "listing.changed"
-
-
-def market_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(CHINA_STANDARD_TIME).date()
 
 
 def expire_due_listings(session: Session, today: date) -> int:

@@ -32,6 +32,7 @@ from sqlmodel import Session
 from market.audit import service as audit
 from market.audit.models import AuditEvent
 from market.auth.actor import Actor
+from market.common.calendar import market_today
 from market.common.pagination import PageParams
 from market.common.text import comparable_title
 from market.db import utcnow
@@ -44,7 +45,7 @@ from market.errors import (
     Unauthorized,
 )
 from market.listings import expiry, repository, validation
-from market.listings.expiry import LISTING_CHANGED, expire_due_listings, market_today
+from market.listings.expiry import LISTING_CHANGED, expire_due_listings
 from market.listings.models import (
     EDITABLE_STATUSES,
     PUBLIC_STATUSES,

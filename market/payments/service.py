@@ -30,8 +30,8 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common.calendar import market_today
 from market.config import Settings
-from market.contracts import ledger as contract_ledger
 from market.contracts import service as contracts
 from market.contracts.models import Contract, ContractMilestone, ContractStatus
 from market.db import utcnow
@@ -659,7 +659,7 @@ def _milestone_status(amount: int, net: int, refunded: int, payments: list[Payme
 
 def payment_stats(session: Session, year: int | None, by_month: bool) -> PaymentStats:
     by_period = ledger.sums_by_period(session, year, by_month)
-    trade = stats.summary(session, contract_ledger.local_today(), year)
+    trade = stats.summary(session, market_today(), year)
     overall = sum(by_period.values(), ledger.MoneySums())
     return PaymentStats(
         year=year, granularity="month" if by_month else "year",

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from market.auth.actor import BureauActor
-from market.contracts import ledger
+from market.common.calendar import market_today
 from market.db import DbSession
 from market.errors import InvalidInput, problem_responses
 from market.stats import service
@@ -35,7 +35,7 @@ def _as_of(value: date | None) -> date:
     if value is not None and not EARLIEST_AS_OF <= value <= LATEST_AS_OF:
         raise InvalidInput.on("query.as_of", f"as_of must be between {EARLIEST_AS_OF} and "
                               f"{LATEST_AS_OF}", code="out_of_range")
-    return value or ledger.local_today()
+    return value or market_today()
 
 
 @router.get("/summary", response_model=Summary, responses=RESPONSES,

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from market.listings.expiry import market_today
+from market.common.calendar import market_today
 from market.listings.patents import check_character
 from tests.support.factories import Account, Market
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from market.contracts import ledger
+from market.common.calendar import market_today
 from market.stats import rollup, service
 from market.stats.schemas import Dimension
 from tests.deals.journey import (
@@ -78,7 +78,7 @@ def test_parallel_steps_keep_the_rollup_exact(
 
     assert [response.status_code for response in responses] == [200] * 18, [
         r.text for r in responses if r.status_code != 200]
-    today = ledger.local_today()
+    today = market_today()
     with Session(engine) as session:
         kept = rollup.rows(session)
         rollup.rebuild(session)

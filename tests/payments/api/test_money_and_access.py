@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from market.contracts import ledger as contract_ledger
+from market.common.calendar import market_today
 from market.payments.ledger import fee_due
 from tests.deals.journey import (
     Cast,
@@ -134,7 +134,7 @@ def test_payment_statistics_show_net_receipts_next_to_the_trade_volume(
                          confirm_with=VISA)
     ok(pay.post(f"/payments/{paid['id']}/refunds", json={"amount_fen": 1_000, "reason": "多付"},
                 headers=cast.bureau.headers), 201)
-    today = contract_ledger.local_today()
+    today = market_today()
 
     report = ok(pay.get("/stats/payments", params={"year": today.year},
                         headers=cast.bureau.headers))
