@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from market.common.calendar import market_today
+from market.common.pagination import PageParams, paginate
 from market.config import Settings
 from market.db import is_postgres, one_of, session_scope, utcnow
 from market.discovery.documents import (
@@ -556,16 +557,11 @@ def failed_events(
     session: Session, offset: int = 0, limit: int = 100
 ) -> tuple[list[OutboxEvent], int]:
     """Rows a worker gave up on, newest failure first."""
-    condition = col(OutboxEvent.failed_at).is_not(None)
-    total = session.exec(select(func.count()).select_from(OutboxEvent).where(condition)).one()
-    rows = session.exec(
-        select(OutboxEvent)
-        .where(condition)
-        .order_by(col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), int(total)
+    failed = select(OutboxEvent).where(col(OutboxEvent.failed_at).is_not(None))
+    return paginate(
+        session, failed, PageParams(offset=offset, limit=limit),
+        col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc(),
+    )
 
 
 def retry_event(session: Session, event_id: int) -> OutboxEvent | None:

@@ -67,8 +67,7 @@ def expire_one(session: Session, kind: ListingKind, listing_id: int, today: date
     if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
         return False
     audit.record(
-        session, actor_user_id=None, actor_organization_id=None,
-        entity_type=kind.value, entity_id=listing_id, action="listing.expired",
+        session, None, kind.value, listing_id, "listing.expired",
         from_status=ListingStatus.PUBLISHED, to_status=ListingStatus.EXPIRED,
         reason=f"validity ended before {today.isoformat()}",
     )

@@ -121,7 +121,8 @@ def update_listing(
     if isinstance(listing, Result):
         _ensure_patent_not_listed(session, listing)
     listing.updated_at = utcnow()
-    _record(session, actor, kind, listing, "listing.updated", details={"fields": sorted(values)})
+    audit.record(session, actor, kind.value, listing.id, "listing.updated",
+                 details={"fields": sorted(values)})
     _announce(session, kind, listing)
     return listing
 
@@ -129,7 +130,8 @@ def update_listing(
 def delete_draft(session: Session, actor: Actor, kind: ListingKind, listing_id: int) -> None:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.DRAFT,), "deleted (only drafts can be; withdraw it)")
-    _record(session, actor, kind, listing, "listing.deleted", from_status=ListingStatus.DRAFT)
+    audit.record(session, actor, kind.value, listing.id, "listing.deleted",
+                 from_status=ListingStatus.DRAFT)
     _announce(session, kind, listing)  # the worker finds no row and drops the document
     session.delete(listing)
 
@@ -168,7 +170,8 @@ def _as_columns(values: dict[str, Any]) -> dict[str, Any]:
 def _add(session: Session, actor: Actor, kind: ListingKind, listing: Any) -> Any:
     session.add(listing)
     session.flush()
-    _record(session, actor, kind, listing, "listing.created", to_status=ListingStatus.DRAFT)
+    audit.record(session, actor, kind.value, listing.id, "listing.created",
+                 to_status=ListingStatus.DRAFT)
     _announce(session, kind, listing)
     return listing
 
@@ -407,7 +410,8 @@ def _move(
     source = ListingStatus(listing.status)
     listing.status = target
     listing.updated_at = utcnow()
-    _record(session, actor, kind, listing, action, source, target, reason)
+    audit.record(session, actor, kind.value, listing.id, action, from_status=source,
+                 to_status=target, reason=reason)
     _announce(session, kind, listing)
 
 
@@ -416,27 +420,6 @@ def _announce(session: Session, kind: ListingKind, listing: Listing) -> None:
     assert listing.id is not None
     payload = {"status": str(listing.status)}
     outbox.enqueue(session, LISTING_CHANGED, kind.value, listing.id, payload)
-
-
-def _record(
-    session: Session,
-    actor: Actor | None,
-    kind: ListingKind,
-    listing: Listing,
-    action: str,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    assert listing.id is not None
-    audit.record(
-        session,
-        actor_user_id=actor.user_id if actor else None,
-        actor_organization_id=actor.organization_id if actor else None,
-        entity_type=kind.value, entity_id=listing.id, action=action,
-        from_status=from_status, to_status=to_status, reason=reason, details=details,
-    )
 
 
 # --- the duplicate guard -----------------------------------------------------------------

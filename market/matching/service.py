@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
-from market.common.pagination import PageParams
+from market.common.pagination import PageParams, paginate
 from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
@@ -268,8 +268,7 @@ def give_feedback(
     row.feedback_user_id = actor.user_id
     row.feedback_at = utcnow()
     audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type="match", entity_id=match_id, action="match.feedback", reason=reason,
+        session, actor, "match", match_id, "match.feedback", reason=reason,
         details={"useful": feedback.useful, "previous": previous},
     )
     return FeedbackRead(match_id=match_id, useful=feedback.useful, reason=reason,
@@ -345,12 +344,9 @@ def list_saved_searches(
     session: Session, actor: Actor, page: PageParams
 ) -> tuple[list[SavedSearch], int]:
     mine = select(SavedSearch).where(SavedSearch.user_id == actor.user_id)
-    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
-    rows = session.exec(
-        mine.order_by(col(SavedSearch.created_at).desc(), col(SavedSearch.id).desc())
-        .offset(page.offset).limit(page.limit)
-    ).all()
-    return list(rows), total
+    return paginate(
+        session, mine, page, col(SavedSearch.created_at).desc(), col(SavedSearch.id).desc()
+    )
 
 
 def get_saved_search(session: Session, actor: Actor, saved_search_id: int) -> SavedSearch:
@@ -426,20 +422,18 @@ def _notification(
 def inbox(session: Session, actor: Actor, page: PageParams) -> tuple[list[Notification], int, int]:
     """The actor's notifications, unread first, then newest; with total and unread counts."""
     mine = select(Notification).where(Notification.user_id == actor.user_id)
-    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
+    rows, total = paginate(
+        session, mine, page,
+        col(Notification.read_at).is_not(None),
+        col(Notification.created_at).desc(),
+        col(Notification.id).desc(),
+    )
     unread = session.exec(
         select(func.count()).where(
             Notification.user_id == actor.user_id, col(Notification.read_at).is_(None)
         )
     ).one()
-    rows = session.exec(
-        mine.order_by(
-            col(Notification.read_at).is_not(None),
-            col(Notification.created_at).desc(),
-            col(Notification.id).desc(),
-        ).offset(page.offset).limit(page.limit)
-    ).all()
-    return list(rows), total, unread
+    return rows, total, unread
 
 
 def mark_read(session: Session, actor: Actor, notification_id: int) -> Notification:

@@ -236,7 +236,7 @@ def pay_milestone(
     )
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
-    _audit(session, actor, payment, "created", None, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, "created", to_status=payment.status)
     return Started(payment, secret, False)
 
 
@@ -353,7 +353,8 @@ def confirm(
         raise InvalidTransition(f"A {payment.status} payment cannot be confirmed")
     previous = payment.status
     confirm_now(session, config, payment, payment_method)
-    _audit(session, actor, payment, "confirmed", previous, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, "confirmed", from_status=previous,
+                 to_status=payment.status)
     return payment
 
 
@@ -397,7 +398,8 @@ def post_deposit(
     )
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
-    _audit(session, actor, payment, "created", None, payment.status, body.note)
+    audit.record(session, actor, ENTITY, payment.id, "created", to_status=payment.status,
+                 reason=body.note)
     return Started(payment, secret, False)
 
 
@@ -415,7 +417,8 @@ def capture(
     snapshot = _gateway_call(lambda: config.gateway.capture(intent_id, amount))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    _audit(session, actor, payment, "captured", previous, payment.status, amount_fen=amount)
+    audit.record(session, actor, ENTITY, payment.id, "captured", from_status=previous,
+                 to_status=payment.status, details={"amount_fen": amount})
     return payment
 
 
@@ -444,7 +447,8 @@ def _cancel_at_stripe(
     snapshot = _gateway_call(lambda: config.gateway.cancel(intent_id))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    _audit(session, actor, payment, action, previous, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, action, from_status=previous,
+                 to_status=payment.status)
     return payment
 
 
@@ -489,8 +493,9 @@ def refund(
     previous = payment.status
     if record.status == RefundStatus.SUCCEEDED:
         count_refund(session, payment, record, actor.user_id)
-    _audit(session, actor, payment, "refunded", previous, payment.status, body.reason,
-           refund_id=record.id, amount_fen=record.amount_fen)
+    audit.record(session, actor, ENTITY, payment.id, "refunded", from_status=previous,
+                 to_status=payment.status, reason=body.reason,
+                 details={"refund_id": record.id, "amount_fen": record.amount_fen})
     return payment, False
 
 
@@ -591,8 +596,7 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     )
     session.flush()
     assert entry.id is not None and contract.id is not None
-    audit.record(session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-                 entity_type="contract", entity_id=contract.id, action="payout_recorded",
+    audit.record(session, actor, "contract", contract.id, "payout_recorded",
                  details={"amount_fen": body.amount_fen, "reference": body.reference,
                           "paid_on": body.paid_on.isoformat(), "ledger_entry_id": entry.id})
     return entry
@@ -701,15 +705,3 @@ def _domain_error(error: PaymentGatewayError) -> Exception:
         return Conflict(f"The payment was declined: {error.message}", code="payment_declined")
     return Conflict(f"The payment provider refused the request: {error.message}",
                     code="payment_rejected")
-
-
-def _audit(
-    session: Session, actor: Actor, payment: Payment, action: str,
-    from_status: str | None, to_status: str | None, reason: str = "", **details: Any,
-) -> None:
-    assert payment.id is not None
-    audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type=ENTITY, entity_id=payment.id, action=action, from_status=from_status,
-        to_status=to_status, reason=reason, details=details,
-    )
