@@ -58,7 +58,7 @@ from search.highlight import (
     render_marked,
     render_marked_list,
 )
-from search.text import load_dictionary, normalize_text
+from search.text import fold_for_search, load_dictionary
 
 # Hit counts are capped at this; the default of 1000 made "N results" wrong past 1000.
 MAX_TOTAL_HITS = 100_000
@@ -534,7 +534,7 @@ def filter_expression(query: SearchQuery) -> str | None:
 
 
 def _search_body(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:
-    return {"q": normalize_text(query.text), **_search_params(schema, query)}
+    return {"q": fold_for_search(query.text), **_search_params(schema, query)}
 
 
 def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def fold_width(text: str) -> str:
     return text.translate(_FOLDED_FULL_WIDTH)
 
 
-def normalize_text(text: str, *, multiline: bool = False) -> str:
+def normalize_user_text(text: str, *, multiline: bool = False) -> str:
     """The canonical form of a free-text field: NFC, half-width, single spaces."""
     text = unicodedata.normalize("NFC", text)
     text = fold_width(text)
@@ -46,5 +46,5 @@ def normalize_text(text: str, *, multiline: bool = False) -> str:
 
 def comparable_title(text: str) -> str:
     """A title reduced for near-duplicate comparison: no spaces, punctuation or case."""
-    folded = normalize_text(text).lower()
+    folded = normalize_user_text(text).lower()
     return "".join(ch for ch in folded if ch.isalnum())

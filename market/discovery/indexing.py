@@ -48,13 +48,12 @@ from market.db import is_postgres, one_of, session_scope, utcnow
 from market.discovery.documents import (
     CATALOGUE_OF_KIND,
     MODEL_OF_CATALOGUE,
-    Listing,
     search_document,
     search_id,
 )
 from market.listings import service as listings
 from market.listings.expiry import LISTING_CHANGED
-from market.listings.models import ListingKind
+from market.listings.models import Listing, ListingKind
 from market.matching import service as matching
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent

@@ -19,13 +19,12 @@ from market.listings.models import (
     ACTIVE_STATUSES,
     PUBLIC_STATUSES,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     Result,
 )
 from market.listings.schemas import DemandFilters, DemandSort, ResultFilters, ResultSort
-
-Listing = Result | Demand
 
 MODELS: dict[ListingKind, type[Result] | type[Demand]] = {
     ListingKind.RESULT: Result,

@@ -33,6 +33,7 @@ from market.audit import service as audit
 from market.audit.models import AuditEvent
 from market.auth.actor import Actor
 from market.common.calendar import market_today
+from market.common.codes import join_codes
 from market.common.pagination import PageParams
 from market.common.text import comparable_title
 from market.db import utcnow
@@ -50,6 +51,7 @@ from market.listings.models import (
     EDITABLE_STATUSES,
     PUBLIC_STATUSES,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     Result,
@@ -63,7 +65,6 @@ from market.listings.schemas import (
     ResultUpdate,
     ReviewDecision,
     ReviewDecisionKind,
-    join_codes,
 )
 from market.organizations import service as organizations
 from market.organizations.models import DEMAND_KINDS, SUPPLY_KINDS
@@ -76,8 +77,6 @@ __all__ = [
     "mark_transacted",
     "reopen_after_deal_lost",
 ]
-
-Listing = Result | Demand
 
 # Titles at least this similar (difflib ratio over comparable_title) are flagged.
 SIMILAR_TITLE_RATIO = 0.9

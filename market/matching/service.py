@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.common.codes import split_codes
 from market.common.pagination import PageParams, paginate
 from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
@@ -32,14 +33,13 @@ from market.listings import service as listings
 from market.listings.models import (
     CooperationMode,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     MaturityStage,
-    Result,
     TechField,
     TransferMode,
 )
-from market.listings.schemas import split_codes
 from market.matching.models import Notification, SavedSearch, StoredMatch
 from market.matching.schemas import (
     ExplanationRead,
@@ -63,8 +63,6 @@ from search.backend import (
     SearchUnavailable,
     validate_query,
 )
-
-Listing = Result | Demand
 
 MAX_SAVED_SEARCHES_PER_USER = 20
 SAVED_SEARCH_TOPIC = "saved_search.match"

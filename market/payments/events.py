@@ -95,7 +95,7 @@ def _recorded_state(session: Session, payment: Payment) -> RecordedPaymentState:
 
 def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent) -> None:
     refund_id = event.object_id or ""
-    new_status = _refund_status(event.object_status)
+    new_status = RefundStatus.from_stripe(event.object_status)
     record = session.exec(select(Refund).where(col(Refund.stripe_refund_id) == refund_id)).first()
     if record is None:
         # Made in the Stripe Dashboard: we learn of it here and keep it like our own.
@@ -110,13 +110,6 @@ def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent)
     session.flush()
     if new_status == RefundStatus.SUCCEEDED and not was_counted:
         service.count_refund(session, payment, record, None)
-
-
-def _refund_status(stripe_status: str | None) -> RefundStatus:
-    try:
-        return RefundStatus(stripe_status or "pending")
-    except ValueError:
-        return RefundStatus.PENDING
 
 
 def _failure_code(payload: Mapping[str, Any]) -> str | None:

@@ -486,7 +486,7 @@ def refund(
     record = Refund(
         payment_id=payment_id, stripe_refund_id=snapshot.id, amount_fen=snapshot.amount_fen,
         reason=body.reason, requested_by_user_id=actor.user_id,
-        status=_refund_status(snapshot.status), idempotency_key=key,
+        status=RefundStatus.from_stripe(snapshot.status), idempotency_key=key,
     )
     session.add(record)
     session.flush()
@@ -497,14 +497,6 @@ def refund(
                  to_status=payment.status, reason=body.reason,
                  details={"refund_id": record.id, "amount_fen": record.amount_fen})
     return payment, False
-
-
-def _refund_status(stripe_status: str) -> RefundStatus:
-    # requires_action (bank details needed) is pending for us.
-    try:
-        return RefundStatus(stripe_status)
-    except ValueError:
-        return RefundStatus.PENDING
 
 
 def count_refund(session: Session, payment: Payment, record: Refund, user_id: int | None) -> None:
