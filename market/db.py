@@ -16,7 +16,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import ARRAY, Integer, any_, event, literal
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+
+# Every constraint gets a predictable name, so that a migration can drop or alter it by
+# name on both databases (PostgreSQL would otherwise pick its own, SQLite none at all).
+# Set here because every models module imports this one before it defines a table: a
+# convention applies to the tables defined after it. Check constraints have none: each
+# is named in its model (a "%(constraint_name)s" convention would rename those).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",  # SQLAlchemy's default, which the indexes already use
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
 def utcnow() -> datetime:
