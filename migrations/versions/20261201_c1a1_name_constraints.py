@@ -14,8 +14,8 @@ PostgreSQL renames in place (ALTER TABLE ... RENAME CONSTRAINT: no rewrite, a mo
 lock). SQLite cannot rename a constraint, so a table whose names change is rebuilt in batch
 mode (copy, drop, rename) with foreign keys off meanwhile, as SQLite's own procedure for
 altering a table prescribes: dropping a referenced table would otherwise fail. The
-references are checked before foreign keys are on again, and the append-only triggers,
-which a rebuild drops with the old table, are created again.
+references are checked (no broken one may appear) before foreign keys are on again, and
+the append-only triggers, which a rebuild drops with the old table, are created again.
 
 Revision ID: c1a1
 Revises: 0006
@@ -130,17 +130,24 @@ def _rebuild_on_sqlite(renaming: Renaming) -> None:
     bind = op.get_bind()
     with op.get_context().autocommit_block():  # the pragma is ignored inside a transaction
         op.execute('PRAGMA foreign_keys=OFF')
+    broken_before = _broken_references(bind)
     rebuilt = [table for table in _application_tables(bind) if _rebuild_one(bind, table, renaming)]
     for table in set(rebuilt) & set(APPEND_ONLY_TABLES):
         op.execute(f"""
             CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table}
             BEGIN SELECT RAISE(ABORT, '{table} is append-only: insert a correcting row instead'); END
         """)
-    broken = bind.exec_driver_sql('PRAGMA foreign_key_check').all()
+    # Rows that referred to nothing before are not this migration's to judge; any new one
+    # would mean a rebuild lost rows.
+    broken = _broken_references(bind) - broken_before
     if broken:
-        raise RuntimeError(f'rows refer to rows that do not exist: {broken[:5]}')
+        raise RuntimeError(f'rows refer to rows that do not exist: {sorted(broken)[:5]}')
     with op.get_context().autocommit_block():
         op.execute('PRAGMA foreign_keys=ON')
+
+
+def _broken_references(bind: sa.Connection) -> set[tuple[object, ...]]:
+    return {tuple(row) for row in bind.exec_driver_sql('PRAGMA foreign_key_check')}
 
 
 def _rebuild_one(bind: sa.Connection, table_name: str, renaming: Renaming) -> bool:
