@@ -15,7 +15,8 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from market import migrate
 from market.common.calendar import end_of_market_day, market_today
 from market.db import make_engine
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     Cast,
     contract_from_deal,
     contract_terms,
@@ -28,7 +29,6 @@ from tests.deals.journey import (
     submit,
     won_deal,
 )
-from tests.support.factories import Market
 
 
 def _create(client: TestClient, cast: Cast, **overrides: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from market.common.calendar import market_today
-from tests.deals.journey import (
+from tests.support.journey import (
     STAGES,
     Cast,
     advance,

@@ -32,7 +32,9 @@ from market.contracts.models import LedgerEntry
 from market.db import make_engine
 from market.stats import rollup, service
 from market.stats.schemas import Dimension
-from tests.deals.journey import (
+from tests.support.database import _fresh_postgres_database, postgres_server_url
+from tests.support.factories import Account, Market
+from tests.support.journey import (
     Cast,
     contract_terms,
     ok,
@@ -40,8 +42,6 @@ from tests.deals.journey import (
     totals,
     won_deal,
 )
-from tests.support.database import _fresh_postgres_database, postgres_server_url
-from tests.support.factories import Account, Market
 
 
 class Clock:

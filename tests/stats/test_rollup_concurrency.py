@@ -21,14 +21,14 @@ from sqlmodel import Session
 from market.common.calendar import market_today
 from market.stats import rollup, service
 from market.stats.schemas import Dimension
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     Cast,
     contract_terms,
     direct_contract,
     registered_contract,
     submit,
 )
-from tests.support.factories import Market
 
 pytestmark = pytest.mark.postgres
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from market.common.calendar import market_today
 from market.stats.service import months_remaining, yuan
-from tests.deals.journey import Cast, contract_terms, ok, registered_contract, won_deal
 from tests.support.factories import Market
+from tests.support.journey import Cast, contract_terms, ok, registered_contract, won_deal
 
 ENDPOINTS = ("/stats/summary", "/stats/breakdown/year", "/stats/breakdown/field?format=csv",
              "/stats/targets", "/stats/progress/2020")

@@ -1,4 +1,5 @@
-"""The catalogue's test helpers: valid payloads and the steps of the lifecycle over HTTP."""
+"""The catalogue's test helpers: valid payloads and the steps of the lifecycle over HTTP
+(the `catalogue` fixture is registered by tests/listings/conftest.py and others)."""
 
 from __future__ import annotations
 

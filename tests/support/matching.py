@@ -22,7 +22,7 @@ from market.listings.models import Demand, ListingStatus, Result
 from search.backend import SearchBackend
 from search.local import LocalSearchEngine
 from search.meili import MeilisearchEngine
-from tests.listings.conftest import Catalogue, catalogue, demand_payload, result_payload
+from tests.support.catalogue import Catalogue, catalogue, demand_payload, result_payload
 from tests.support.meili_server import MeilisearchServer, meilisearch_server
 
 __all__ = ["catalogue", "demand_payload", "meilisearch_server", "result_payload"]

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.deals.journey import Cast, ok
-from tests.payments.api.conftest import (
+from tests.support.factories import Account
+from tests.support.journey import Cast, ok
+from tests.support.payments import (
     VISA,
     ledger_rows,
     milestone_ids,
@@ -17,7 +18,6 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.factories import Account
 
 pytestmark = pytest.mark.stripe
 

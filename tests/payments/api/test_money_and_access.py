@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from market.common.calendar import market_today
 from market.payments.ledger import fee_due
-from tests.deals.journey import (
+from tests.support.journey import (
     Cast,
     contract_from_deal,
     ok,
@@ -22,7 +22,8 @@ from tests.deals.journey import (
     submit,
     won_deal,
 )
-from tests.payments.api.conftest import (
+from tests.support.localstripe_server import TEST_SECRET_KEY
+from tests.support.payments import (
     VISA,
     WEBHOOK_SECRET,
     deliver,
@@ -34,7 +35,6 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.localstripe_server import TEST_SECRET_KEY
 
 # --- the fee rule (no server needed) ----------------------------------------------------------
 
