@@ -56,8 +56,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
     """`column IN (ids)` for a large id set; on PostgreSQL `column = ANY(:ids)` with one
-    array parameter: psycopg parses every placeholder of an IN list (~20 µs each,
-    ~40 ms for a 2,000-id batch). SQLite has no arrays."""
+    array parameter: psycopg parses every placeholder of an IN list, which adds up for a
+    worker's batch (docs/PERFORMANCE.md, "Figures behind the code's comments"). SQLite
+    has no arrays."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(literal(list(ids), type_=ARRAY(Integer)))
     return column.in_(ids)

@@ -85,8 +85,9 @@ def to_half_width(text: str) -> str:
 
 
 def to_simplified(text: str) -> str:
-    # The pure-Python converter costs ~1 ms per abstract; almost all listings are
-    # already simplified, and a set test in C proves that nothing would change.
+    # The pure-Python converter is slow per abstract (docs/PERFORMANCE.md, "Figures behind
+    # the code's comments"); almost all listings are already simplified, and a set test
+    # in C proves that nothing would change.
     if convertible_characters().isdisjoint(text):
         return text
     return str(_traditional_to_simplified().convert(text))
@@ -193,7 +194,8 @@ def _segmenter() -> jieba.Tokenizer:
 
 def warm_up() -> None:
     """Load the segmenter, the domain dictionary and the t2s tables now, not in the first
-    request that needs them (jieba takes ~0.6 s to load its dictionary, measured)."""
+    request that needs them (jieba's dictionary alone takes a noticeable part of a second:
+    docs/PERFORMANCE.md, "Figures behind the code's comments")."""
     segment_query("钕铁硼永磁材料")
     fold_for_search("臺灣積體電路")  # traditional text takes the path that loads OpenCC
 

@@ -316,9 +316,10 @@ class Indexer:
 
 
 def _mark_processed(session: Session, rows: Sequence[OutboxEvent], now: datetime) -> None:
-    """One UPDATE for a batch's settled rows (the ORM would send one per row, ~15 % of
-    the worker's time on PostgreSQL). The session ends with the batch, so the row
-    objects in memory are left as they were."""
+    """One UPDATE for a batch's settled rows (the ORM would send one per row, a large
+    share of the worker's time on PostgreSQL: docs/PERFORMANCE.md, "Figures behind the
+    code's comments"). The session ends with the batch, so the row objects in memory are
+    left as they were."""
     statement = (
         update(OutboxEvent)
         .where(one_of(session, col(OutboxEvent.id), [row.id for row in rows if row.id]))

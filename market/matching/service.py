@@ -157,8 +157,8 @@ def _store_shown(
     One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement for every match shown:
     a pair shown again keeps its row (and its feedback) and gets the new score,
     explanation and viewer. Two requests racing on the same pair cannot fail: the
-    database resolves the conflict (measured: ~8 ms per request with one ORM row per
-    match on SQLite, docs/PERFORMANCE.md).
+    database resolves the conflict (and one ORM row per match cost far more:
+    docs/PERFORMANCE.md, "Figures behind the code's comments").
     """
     is_demand = isinstance(listing, Demand)
     assert listing.id is not None
@@ -189,7 +189,8 @@ def _store_shown(
     statement = _shown_matches_upsert(session.get_bind().dialect.name)
     # The rows as parameters of one cached single-row statement: SQLAlchemy sends them as
     # one multi-row INSERT ("insertmanyvalues") without compiling a new 150-parameter
-    # statement per request (that compilation was ~4 ms of a ~20 ms match request).
+    # statement per request (that compilation was a fifth of a match request: the figures
+    # are in docs/PERFORMANCE.md, "Figures behind the code's comments").
     shown = session.execute(statement, list(rows.values()))
     stored: dict[int, _Shown] = {}
     for row_id, demand_id, result_id, useful, reason in shown:
