@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # The embedded engine's file; empty: data_dir/search.sqlite3.
     search_local_path: Path | None = None
     # The outbox worker (docs/SEARCH.md, "Indexing through the outbox").
-    # 2,000 rows a batch, 8 batches in flight: the outbox then indexes at 0.8× the
+    # 2,000 rows a batch, 8 batches in flight: the outbox then indexes close to the
     # engine's raw bulk rate (docs/PERFORMANCE.md); smaller batches pay Meilisearch's
     # per-task overhead more often.
     outbox_batch_size: int = Field(default=2000, ge=1, le=10_000)

@@ -29,7 +29,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import ARRAY, Integer, any_, event, literal
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+
+# Every constraint gets a predictable name, so that a migration can drop or alter it by
+# name on both databases (PostgreSQL would otherwise pick its own, SQLite none at all).
+# Set here because every models module imports this one before it defines a table: a
+# convention applies to the tables defined after it. Check constraints have none: each
+# is named in its model (a "%(constraint_name)s" convention would rename those).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",  # SQLAlchemy's default, which the indexes already use
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
 def utcnow() -> datetime:
@@ -106,8 +119,9 @@ def _begin_before_first_write(
 
 def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
     """`column IN (ids)` for a large id set; on PostgreSQL `column = ANY(:ids)` with one
-    array parameter: psycopg parses every placeholder of an IN list (~20 µs each,
-    ~40 ms for a 2,000-id batch). SQLite has no arrays."""
+    array parameter: psycopg parses every placeholder of an IN list, which adds up for a
+    worker's batch (docs/PERFORMANCE.md, "Figures behind the code's comments"). SQLite
+    has no arrays."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(literal(list(ids), type_=ARRAY(Integer)))
     return column.in_(ids)

@@ -20,6 +20,7 @@ from sqlmodel import Session, func, select
 
 from market.auth.models import Role, User
 from market.auth.passwords import hash_password
+from market.common.codes import join_codes
 from market.db import session_scope, utcnow
 from market.listings.models import (
     CooperationMode,
@@ -31,7 +32,6 @@ from market.listings.models import (
     TechField,
     TransferMode,
 )
-from market.listings.schemas import join_codes
 from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.uscc import make_uscc
 from market.outbox import service as outbox

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypedDict
 
-from search.text import normalize_text
+from search.text import fold_for_search
 
 Catalogue = Literal["results", "demands"]
 CATALOGUES: tuple[Catalogue, ...] = ("results", "demands")
@@ -189,7 +189,7 @@ def document_id(catalogue: Catalogue, listing_id: int) -> str:
 
 def normalize_ipc_code(code: str) -> str:
     """`h01m 10/052` -> `H01M10/052`; raises DocumentError for anything not IPC-shaped."""
-    compact = re.sub(r"\s+", "", normalize_text(code)).upper()
+    compact = re.sub(r"\s+", "", fold_for_search(code)).upper()
     if not _IPC_PARTIAL.match(compact):
         raise DocumentError(f"not an IPC code: {code!r}")
     return compact
@@ -306,7 +306,7 @@ def _text(fields: Mapping[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise DocumentError(f"{name} must be text, got {type(value).__name__}")
-    return normalize_text(value)
+    return fold_for_search(value)
 
 
 def _required_text(fields: Mapping[str, Any], name: str) -> str:
@@ -333,7 +333,7 @@ def _strings(fields: Mapping[str, Any], name: str) -> list[str]:
 
 
 def _texts(fields: Mapping[str, Any], name: str) -> list[str]:
-    return list(dict.fromkeys(normalize_text(value) for value in _strings(fields, name)))
+    return list(dict.fromkeys(fold_for_search(value) for value in _strings(fields, name)))
 
 
 def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:

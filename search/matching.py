@@ -6,8 +6,9 @@ so matching runs in two steps:
 1. Recall. The source listing's most specific words (keywords first, then title words;
    demand phrasing such as 寻求/征集/需求 removed; at most 10 words, the engine's limit,
    so no key term is silently dropped) go to the engine with the "frequency" matching
-   strategy, which tolerates missing words: measured P@10 0.87 against 0.29 for
-   Meilisearch's default "last" on demand titles (docs/SEARCH.md). The engine returns up
+   strategy, which tolerates missing words: far more precise than Meilisearch's default
+   "last" on demand titles (docs/SEARCH.md; the figures in docs/PERFORMANCE.md, "Figures
+   behind the code's comments"). The engine returns up
    to `DEFAULT_CANDIDATES` published candidates with ranking scores. "frequency" never
    drops the rarest query word, so when that returns too few candidates the leading
    terms are also searched one by one, within the source's key field and everywhere
@@ -292,11 +293,11 @@ def _broadening_queries(
     and the first ones in every field.
 
     A one-word hit is weak evidence; one in the same field is a plausible counterpart
-    (measured: matcher P@10 0.245 → 0.286 on Meilisearch, 0.227 → 0.276 on the local
-    engine, docs/SEARCH.md). The searches in every field keep counterparts of another
-    field that share a leading keyword (equipment for a materials process). Without a
-    field, every leading term is searched in every field. A one-term query has no
-    field-free search to add: its combined query is that term.
+    (it raised the matcher's precision on both engines: docs/SEARCH.md, and the figures in
+    docs/PERFORMANCE.md, "Figures behind the code's comments"). The searches in every
+    field keep counterparts of another field that share a leading keyword (equipment for
+    a materials process). Without a field, every leading term is searched in every field.
+    A one-term query has no field-free search to add: its combined query is that term.
     """
     searches: list[SearchQuery] = []
     any_field_terms = BROADENING_TERMS

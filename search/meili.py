@@ -58,13 +58,14 @@ from search.highlight import (
     render_marked,
     render_marked_list,
 )
-from search.text import load_dictionary, normalize_text
+from search.text import fold_for_search, load_dictionary
 
 # Hit counts are capped at this; the default of 1000 made "N results" wrong past 1000.
 MAX_TOTAL_HITS = 100_000
 BATCH_SIZE = 1_000
-# Batches enqueued ahead of the one being waited for: enqueueing ahead roughly doubles
-# throughput compared with send-wait-send, while keeping progress reports honest.
+# Batches enqueued ahead of the one being waited for: enqueueing ahead indexes much
+# faster than send-wait-send (docs/PERFORMANCE.md, "Figures behind the code's comments"),
+# while keeping progress reports honest.
 PENDING_BATCHES = 4
 CROP_LENGTH_WORDS = 30
 # "sort" first: an explicit sort (price, newest) must win over relevance. Without a sort
@@ -382,10 +383,10 @@ class _AsyncSearchConnections:
     """POST JSON to Meilisearch from async code, over a kept-alive aiohttp session.
 
     The API's search endpoints are `async`: a sync search would cost each of them a hop
-    to the thread pool and back, measured at 1-3 ms of a ~5 ms search
-    (docs/PERFORMANCE.md). An aiohttp session belongs to the event loop that opened it
-    and must be closed in that loop, so the owner of the loop opens and closes it
-    (`open`/`close`: the API's lifespan). Without one (a script, a test), each search
+    to the thread pool and back, a good part of a search's time (docs/PERFORMANCE.md,
+    "Figures behind the code's comments"). An aiohttp session belongs to the event loop
+    that opened it and must be closed in that loop, so the owner of the loop opens and
+    closes it (`open`/`close`: the API's lifespan). Without one (a script, a test), each search
     uses a session of its own: correct, only without the kept-alive connection.
     """
 
@@ -440,8 +441,9 @@ async def _send(session: aiohttp.ClientSession, url: str, payload: bytes) -> tup
 
 
 def _search_headers(api_key: str | None) -> dict[str, str]:
-    # identity: a kept-alive session asking for gzip stalled ~44 ms per response on
-    # loopback, against ~1 ms uncompressed (shared/notes/meilisearch.md).
+    # identity: a kept-alive session asking for gzip stalled on every response, many times
+    # the uncompressed answer's time (docs/PERFORMANCE.md, "Figures behind the code's
+    # comments").
     headers = {
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
@@ -534,7 +536,7 @@ def filter_expression(query: SearchQuery) -> str | None:
 
 
 def _search_body(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:
-    return {"q": normalize_text(query.text), **_search_params(schema, query)}
+    return {"q": fold_for_search(query.text), **_search_params(schema, query)}
 
 
 def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any]:

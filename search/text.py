@@ -1,6 +1,6 @@
 """Text preparation shared by the document builders and both engines.
 
-Everything that reaches an index or a query goes through `normalize_text` first, so a
+Everything that reaches an index or a query goes through `fold_for_search` first, so a
 listing typed in traditional characters or full-width Latin is found by a simplified,
 half-width query and the other way round. Meilisearch does fold traditional characters
 itself, but it then cuts traditional text into single characters (see
@@ -85,14 +85,15 @@ def to_half_width(text: str) -> str:
 
 
 def to_simplified(text: str) -> str:
-    # The pure-Python converter costs ~1 ms per abstract; almost all listings are
-    # already simplified, and a set test in C proves that nothing would change.
+    # The pure-Python converter is slow per abstract (docs/PERFORMANCE.md, "Figures behind
+    # the code's comments"); almost all listings are already simplified, and a set test
+    # in C proves that nothing would change.
     if convertible_characters().isdisjoint(text):
         return text
     return str(_traditional_to_simplified().convert(text))
 
 
-def normalize_text(text: str) -> str:
+def fold_for_search(text: str) -> str:
     """The canonical form of any text that is indexed or searched."""
     half_width = to_half_width(text)
     simplified = to_simplified(half_width)
@@ -101,7 +102,7 @@ def normalize_text(text: str) -> str:
 
 def normalize_term(term: str) -> str:
     """The canonical form of a single word, as both engines compare words: lower case."""
-    return normalize_text(term).lower()
+    return fold_for_search(term).lower()
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Dictionary:
         cls, synonym_groups: Iterable[Sequence[str]], stop_words: Iterable[str]
     ) -> Dictionary:
         groups = tuple(
-            tuple(dict.fromkeys(normalize_text(term) for term in group if term.strip()))
+            tuple(dict.fromkeys(fold_for_search(term) for term in group if term.strip()))
             for group in synonym_groups
         )
         group_index: dict[str, tuple[int, ...]] = {}
@@ -193,9 +194,10 @@ def _segmenter() -> jieba.Tokenizer:
 
 def warm_up() -> None:
     """Load the segmenter, the domain dictionary and the t2s tables now, not in the first
-    request that needs them (jieba takes ~0.6 s to load its dictionary, measured)."""
+    request that needs them (jieba's dictionary alone takes a noticeable part of a second:
+    docs/PERFORMANCE.md, "Figures behind the code's comments")."""
     segment_query("钕铁硼永磁材料")
-    normalize_text("臺灣積體電路")  # traditional text takes the path that loads OpenCC
+    fold_for_search("臺灣積體電路")  # traditional text takes the path that loads OpenCC
 
 
 def _is_word(token: str) -> bool:
@@ -209,14 +211,14 @@ def segment_for_index(text: str) -> list[str]:
     either the whole word or a part of it finds the document.
     """
     dictionary = load_dictionary()
-    words = (token.strip().lower() for token in _segmenter().cut_for_search(normalize_text(text)))
+    words = (token.strip().lower() for token in _segmenter().cut_for_search(fold_for_search(text)))
     return [word for word in words if _is_word(word) and word not in dictionary.stop_words]
 
 
 def segment_query(text: str) -> list[str]:
     """The distinct words of a query, in order, lower case, without stop words."""
     dictionary = load_dictionary()
-    words = (token.strip().lower() for token in _segmenter().cut(normalize_text(text)))
+    words = (token.strip().lower() for token in _segmenter().cut(fold_for_search(text)))
     meaningful = (word for word in words if _is_word(word) and word not in dictionary.stop_words)
     return list(dict.fromkeys(meaningful))
 

@@ -20,6 +20,7 @@ from market.app import create_app
 from market.config import Settings
 from tests.support.database import migrated_database, postgres_server_url, wipe
 from tests.support.factories import Market
+from tests.support.journey import Cast, make_cast
 from tests.support.settings import make_test_settings
 
 pytest_plugins = ["tests.support.stripe_fixtures"]
@@ -70,3 +71,9 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def market(engine: Engine, settings: Settings) -> Market:
     return Market(engine, settings)
+
+
+@pytest.fixture
+def cast(market: Market) -> Cast:
+    """The accounts of a deal's journey (tests/support/journey.py)."""
+    return make_cast(market)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 from tests.support.factories import Market, new_credit_code
 
 RIGHT_TO_LEFT_OVERRIDE = "\u202e"
@@ -61,9 +61,9 @@ def test_a_result_title_loses_its_right_to_left_override(
 
 @pytest.mark.parametrize("control", list(BIDI_CONTROLS))
 def test_every_bidirectional_control_is_stripped(control: str) -> None:
-    assert normalize_text(f"a{control}b") == "ab"
-    assert normalize_text(f"a{control}\nb", multiline=True) == "a\nb"
+    assert normalize_user_text(f"a{control}b") == "ab"
+    assert normalize_user_text(f"a{control}\nb", multiline=True) == "a\nb"
 
 
 def test_arabic_and_hebrew_letters_stay() -> None:
-    assert normalize_text("مرحبا שלום") == "مرحبا שלום"
+    assert normalize_user_text("مرحبا שלום") == "مرحبا שלום"

@@ -32,7 +32,7 @@ def fold_width(text: str) -> str:
     return text.translate(_FOLDED_FULL_WIDTH)
 
 
-def normalize_text(text: str, *, multiline: bool = False) -> str:
+def normalize_user_text(text: str, *, multiline: bool = False) -> str:
     """The canonical form of a free-text field: NFC, half-width, single spaces."""
     text = unicodedata.normalize("NFC", text)
     text = fold_width(text)
@@ -47,7 +47,7 @@ def normalize_text(text: str, *, multiline: bool = False) -> str:
 
 def comparable_title(text: str) -> str:
     """A title reduced for near-duplicate comparison: no spaces, punctuation or case."""
-    folded = normalize_text(text).lower()
+    folded = normalize_user_text(text).lower()
     return "".join(ch for ch in folded if ch.isalnum())
 
 
@@ -64,9 +64,9 @@ def strip_bidi_controls(text: str) -> str:
 
 def one_line(text: str) -> str:
     """A request field validator (`AfterValidator(one_line)`) for a single-line text."""
-    return normalize_text(text)
+    return normalize_user_text(text)
 
 
 def paragraphs(text: str) -> str:
     """A request field validator for a text that may keep its line breaks."""
-    return normalize_text(text, multiline=True)
+    return normalize_user_text(text, multiline=True)

@@ -13,32 +13,14 @@ reads (`market.contracts.rollup`): derived data, rebuildable from this ledger.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from market.common.calendar import market_today, quarter_of
 from market.contracts import rollup
 from market.contracts.models import Contract, LedgerEntry, LedgerEntryKind
 from market.db import utcnow
 from market.errors import Conflict
-
-# The bureau's calendar: registration dates and "as of" days are China Standard Time
-# (no daylight saving since 1991, so a fixed offset is exact).
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
-
-
-def local_today() -> date:
-    return utcnow().astimezone(CHINA_TIME).date()
-
-
-def end_of_local_day(day: date) -> datetime:
-    """The first UTC instant after `day` ends in China: the cut-off for "as of day"."""
-    return datetime.combine(day + timedelta(days=1), time(), CHINA_TIME).astimezone(UTC)
-
-
-def quarter_of(day: date) -> int:
-    return (day.month - 1) // 3 + 1
 
 
 def record_registration(session: Session, contract: Contract, user_id: int) -> LedgerEntry:
@@ -126,5 +108,5 @@ def _append(
         # a contract twice, and the client gets a 409 rather than a 500.
         raise Conflict("This step is already in the trade-volume ledger",
                        code="already_counted") from error
-    rollup.record(session, entry, entry.recorded_at.astimezone(CHINA_TIME).date())
+    rollup.record(session, entry, market_today(entry.recorded_at))
     return entry

@@ -29,6 +29,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func
 
+from market.common.calendar import month_number
 from market.contracts.models import LedgerEntry, LedgerRollup
 
 PERIOD = "period"
@@ -51,11 +52,6 @@ SUM_COLUMNS = ("contract_count", "total_amount_fen", "technology_amount_fen")
 Sums = tuple[int, int, int]  # contract count, 成交额 fen, 技术交易额 fen
 # A group's key: (effective year, effective month) for "period", the value as text else.
 GroupKey = Any
-
-
-def month_number(day: date) -> int:
-    """YYYYMM: how `recorded_month` names a month."""
-    return day.year * 100 + day.month
 
 
 def value_text(value: object) -> str:

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from market.common.dates import PlausibleDate
 from market.common.ids import BodyId
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 from market.contracts.models import (
     ContractStatus,
     ContractSubtype,
@@ -24,11 +24,11 @@ Id = BodyId
 
 
 def _line(text: str) -> str:
-    return normalize_text(text)
+    return normalize_user_text(text)
 
 
 def _multiline(text: str) -> str:
-    return normalize_text(text, multiline=True)
+    return normalize_user_text(text, multiline=True)
 
 
 Title = Annotated[str, Field(min_length=2, max_length=200), AfterValidator(_line)]

@@ -15,12 +15,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, delete, or_, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.common import transitions
-from market.common.pagination import PageParams
+from market.common.calendar import market_today
+from market.common.pagination import PageParams, paginate
 from market.contracts import ledger
 from market.contracts.models import (
     EDITABLE_STATUSES,
@@ -99,9 +100,9 @@ def list_visible(
     query = select(Contract).where(_visibility(actor))
     if status is not None:
         query = query.where(col(Contract.status) == status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    ordered = query.order_by(col(Contract.updated_at).desc(), col(Contract.id).desc())
-    return list(session.exec(ordered.offset(page.offset).limit(page.limit))), total
+    return paginate(
+        session, query, page, col(Contract.updated_at).desc(), col(Contract.id).desc()
+    )
 
 
 def read(session: Session, contract: Contract) -> ContractRead:
@@ -168,7 +169,7 @@ def _check_classification(terms: ContractTerms) -> None:
 def _check_dates(terms: ContractTerms) -> None:
     if terms.term_end < terms.term_start:
         raise InvalidInput.on("body.term_end", "the term ends before it starts")
-    if terms.signed_on > ledger.local_today():
+    if terms.signed_on > market_today():
         raise InvalidInput.on("body.signed_on", "a contract is registered after it is signed")
 
 
@@ -262,7 +263,7 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
                        code="contract_exists") from error
     assert contract.id is not None
     _replace_schedule(session, contract.id, data.non_technical_costs, data.milestones)
-    _audit(session, actor, contract, "created", None, ContractStatus.DRAFT)
+    audit.record(session, actor, ENTITY, contract.id, "created", to_status=ContractStatus.DRAFT)
     return contract
 
 
@@ -361,7 +362,8 @@ def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms)
     contract.updated_at = utcnow()
     assert contract.id is not None
     _replace_schedule(session, contract.id, terms.non_technical_costs, terms.milestones)
-    _audit(session, actor, contract, "edited", contract.status, contract.status)
+    audit.record(session, actor, ENTITY, contract.id, "edited", from_status=contract.status,
+                 to_status=contract.status)
     return contract
 
 
@@ -375,7 +377,8 @@ def submit(session: Session, actor: Actor, contract_id: int, note: str) -> Contr
     _snapshot_parties(session, contract)
     previous = _move(session, contract, EDITABLE_STATUSES, ContractStatus.SUBMITTED,
                      submitted_at=utcnow(), status_reason="")
-    _audit(session, actor, contract, "submitted", previous, ContractStatus.SUBMITTED, note)
+    audit.record(session, actor, ENTITY, contract.id, "submitted", from_status=previous,
+                 to_status=ContractStatus.SUBMITTED, reason=note)
     outbox.enqueue(session, "contract.submitted", ENTITY, contract_id)
     return contract
 
@@ -386,7 +389,7 @@ def register(session: Session, actor: Actor, contract_id: int, note: str) -> Con
                              contract.buyer_organization_id)
     # The kind and district the statistics count under are those at registration.
     _snapshot_parties(session, contract)
-    today = ledger.local_today()
+    today = market_today()
     previous = _move(
         session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REGISTERED,
         registered_on=today, registered_at=utcnow(), registered_by_user_id=actor.user_id,
@@ -396,8 +399,9 @@ def register(session: Session, actor: Actor, contract_id: int, note: str) -> Con
     session.flush()
     ledger.record_registration(session, contract, actor.user_id)
     deals.mark_listings_transacted(session, contract.result_id, contract.demand_id)
-    _audit(session, actor, contract, "registered", previous, ContractStatus.REGISTERED, note,
-           registration_number=contract.registration_number)
+    audit.record(session, actor, ENTITY, contract.id, "registered", from_status=previous,
+                 to_status=ContractStatus.REGISTERED, reason=note,
+                 details={"registration_number": contract.registration_number})
     outbox.enqueue(session, "contract.registered", ENTITY, contract_id)
     return contract
 
@@ -406,7 +410,8 @@ def refuse(session: Session, actor: Actor, contract_id: int, reason: str) -> Con
     contract = _for_bureau(session, actor, contract_id)
     previous = _move(session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REFUSED,
                      status_reason=reason)
-    _audit(session, actor, contract, "refused", previous, ContractStatus.REFUSED, reason)
+    audit.record(session, actor, ENTITY, contract.id, "refused", from_status=previous,
+                 to_status=ContractStatus.REFUSED, reason=reason)
     outbox.enqueue(session, "contract.refused", ENTITY, contract_id)
     return contract
 
@@ -415,8 +420,8 @@ def request_correction(session: Session, actor: Actor, contract_id: int, reason:
     contract = _for_bureau(session, actor, contract_id)
     previous = _move(session, contract, (ContractStatus.SUBMITTED,),
                      ContractStatus.NEEDS_CORRECTION, status_reason=reason)
-    _audit(session, actor, contract, "correction_requested", previous,
-           ContractStatus.NEEDS_CORRECTION, reason)
+    audit.record(session, actor, ENTITY, contract.id, "correction_requested", from_status=previous,
+                 to_status=ContractStatus.NEEDS_CORRECTION, reason=reason)
     outbox.enqueue(session, "contract.needs_correction", ENTITY, contract_id)
     return contract
 
@@ -438,9 +443,11 @@ def change_amounts(
     entry = ledger.record_change(
         session, contract, actor.user_id, previous_total, previous_technology
     )
-    _audit(session, actor, contract, "changed", ContractStatus.REGISTERED,
-           ContractStatus.REGISTERED, change.reason,
-           delta_total_fen=entry.delta_total_fen, delta_technology_fen=entry.delta_technology_fen)
+    audit.record(session, actor, ENTITY, contract.id, "changed",
+                 from_status=ContractStatus.REGISTERED, to_status=ContractStatus.REGISTERED,
+                 reason=change.reason,
+                 details={"delta_total_fen": entry.delta_total_fen,
+                          "delta_technology_fen": entry.delta_technology_fen})
     return contract
 
 
@@ -449,7 +456,8 @@ def cancel(session: Session, actor: Actor, contract_id: int, reason: str) -> Con
     previous = _move(session, contract, (ContractStatus.REGISTERED,), ContractStatus.CANCELLED,
                      status_reason=reason, revision=col(Contract.revision) + 1)
     ledger.record_cancellation(session, contract, actor.user_id)
-    _audit(session, actor, contract, "cancelled", previous, ContractStatus.CANCELLED, reason)
+    audit.record(session, actor, ENTITY, contract.id, "cancelled", from_status=previous,
+                 to_status=ContractStatus.CANCELLED, reason=reason)
     outbox.enqueue(session, "contract.cancelled", ENTITY, contract_id)
     return contract
 
@@ -506,21 +514,3 @@ def _bump_counter(session: Session, year: int) -> bool:
         .values(last_number=col(RegistrationCounter.last_number) + 1)
     )
     return bool(bumped.rowcount)  # type: ignore[attr-defined]
-
-
-def _audit(
-    session: Session,
-    actor: Actor,
-    contract: Contract,
-    action: str,
-    from_status: str | None,
-    to_status: str | None,
-    reason: str = "",
-    **details: Any,
-) -> None:
-    assert contract.id is not None
-    audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type=ENTITY, entity_id=contract.id, action=action, from_status=from_status,
-        to_status=to_status, reason=reason, details=details,
-    )

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from market.common.ids import BodyId
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 from market.deals.models import (
     DealEventKind,
     DealStage,
@@ -17,11 +17,11 @@ from market.deals.models import (
 
 
 def _multiline(text: str) -> str:
-    return normalize_text(text, multiline=True)
+    return normalize_user_text(text, multiline=True)
 
 
 def _line(text: str) -> str:
-    return normalize_text(text)
+    return normalize_user_text(text)
 
 
 Message = Annotated[str, Field(max_length=4000), AfterValidator(_multiline)]

@@ -23,7 +23,7 @@ from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import Role, User
 from market.common import transitions
-from market.common.pagination import PageParams
+from market.common.pagination import PageParams, paginate
 from market.db import utcnow
 from market.deals.models import (
     NEXT_STAGE,
@@ -64,15 +64,6 @@ def _require_verified(actor: Actor) -> None:
 
 def acts_as_broker(actor: Actor) -> bool:
     return actor.is_broker or actor.organization_kind == OrganizationKind.BROKER_AGENCY
-
-
-def _audit(
-    session: Session, actor: Actor, entity: str, entity_id: int, action: str, **extra: Any
-) -> None:
-    audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type=entity, entity_id=entity_id, action=action, **extra,
-    )
 
 
 # --- interests and proposals ---------------------------------------------------------
@@ -129,7 +120,7 @@ def _add_outreach(session: Session, actor: Actor, outreach: OutreachT) -> Outrea
         ) from error
     assert outreach.id is not None
     entity = ENTITY_BY_MODEL[type(outreach)]
-    _audit(session, actor, entity, outreach.id, "created", to_status=OutreachStatus.PENDING)
+    audit.record(session, actor, entity, outreach.id, "created", to_status=OutreachStatus.PENDING)
     outbox.enqueue(session, f"{entity}.created", entity, outreach.id,
                    {"owner_organization_id": outreach.owner_organization_id})
     return outreach
@@ -178,9 +169,7 @@ def list_outreach(
         if status is not None:
             query = query.where(col(model.status) == status)
         order = (col(model.created_at).desc(), col(model.id).desc())
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(*order).offset(page.offset).limit(page.limit))
-    return list(rows), total
+    return paginate(session, query, page, *order)
 
 
 def accept(session: Session, actor: Actor, model: type[OutreachT], outreach_id: int) -> OutreachT:
@@ -217,7 +206,7 @@ def _answer(
     }, lost="Someone answered this meanwhile; reload it")
     assert outreach.id is not None
     entity = ENTITY_BY_MODEL[type(outreach)]
-    _audit(
+    audit.record(
         session, actor, entity, outreach.id, str(to), from_status=OutreachStatus.PENDING,
         to_status=to, reason=outreach.decline_note,
         details={"decline_reason": outreach.decline_reason},
@@ -263,9 +252,7 @@ def list_deals(
     query = select(Deal).where(_deal_visibility(actor))
     if stage is not None:
         query = query.where(col(Deal.stage) == stage)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    ordered = query.order_by(col(Deal.updated_at).desc(), col(Deal.id).desc())
-    return list(session.exec(ordered.offset(page.offset).limit(page.limit))), total
+    return paginate(session, query, page, col(Deal.updated_at).desc(), col(Deal.id).desc())
 
 
 def events(session: Session, actor: Actor, deal_id: int) -> list[DealEvent]:
@@ -297,8 +284,8 @@ def open_deal(session: Session, actor: Actor, data: DealCreate) -> Deal:
     session.flush()
     assert deal.id is not None
     _append_event(session, actor, deal.id, DealEventKind.OPENED, None, DealStage.LEAD, data.note)
-    _audit(session, actor, "deal", deal.id, "opened", to_status=DealStage.LEAD,
-           details={"broker_user_id": broker_user_id})
+    audit.record(session, actor, "deal", deal.id, "opened", to_status=DealStage.LEAD,
+                 details={"broker_user_id": broker_user_id})
     _mark_listings_in_negotiation(session, deal)
     outbox.enqueue(session, "deal.opened", "deal", deal.id)
     return deal
@@ -481,9 +468,9 @@ def change_stage(session: Session, actor: Actor, deal_id: int, change: StageChan
                      lost="The deal changed meanwhile; reload it and try again")
     _append_event(session, actor, deal_id, DealEventKind.STAGE_CHANGED, current, change.stage,
                   change.note)
-    _audit(session, actor, "deal", deal_id, "stage_changed", from_status=current,
-           to_status=change.stage, reason=change.note,
-           details={"lost_reason": change.lost_reason})
+    audit.record(session, actor, "deal", deal_id, "stage_changed", from_status=current,
+                 to_status=change.stage, reason=change.note,
+                 details={"lost_reason": change.lost_reason})
     if change.stage == DealStage.LOST:
         _reopen_listings_without_open_deals(session, deal)
     outbox.enqueue(session, "deal.stage_changed", "deal", deal_id, {"stage": change.stage})

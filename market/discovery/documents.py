@@ -2,7 +2,7 @@
 
 `search.documents` knows plain mappings; this module reads a `Result` or `Demand` row
 (plus the owner's name, which lives on the organisation) and hands the builders plain
-values, decoding the "|"-delimited columns with the catalogue's own `split_codes`.
+values, decoding the "|"-delimited columns with `market.common.codes.split_codes`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from market.listings.models import Demand, ListingKind, Result
-from market.listings.schemas import split_codes
+from market.common.codes import split_codes
+from market.listings.models import Demand, Listing, ListingKind, Result
 from search.documents import (
     Catalogue,
     DemandDocument,
@@ -22,8 +22,6 @@ from search.documents import (
 )
 
 logger = logging.getLogger("market.discovery")
-
-Listing = Result | Demand
 
 # Every listing is indexed, whatever its status: the listings service announces every
 # change (outbox row), and `search.backend.Visibility` decides who sees what, with the

@@ -43,19 +43,20 @@ from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from market.common.calendar import market_today
+from market.common.pagination import PageParams, paginate
 from market.config import Settings
 from market.db import is_postgres, one_of, session_scope, utcnow, writes_late
 from market.discovery.documents import (
     CATALOGUE_OF_KIND,
     MODEL_OF_CATALOGUE,
-    Listing,
     search_document,
     search_id,
 )
 from market.domains import domain_modules
 from market.listings import service as listings
-from market.listings.expiry import LISTING_CHANGED, market_today
-from market.listings.models import ListingKind
+from market.listings.expiry import LISTING_CHANGED
+from market.listings.models import Listing, ListingKind
 from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
 from search.backend import (
@@ -318,9 +319,10 @@ class Indexer:
 
 
 def _mark_processed(session: Session, rows: Sequence[OutboxEvent], now: datetime) -> None:
-    """One UPDATE for a batch's settled rows (the ORM would send one per row, ~15 % of
-    the worker's time on PostgreSQL). The session ends with the batch, so the row
-    objects in memory are left as they were."""
+    """One UPDATE for a batch's settled rows (the ORM would send one per row, a large
+    share of the worker's time on PostgreSQL: docs/PERFORMANCE.md, "Figures behind the
+    code's comments"). The session ends with the batch, so the row objects in memory are
+    left as they were."""
     statement = (
         update(OutboxEvent)
         .where(one_of(session, col(OutboxEvent.id), [row.id for row in rows if row.id]))
@@ -558,16 +560,11 @@ def failed_events(
     session: Session, offset: int = 0, limit: int = 100
 ) -> tuple[list[OutboxEvent], int]:
     """Rows a worker gave up on, newest failure first."""
-    condition = col(OutboxEvent.failed_at).is_not(None)
-    total = session.exec(select(func.count()).select_from(OutboxEvent).where(condition)).one()
-    rows = session.exec(
-        select(OutboxEvent)
-        .where(condition)
-        .order_by(col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), int(total)
+    failed = select(OutboxEvent).where(col(OutboxEvent.failed_at).is_not(None))
+    return paginate(
+        session, failed, PageParams(offset=offset, limit=limit),
+        col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc(),
+    )
 
 
 def retry_event(session: Session, event_id: int) -> OutboxEvent | None:

@@ -19,7 +19,7 @@ announced exactly once.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date
 
 from sqlmodel import Session, col
 
@@ -30,12 +30,7 @@ from market.listings import repository
 from market.listings.models import ListingKind, ListingStatus
 from market.outbox import service as outbox
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # no daylight saving in China
 LISTING_CHANGED = "listing.changed"
-
-
-def market_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(CHINA_STANDARD_TIME).date()
 
 
 def expire_due_listings(session: Session, today: date) -> int:
@@ -65,8 +60,7 @@ def expire_one(session: Session, kind: ListingKind, listing_id: int, today: date
     ):
         return False
     audit.record(
-        session, actor_user_id=None, actor_organization_id=None,
-        entity_type=kind.value, entity_id=listing_id, action="listing.expired",
+        session, None, kind.value, listing_id, "listing.expired",
         from_status=ListingStatus.PUBLISHED, to_status=ListingStatus.EXPIRED,
         reason=f"validity ended before {today.isoformat()}",
     )

@@ -3,7 +3,7 @@
 Multi-valued attributes that browse filters need (IPC codes, transfer and cooperation
 modes) are stored as "|"-delimited text, e.g. "|H01M10/052|B22F3/00|": a prefix or
 membership filter is then a portable LIKE on SQLite and PostgreSQL alike, with no
-JSON-dialect differences. `market.listings.schemas` turns them back into lists.
+JSON-dialect differences. `market.common.codes` encodes and decodes them.
 """
 
 from __future__ import annotations
@@ -170,3 +170,6 @@ class Demand(ListingBase, table=True):
     budget_max_fen: int | None = Field(default=None, sa_type=BigInteger, index=True)
     budget_negotiable: bool = False
     currency: str = Field(default="CNY", max_length=3)
+
+
+Listing = Result | Demand  # a row of either catalogue, where the code serves both

@@ -10,22 +10,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, literal, not_, or_, true, union_all
+from sqlalchemy import ColumnElement, and_, literal, not_, or_, true, union_all
 from sqlmodel import Session, col, func, select
 
 from market.auth.actor import Actor
-from market.common.pagination import PageParams
+from market.common.pagination import PageParams, paginate
 from market.listings.models import (
     ACTIVE_STATUSES,
     PUBLIC_STATUSES,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     Result,
 )
 from market.listings.schemas import DemandFilters, DemandSort, ResultFilters, ResultSort
-
-Listing = Result | Demand
 
 MODELS: dict[ListingKind, type[Result] | type[Demand]] = {
     ListingKind.RESULT: Result,
@@ -176,26 +175,18 @@ DEMAND_ORDER = {
 }
 
 
-def _page(
-    session: Session, query: Select[Any], order: list[Any], id_column: Any, page: PageParams
-) -> tuple[list[Any], int]:
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    ordered = query.order_by(*order, col(id_column)).offset(page.offset).limit(page.limit)
-    return list(session.exec(ordered).all()), total  # type: ignore[call-overload]
-
-
 def browse_results(
     session: Session, actor: Actor | None, filters: ResultFilters, page: PageParams, today: date
 ) -> tuple[list[Result], int]:
     query = select(Result).where(*result_conditions(actor, filters, today))
-    return _page(session, query, RESULT_ORDER[filters.sort], Result.id, page)
+    return paginate(session, query, page, *RESULT_ORDER[filters.sort], col(Result.id))
 
 
 def browse_demands(
     session: Session, actor: Actor | None, filters: DemandFilters, page: PageParams, today: date
 ) -> tuple[list[Demand], int]:
     query = select(Demand).where(*demand_conditions(actor, filters, today))
-    return _page(session, query, DEMAND_ORDER[filters.sort], Demand.id, page)
+    return paginate(session, query, page, *DEMAND_ORDER[filters.sort], col(Demand.id))
 
 
 def active_result_with_patent(

@@ -19,8 +19,9 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from market.common.codes import split_codes
 from market.common.dates import PlausibleDate
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 from market.listings import ipc, patents
 from market.listings.models import (
     CooperationMode,
@@ -40,7 +41,7 @@ ItemT = TypeVar("ItemT")
 
 def _text(min_length: int, max_length: int, *, multiline: bool = False) -> Callable[[str], str]:
     def normalized(value: str) -> str:
-        text = normalize_text(value, multiline=multiline)
+        text = normalize_user_text(value, multiline=multiline)
         if len(text) < min_length:
             raise ValueError(f"must be at least {min_length} characters (after trimming)")
         if len(text) > max_length:
@@ -148,18 +149,6 @@ CooperationModes = Annotated[
 ]
 Discipline = Annotated[str, Field(max_length=120), AfterValidator(_text(0, 60))]
 Reason = Annotated[str, Field(max_length=4000), AfterValidator(_text(0, 2000, multiline=True))]
-
-
-def split_codes(value: Any) -> Any:
-    """Stored "|a|b|" → ["a", "b"] (the column format that keeps filters portable)."""
-    if isinstance(value, str):
-        return [part for part in value.split("|") if part]
-    return value
-
-
-def join_codes(values: Iterable[str]) -> str:
-    items = list(values)
-    return f"|{'|'.join(items)}|" if items else ""
 
 
 class _Input(BaseModel):
@@ -418,7 +407,7 @@ class _BrowseFilters(BaseModel):
     def _query_text(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        return normalize_text(value) or None
+        return normalize_user_text(value) or None
 
 
 class ResultFilters(_BrowseFilters):

@@ -38,6 +38,8 @@ from market.audit import service as audit
 from market.audit.models import AuditEvent
 from market.auth.actor import Actor
 from market.common import transitions
+from market.common.calendar import market_today
+from market.common.codes import join_codes
 from market.common.pagination import PageParams
 from market.common.text import comparable_title
 from market.db import utcnow
@@ -50,11 +52,12 @@ from market.errors import (
     Unauthorized,
 )
 from market.listings import expiry, repository, validation
-from market.listings.expiry import LISTING_CHANGED, expire_due_listings, market_today
+from market.listings.expiry import LISTING_CHANGED, expire_due_listings
 from market.listings.models import (
     EDITABLE_STATUSES,
     PUBLIC_STATUSES,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     Result,
@@ -68,7 +71,6 @@ from market.listings.schemas import (
     ResultUpdate,
     ReviewDecision,
     ReviewDecisionKind,
-    join_codes,
 )
 from market.organizations import service as organizations
 from market.organizations.models import DEMAND_KINDS, SUPPLY_KINDS
@@ -82,8 +84,6 @@ __all__ = [
     "mark_transacted",
     "reopen_after_deal_lost",
 ]
-
-Listing = Result | Demand
 
 # Titles at least this similar (difflib ratio over comparable_title) are flagged.
 SIMILAR_TITLE_RATIO = 0.9
@@ -129,7 +129,8 @@ def update_listing(
     if isinstance(listing, Result):
         _ensure_patent_not_listed(session, listing)
     listing.updated_at = utcnow()
-    _record(session, actor, kind, listing, "listing.updated", details={"fields": sorted(values)})
+    audit.record(session, actor, kind.value, listing.id, "listing.updated",
+                 details={"fields": sorted(values)})
     _announce(session, kind, listing)
     return listing
 
@@ -138,7 +139,8 @@ def delete_draft(session: Session, actor: Actor, kind: ListingKind, listing_id: 
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.DRAFT,), "deleted (only drafts can be; withdraw it)")
     transitions.claim(session, listing)
-    _record(session, actor, kind, listing, "listing.deleted", from_status=ListingStatus.DRAFT)
+    audit.record(session, actor, kind.value, listing.id, "listing.deleted",
+                 from_status=ListingStatus.DRAFT)
     _announce(session, kind, listing)  # the worker finds no row and drops the document
     session.delete(listing)
 
@@ -177,7 +179,8 @@ def _as_columns(values: dict[str, Any]) -> dict[str, Any]:
 def _add(session: Session, actor: Actor, kind: ListingKind, listing: Any) -> Any:
     session.add(listing)
     session.flush()
-    _record(session, actor, kind, listing, "listing.created", to_status=ListingStatus.DRAFT)
+    audit.record(session, actor, kind.value, listing.id, "listing.created",
+                 to_status=ListingStatus.DRAFT)
     _announce(session, kind, listing)
     return listing
 
@@ -426,7 +429,8 @@ def _move(
     source = transitions.move(
         session, listing, {"status": target, "updated_at": utcnow(), **columns}
     )
-    _record(session, actor, kind, listing, action, source, target, reason)
+    audit.record(session, actor, kind.value, listing.id, action, from_status=source,
+                 to_status=target, reason=reason)
     _announce(session, kind, listing)
 
 
@@ -457,27 +461,6 @@ def _announce(session: Session, kind: ListingKind, listing: Listing) -> None:
     assert listing.id is not None
     payload = {"status": str(listing.status)}
     outbox.enqueue(session, LISTING_CHANGED, kind.value, listing.id, payload)
-
-
-def _record(
-    session: Session,
-    actor: Actor | None,
-    kind: ListingKind,
-    listing: Listing,
-    action: str,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    reason: str = "",
-    details: dict[str, Any] | None = None,
-) -> None:
-    assert listing.id is not None
-    audit.record(
-        session,
-        actor_user_id=actor.user_id if actor else None,
-        actor_organization_id=actor.organization_id if actor else None,
-        entity_type=kind.value, entity_id=listing.id, action=action,
-        from_status=from_status, to_status=to_status, reason=reason, details=details,
-    )
 
 
 # --- the duplicate guard -----------------------------------------------------------------

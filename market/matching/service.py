@@ -26,7 +26,8 @@ from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import User
 from market.common import transitions
-from market.common.pagination import PageParams
+from market.common.codes import split_codes
+from market.common.pagination import PageParams, paginate
 from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
@@ -34,14 +35,13 @@ from market.listings import service as listings
 from market.listings.models import (
     CooperationMode,
     Demand,
+    Listing,
     ListingKind,
     ListingStatus,
     MaturityStage,
-    Result,
     TechField,
     TransferMode,
 )
-from market.listings.schemas import split_codes
 from market.matching.models import Notification, SavedSearch, StoredMatch
 from market.matching.schemas import (
     ExplanationRead,
@@ -65,8 +65,6 @@ from search.backend import (
     SearchUnavailable,
     validate_query,
 )
-
-Listing = Result | Demand
 
 MAX_SAVED_SEARCHES_PER_USER = 20
 SAVED_SEARCH_TOPIC = "saved_search.match"
@@ -161,8 +159,8 @@ def _store_shown(
     One `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` statement for every match shown:
     a pair shown again keeps its row (and its feedback) and gets the new score,
     explanation and viewer. Two requests racing on the same pair cannot fail: the
-    database resolves the conflict (measured: ~8 ms per request with one ORM row per
-    match on SQLite, docs/PERFORMANCE.md).
+    database resolves the conflict (and one ORM row per match cost far more:
+    docs/PERFORMANCE.md, "Figures behind the code's comments").
     """
     is_demand = isinstance(listing, Demand)
     assert listing.id is not None
@@ -193,7 +191,8 @@ def _store_shown(
     statement = _shown_matches_upsert(session.get_bind().dialect.name)
     # The rows as parameters of one cached single-row statement: SQLAlchemy sends them as
     # one multi-row INSERT ("insertmanyvalues") without compiling a new 150-parameter
-    # statement per request (that compilation was ~4 ms of a ~20 ms match request).
+    # statement per request (that compilation was a fifth of a match request: the figures
+    # are in docs/PERFORMANCE.md, "Figures behind the code's comments").
     shown = session.execute(statement, list(rows.values()))
     stored: dict[int, _Shown] = {}
     for row_id, demand_id, result_id, useful, reason in shown:
@@ -270,8 +269,7 @@ def give_feedback(
     row.feedback_user_id = actor.user_id
     row.feedback_at = utcnow()
     audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type="match", entity_id=match_id, action="match.feedback", reason=reason,
+        session, actor, "match", match_id, "match.feedback", reason=reason,
         details={"useful": feedback.useful, "previous": previous},
     )
     return FeedbackRead(match_id=match_id, useful=feedback.useful, reason=reason,
@@ -349,12 +347,9 @@ def list_saved_searches(
     session: Session, actor: Actor, page: PageParams
 ) -> tuple[list[SavedSearch], int]:
     mine = select(SavedSearch).where(SavedSearch.user_id == actor.user_id)
-    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
-    rows = session.exec(
-        mine.order_by(col(SavedSearch.created_at).desc(), col(SavedSearch.id).desc())
-        .offset(page.offset).limit(page.limit)
-    ).all()
-    return list(rows), total
+    return paginate(
+        session, mine, page, col(SavedSearch.created_at).desc(), col(SavedSearch.id).desc()
+    )
 
 
 def get_saved_search(session: Session, actor: Actor, saved_search_id: int) -> SavedSearch:
@@ -430,20 +425,18 @@ def _notification(
 def inbox(session: Session, actor: Actor, page: PageParams) -> tuple[list[Notification], int, int]:
     """The actor's notifications, unread first, then newest; with total and unread counts."""
     mine = select(Notification).where(Notification.user_id == actor.user_id)
-    total = session.exec(select(func.count()).select_from(mine.subquery())).one()
+    rows, total = paginate(
+        session, mine, page,
+        col(Notification.read_at).is_not(None),
+        col(Notification.created_at).desc(),
+        col(Notification.id).desc(),
+    )
     unread = session.exec(
         select(func.count()).where(
             Notification.user_id == actor.user_id, col(Notification.read_at).is_(None)
         )
     ).one()
-    rows = session.exec(
-        mine.order_by(
-            col(Notification.read_at).is_not(None),
-            col(Notification.created_at).desc(),
-            col(Notification.id).desc(),
-        ).offset(page.offset).limit(page.limit)
-    ).all()
-    return list(rows), total, unread
+    return rows, total, unread
 
 
 def mark_read(session: Session, actor: Actor, notification_id: int) -> Notification:

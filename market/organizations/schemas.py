@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from market.auth.schemas import DisplayName, NewPassword
-from market.common.text import normalize_text, paragraphs
+from market.common.text import normalize_user_text, paragraphs
 from market.organizations.districts import is_known_district
 from market.organizations.models import OrganizationKind, VerificationStatus
 from market.organizations.uscc import InvalidCreditCode, normalize_uscc
@@ -27,7 +27,7 @@ def _district(code: str) -> str:
 
 
 def _clean_line(text: str) -> str:
-    return normalize_text(text)
+    return normalize_user_text(text)
 
 
 CreditCode = Annotated[str, Field(min_length=18, max_length=24), AfterValidator(_credit_code)]

@@ -11,7 +11,7 @@ from market.auth.models import BUREAU_ROLES, Role, User
 from market.auth.passwords import hash_password
 from market.auth.service import find_user_by_email, normalize_email
 from market.common import transitions
-from market.common.pagination import PageParams
+from market.common.pagination import PageParams, paginate
 from market.db import utcnow
 from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from market.organizations.models import Organization, OrganizationKind, VerificationStatus
@@ -140,9 +140,7 @@ def list_for_bureau(
         query = query.where(Organization.verification_status == status)
     if kind:
         query = query.where(Organization.kind == kind)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Organization.id)).offset(page.offset).limit(page.limit))
-    return list(rows), total
+    return paginate(session, query, page, col(Organization.id))
 
 
 def decide_verification(
@@ -169,11 +167,10 @@ def decide_verification(
     assert organization.id is not None
     audit.record(
         session,
-        actor_user_id=actor.user_id,
-        actor_organization_id=actor.organization_id,
-        entity_type=ENTITY,
-        entity_id=organization.id,
-        action=f"verification.{decision.decision}",
+        actor,
+        ENTITY,
+        organization.id,
+        f"verification.{decision.decision}",
         from_status=current,
         to_status=target,
         reason=decision.reason,

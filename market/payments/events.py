@@ -92,7 +92,7 @@ def _recorded_state(session: Session, payment: Payment) -> RecordedPaymentState:
 
 def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent) -> None:
     refund_id = event.object_id or ""
-    new_status = _refund_status(event.object_status)
+    new_status = RefundStatus.from_stripe(event.object_status)
     record = session.exec(select(Refund).where(col(Refund.stripe_refund_id) == refund_id)).first()
     before = record.status if record is not None else None
     if record is None:
@@ -108,13 +108,6 @@ def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent)
     service.refund_status_changed(
         session, payment, record, RefundStatus(before) if before else None, None
     )
-
-
-def _refund_status(stripe_status: str | None) -> RefundStatus:
-    try:
-        return RefundStatus(stripe_status or "pending")
-    except ValueError:
-        return RefundStatus.PENDING
 
 
 def _failure_code(payload: Mapping[str, Any]) -> str | None:

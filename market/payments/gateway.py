@@ -300,7 +300,7 @@ def payment_intent_snapshot(intent: Mapping[str, Any]) -> PaymentIntentSnapshot:
         latest_charge_id=_latest_charge_id(intent),
         customer_id=_id_of(intent.get("customer")),
         last_payment_error_code=_last_payment_error_code(intent),
-        metadata=_string_metadata(intent.get("metadata")),
+        metadata=string_metadata(intent.get("metadata")),
     )
 
 
@@ -313,7 +313,7 @@ def refund_snapshot(refund: Mapping[str, Any]) -> RefundSnapshot:
         currency=str(refund["currency"]),
         status=str(refund.get("status") or "succeeded"),
         reason=refund.get("reason"),
-        metadata=_string_metadata(refund.get("metadata")),
+        metadata=string_metadata(refund.get("metadata")),
     )
 
 
@@ -370,7 +370,9 @@ def _last_payment_error_code(intent: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _string_metadata(metadata: object) -> dict[str, str]:
+def string_metadata(metadata: object) -> dict[str, str]:
+    """Stripe metadata as plain strings (what we stored is what we get back; a missing
+    or malformed mapping is none)."""
     if not isinstance(metadata, Mapping):
         return {}
     return {str(key): str(value) for key, value in metadata.items()}

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, func, select
 
-from market.contracts import ledger as contract_ledger
+from market.common.calendar import market_today
 from market.payments.models import (
     Payment,
     PaymentLedgerEntry,
@@ -54,7 +54,7 @@ def append(
     reference: str = "",
     user_id: int | None = None,
 ) -> PaymentLedgerEntry:
-    day = effective_on or contract_ledger.local_today()
+    day = effective_on or market_today()
     entry = PaymentLedgerEntry(
         payment_id=payment_id, contract_id=contract_id, kind=kind, amount_fen=amount_fen,
         effective_on=day, effective_year=day.year, effective_month=day.month,

@@ -119,6 +119,15 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
 
+    @classmethod
+    def from_stripe(cls, stripe_status: str | None) -> RefundStatus:
+        """Stripe's refund status in our terms: anything still open (requires_action,
+        bank details needed; or no status yet) is pending for us."""
+        try:
+            return cls(stripe_status or cls.PENDING)
+        except ValueError:
+            return cls.PENDING
+
 
 class Refund(SQLModel, table=True):
     __tablename__ = "refunds"

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from market.common.dates import PlausibleDate
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 from market.payments.models import PaymentPurpose, PaymentStatus, RefundStatus
 
 # The same ceiling as contract amounts: ten trillion yuan in fen.
@@ -19,7 +19,7 @@ TestPaymentMethod = Annotated[
 
 
 def _multiline(value: str) -> str:
-    return normalize_text(value, multiline=True)
+    return normalize_user_text(value, multiline=True)
 
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_multiline)]

@@ -32,8 +32,8 @@ from sqlmodel import Session, col, select
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.common import transitions
+from market.common.calendar import market_today
 from market.config import Settings
-from market.contracts import ledger as contract_ledger
 from market.contracts import service as contracts
 from market.contracts.models import Contract, ContractMilestone, ContractStatus
 from market.db import utcnow
@@ -236,7 +236,7 @@ def pay_milestone(
     )
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
-    _audit(session, actor, payment, "created", None, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, "created", to_status=payment.status)
     return Started(payment, secret)
 
 
@@ -335,7 +335,8 @@ def confirm(
         raise InvalidTransition(f"A {payment.status} payment cannot be confirmed")
     previous = _claim_before_stripe(session, payment)
     confirm_now(session, config, payment, payment_method)
-    _audit(session, actor, payment, "confirmed", previous, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, "confirmed", from_status=previous,
+                 to_status=payment.status)
     return payment
 
 
@@ -378,7 +379,8 @@ def post_deposit(
     )
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
-    _audit(session, actor, payment, "created", None, payment.status, body.note)
+    audit.record(session, actor, ENTITY, payment.id, "created", to_status=payment.status,
+                 reason=body.note)
     return Started(payment, secret)
 
 
@@ -396,7 +398,8 @@ def capture(
     snapshot = _gateway_call(lambda: config.gateway.capture(intent_id, amount))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    _audit(session, actor, payment, "captured", previous, payment.status, amount_fen=amount)
+    audit.record(session, actor, ENTITY, payment.id, "captured", from_status=previous,
+                 to_status=payment.status, details={"amount_fen": amount})
     return payment
 
 
@@ -436,7 +439,8 @@ def _cancel_at_stripe(
     snapshot = _gateway_call(lambda: config.gateway.cancel(intent_id))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    _audit(session, actor, payment, action, previous, payment.status)
+    audit.record(session, actor, ENTITY, payment.id, action, from_status=previous,
+                 to_status=payment.status)
     return payment
 
 
@@ -473,14 +477,15 @@ def refund(
     record = Refund(
         payment_id=payment_id, stripe_refund_id=snapshot.id, amount_fen=snapshot.amount_fen,
         reason=body.reason, requested_by_user_id=actor.user_id,
-        status=_refund_status(snapshot.status), idempotency_key=key,
+        status=RefundStatus.from_stripe(snapshot.status), idempotency_key=key,
     )
     session.add(record)
     session.flush()
     previous = payment.status
     refund_status_changed(session, payment, record, RefundStatus.PENDING, actor.user_id)
-    _audit(session, actor, payment, "refunded", previous, payment.status, body.reason,
-           refund_id=record.id, amount_fen=record.amount_fen)
+    audit.record(session, actor, ENTITY, payment.id, "refunded", from_status=previous,
+                 to_status=payment.status, reason=body.reason,
+                 details={"refund_id": record.id, "amount_fen": record.amount_fen})
     return payment
 
 
@@ -496,14 +501,6 @@ def reserve_refund(session: Session, payment: Payment, amount_fen: int) -> None:
         raise InvalidInput.on("body.amount_fen",
                               f"at most {refundable(payment)} fen can be refunded",
                               code="above_refundable")
-
-
-def _refund_status(stripe_status: str) -> RefundStatus:
-    # requires_action (bank details needed) is pending for us.
-    try:
-        return RefundStatus(stripe_status)
-    except ValueError:
-        return RefundStatus.PENDING
 
 
 def refund_status_changed(
@@ -626,8 +623,7 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     )
     session.flush()
     assert entry.id is not None and contract.id is not None
-    audit.record(session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-                 entity_type="contract", entity_id=contract.id, action="payout_recorded",
+    audit.record(session, actor, "contract", contract.id, "payout_recorded",
                  details={"amount_fen": body.amount_fen, "reference": body.reference,
                           "paid_on": body.paid_on.isoformat(), "ledger_entry_id": entry.id})
     return entry
@@ -694,7 +690,7 @@ def _milestone_status(amount: int, net: int, refunded: int, payments: list[Payme
 
 def payment_stats(session: Session, year: int | None, by_month: bool) -> PaymentStats:
     by_period = ledger.sums_by_period(session, year, by_month)
-    trade = stats.summary(session, contract_ledger.local_today(), year)
+    trade = stats.summary(session, market_today(), year)
     overall = sum(by_period.values(), ledger.MoneySums())
     return PaymentStats(
         year=year, granularity="month" if by_month else "year",
@@ -756,15 +752,3 @@ def _domain_error(error: PaymentGatewayError) -> Exception:
         return Conflict(f"The payment was declined: {error.message}", code="payment_declined")
     return Conflict(f"The payment provider refused the request: {error.message}",
                     code="payment_rejected")
-
-
-def _audit(
-    session: Session, actor: Actor, payment: Payment, action: str,
-    from_status: str | None, to_status: str | None, reason: str = "", **details: Any,
-) -> None:
-    assert payment.id is not None
-    audit.record(
-        session, actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
-        entity_type=ENTITY, entity_id=payment.id, action=action, from_status=from_status,
-        to_status=to_status, reason=reason, details=details,
-    )

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import stripe
 
-from market.payments.gateway import payment_intent_snapshot
+from market.payments.gateway import payment_intent_snapshot, string_metadata
 
 # Stripe's own default: a captured delivery cannot be replayed after five minutes.
 DEFAULT_TOLERANCE_SECONDS: Final = 300
@@ -185,7 +185,7 @@ def _object_fields(
         "object_status": _optional_str(stripe_object.get("status")),
         "payment_intent_id": _reference_id(stripe_object.get("payment_intent")),
         "currency": _optional_str(stripe_object.get("currency")),
-        "metadata": _string_metadata(stripe_object.get("metadata")),
+        "metadata": string_metadata(stripe_object.get("metadata")),
     }
     if category is EventCategory.PAYMENT_INTENT:
         intent = payment_intent_snapshot(stripe_object)
@@ -222,12 +222,6 @@ def _optional_int(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"an integer amount, got {value!r}")
     return value
-
-
-def _string_metadata(metadata: object) -> dict[str, str]:
-    if not isinstance(metadata, Mapping):
-        return {}
-    return {str(key): str(value) for key, value in metadata.items()}
 
 
 def sign_payload(payload: bytes, secret: str, timestamp: int) -> str:

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from market.auth.actor import BureauActor
+from market.common.calendar import market_today
 from market.common.dates import PlausibleDate
-from market.contracts import ledger
 from market.db import DbSession
 from market.errors import problem_responses
 from market.stats import service
@@ -29,7 +29,7 @@ RESPONSES = problem_responses(401, 403, 422)
 
 
 def _as_of(value: date | None) -> date:
-    return value or ledger.local_today()
+    return value or market_today()
 
 
 @router.get("/summary", response_model=Summary, responses=RESPONSES,

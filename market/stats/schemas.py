@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from market.common.text import normalize_text
+from market.common.text import normalize_user_text
 
 
 class Dimension(StrEnum):
@@ -65,7 +65,7 @@ class TargetSet(BaseModel):
     note: Annotated[str, Field(max_length=300)] = ""
 
     def clean_note(self) -> str:
-        return normalize_text(self.note)
+        return normalize_user_text(self.note)
 
 
 class Progress(BaseModel):

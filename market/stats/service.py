@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from market.auth.actor import Actor
+from market.common.calendar import end_of_market_day, month_number, quarter_of
 from market.common.spreadsheet import csv_document
 from market.contracts import ledger, rollup
 from market.contracts.models import LedgerEntry
@@ -45,7 +46,7 @@ Source = Literal["rollup", "ledger"]
 # Period breakdowns fold the (effective year, month) groups of the "period" rows.
 _PERIOD_KEYS: dict[Dimension, Callable[[int, int], tuple[int, ...]]] = {
     Dimension.YEAR: lambda year, month: (year,),
-    Dimension.QUARTER: lambda year, month: (year, ledger.quarter_of(date(year, month, 1))),
+    Dimension.QUARTER: lambda year, month: (year, quarter_of(date(year, month, 1))),
     Dimension.MONTH: lambda year, month: (year, month),
 }
 
@@ -64,14 +65,14 @@ def _groups(
 ) -> dict[rollup.GroupKey, rollup.Sums]:
     """Sums by group of the entries recorded up to the end of `as_of` (China time)."""
     conditions: list[ColumnElement[bool]] = [
-        col(LedgerEntry.recorded_at) < ledger.end_of_local_day(as_of)
+        col(LedgerEntry.recorded_at) < end_of_market_day(as_of)
     ]
     if year is not None:
         conditions.append(col(LedgerEntry.effective_year) == year)
     if source == "ledger":
         return rollup.ledger_groups(session, dimension, conditions)
-    month_start = ledger.end_of_local_day(as_of.replace(day=1) - timedelta(days=1))
-    earlier = rollup.rollup_groups(session, dimension, rollup.month_number(as_of), year)
+    month_start = end_of_market_day(as_of.replace(day=1) - timedelta(days=1))
+    earlier = rollup.rollup_groups(session, dimension, month_number(as_of), year)
     this_month = rollup.ledger_groups(
         session, dimension, [*conditions, col(LedgerEntry.recorded_at) >= month_start]
     )

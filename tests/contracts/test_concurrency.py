@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import Cast, direct_contract, ok, submit, totals
+from tests.support.journey import Cast, direct_contract, ok, submit, totals
 
 pytestmark = pytest.mark.postgres
 

@@ -13,10 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from market import migrate
-from market.contracts import ledger
+from market.common.calendar import end_of_market_day, market_today
 from market.db import make_engine
 from market.organizations.models import OrganizationKind
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     Cast,
     contract_from_deal,
     contract_terms,
@@ -29,7 +30,6 @@ from tests.deals.journey import (
     submit,
     won_deal,
 )
-from tests.support.factories import Market
 
 
 def _create(client: TestClient, cast: Cast, **overrides: Any) -> Any:
@@ -123,9 +123,9 @@ def test_correction_cycle_and_registration_number(client: TestClient, cast: Cast
     assert edited["total_amount_fen"] == 80_000_000
     submit(client, contract["id"], cast.institute)
     registered = register(client, contract["id"], cast.bureau)
-    year = ledger.local_today().year
+    year = market_today().year
     assert registered["registration_number"] == f"3302{year}000001"
-    assert registered["registered_on"] == ledger.local_today().isoformat()
+    assert registered["registered_on"] == market_today().isoformat()
     second = registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
     assert second["registration_number"] == f"3302{year}000002"
     for step, body in (("register", None), ("refuse", {"reason": "x"}),
@@ -311,9 +311,9 @@ def test_the_migration_seeds_the_2020_target(tmp_path: Path) -> None:
 def test_a_registration_counts_in_todays_period(client: TestClient, cast: Cast) -> None:
     registered = registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
     entries = ok(client.get(f"/contracts/{registered['id']}/ledger", headers=cast.bureau.headers))
-    assert entries[0]["effective_on"] == ledger.local_today().isoformat()
-    yesterday = ledger.local_today() - timedelta(days=1)
-    assert ledger.end_of_local_day(yesterday).hour == 16  # midnight in China is 16:00 UTC
+    assert entries[0]["effective_on"] == market_today().isoformat()
+    yesterday = market_today() - timedelta(days=1)
+    assert end_of_market_day(yesterday).hour == 16  # midnight in China is 16:00 UTC
 
 
 def test_a_change_keeps_milestone_ids_so_payments_stay_attached(

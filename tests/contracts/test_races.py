@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import Cast, contract_terms, direct_contract, ok
+from tests.support.journey import Cast, contract_terms, direct_contract, ok
 from tests.support.parallel import Call, audit_actions, fire, post, statuses
 
 RACERS = 10

@@ -10,7 +10,8 @@ from sqlalchemy.exc import DatabaseError
 
 from market.db import session_scope
 from market.deals.models import Deal, ImmutableDealColumnError
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     STAGES,
     Cast,
     advance,
@@ -20,7 +21,6 @@ from tests.deals.journey import (
     publish_demand,
     publish_result,
 )
-from tests.support.factories import Market
 
 
 def _open_from_interest(client: TestClient, cast: Cast, result_id: int | None = None) -> dict:

@@ -9,14 +9,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from market.db import utcnow
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     Cast,
     express_interest,
     ok,
     publish_demand,
     publish_result,
 )
-from tests.support.factories import Market
 
 
 def test_declining_needs_a_reason_from_the_list_and_the_sender_learns_it(

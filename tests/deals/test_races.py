@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import (
+from tests.support.journey import (
     Cast,
     advance,
     express_interest,

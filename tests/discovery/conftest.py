@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,16 +20,13 @@ from market.discovery.engine import set_app_search_engine
 from search.backend import SearchBackend
 from search.local import LocalSearchEngine
 from search.meili import MeilisearchEngine
-from tests.listings.conftest import Catalogue
+from tests.support.catalogue import Catalogue
 from tests.support.factories import Market
+from tests.support.indexing import TEST_POLICY
 from tests.support.meili_server import MeilisearchServer, meilisearch_server
 
 __all__ = ["meilisearch_server"]
 
-# Quick retries, so backoff tests need no sleeping beyond a few milliseconds.
-TEST_POLICY = indexing.OutboxPolicy(
-    batch_size=100, max_attempts=3, backoff_base_seconds=0.001, backoff_max_seconds=0.01
-)
 
 
 def meili_engine(server: MeilisearchServer) -> MeilisearchEngine:
@@ -87,7 +83,3 @@ def catalogue(client: TestClient, market: Market, engine: Engine) -> Catalogue:
 @pytest.fixture
 def indexer(engine: Engine, search_engine: SearchBackend) -> indexing.Indexer:
     return indexing.Indexer(engine, search_engine, TEST_POLICY)
-
-
-def ids_of(page: dict[str, Any]) -> list[int]:
-    return [item["id"] for item in page["items"]]

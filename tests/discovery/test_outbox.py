@@ -20,9 +20,9 @@ from market.outbox.models import OutboxEvent
 from search.backend import Document, SearchBackend, SearchError, SearchQuery, SearchUnavailable
 from search.documents import Catalogue as CatalogueName
 from search.worker import backoff_seconds
-from tests.discovery.conftest import TEST_POLICY, ids_of
-from tests.listings.conftest import Catalogue
+from tests.support.catalogue import Catalogue
 from tests.support.factories import Account
+from tests.support.indexing import TEST_POLICY, ids_of
 
 
 class FlakyEngine:

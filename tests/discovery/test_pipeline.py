@@ -23,7 +23,8 @@ from market.outbox.models import OutboxEvent
 from search.backend import Document, PendingWrite, SearchError, async_writes
 from search.documents import Catalogue as CatalogueName
 from search.local import LocalSearchEngine
-from tests.discovery.test_crash_safety import (
+from tests.support.factories import Market
+from tests.support.indexing import (
     database_view,
     drain_with_two_workers,
     index_view,
@@ -31,7 +32,6 @@ from tests.discovery.test_crash_safety import (
     seed_results,
     unsettled_count,
 )
-from tests.support.factories import Market
 
 POLICY = indexing.OutboxPolicy(
     batch_size=10, max_attempts=5, backoff_base_seconds=0.001, backoff_max_seconds=0.01,

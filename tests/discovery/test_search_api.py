@@ -17,8 +17,8 @@ from market.discovery import indexing
 from search.backend import SearchBackend, SearchPage, SearchQuery
 from search.documents import Catalogue as CatalogueName
 from search.meili import MeilisearchEngine
-from tests.discovery.conftest import ids_of
-from tests.listings.conftest import Catalogue
+from tests.support.catalogue import Catalogue
+from tests.support.indexing import ids_of
 
 pytestmark = pytest.mark.usefixtures("any_search_engine")
 

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 from market.auth.models import User
 from market.db import session_scope
 from market.discovery import indexing
-from tests.discovery.conftest import ids_of
-from tests.listings.conftest import Catalogue
+from tests.support.catalogue import Catalogue
+from tests.support.indexing import ids_of
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.listings.conftest import Catalogue, days_from_today
+from tests.support.catalogue import Catalogue, days_from_today
 from tests.support.factories import Account
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from market.listings import repository
-from tests.listings.conftest import Catalogue, result_payload
+from tests.support.catalogue import Catalogue, result_payload
 
 PATENT = {"ip_form": "发明专利", "patent_application_number": "CN201610311380.X"}
 

@@ -13,7 +13,7 @@ from market.db import session_scope
 from market.errors import InvalidTransition, NotFound
 from market.listings import service as listings
 from market.listings.models import ListingKind
-from tests.listings.conftest import Catalogue, days_from_today, today
+from tests.support.catalogue import Catalogue, days_from_today, today
 
 KINDS = ["result", "demand"]
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
-from tests.listings.conftest import Catalogue
+from tests.support.catalogue import Catalogue
 from tests.support.parallel import (
     Call,
     audit_actions,

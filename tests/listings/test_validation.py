@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.listings.conftest import Catalogue, days_from_today, demand_payload, result_payload
+from tests.support.catalogue import Catalogue, days_from_today, demand_payload, result_payload
 from tests.support.factories import Account, Market
 
 

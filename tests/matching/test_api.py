@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from market.discovery.engine import set_app_search_engine
 from search.backend import SearchBackend
 from search.local import LocalSearchEngine
-from tests.listings.conftest import Catalogue
-from tests.matching.conftest import Scene
+from tests.support.catalogue import Catalogue
 from tests.support.factories import Account
+from tests.support.matching import Scene
 
 
 def get_matches(client: TestClient, kind: str, listing_id: int, account: Account,

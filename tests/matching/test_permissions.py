@@ -9,7 +9,7 @@ from market.db import session_scope
 from market.listings.models import Result
 from market.matching import service
 from market.matching.service import listing_features
-from tests.matching.conftest import MAGNET_DEMAND, MAGNET_RESULT, Scene
+from tests.support.matching import MAGNET_DEMAND, MAGNET_RESULT, Scene
 
 
 @pytest.mark.parametrize("kind", ["demand", "result"])

@@ -11,9 +11,9 @@ from market.db import session_scope
 from market.listings.models import Demand, Result
 from market.matching import service
 from market.matching.service import MAX_SAVED_SEARCHES_PER_USER, listing_features
-from tests.listings.conftest import Catalogue
-from tests.matching.conftest import MAGNET_RESULT, OFF_TOPIC_RESULT
+from tests.support.catalogue import Catalogue
 from tests.support.factories import Account
+from tests.support.matching import MAGNET_RESULT, OFF_TOPIC_RESULT
 
 
 def save(client: TestClient, account: Account, **body: Any) -> Any:

@@ -23,7 +23,7 @@ from market.payments.gateway import (
     payment_intent_params,
     refund_params,
 )
-from tests.payments.recording_stripe import CannedError, RecordingStripe, canned_intent
+from tests.support.recording_stripe import CannedError, RecordingStripe, canned_intent
 
 SECRET_KEY = "sk_test_51TechMarketNeverShowThisKey0123456789abcdef"
 STRIPE = StripeCompatibility.STRIPE

@@ -17,14 +17,14 @@ from search.documents import (
 from search.text import (
     ENGINE_MAX_QUERY_WORDS,
     extract_key_terms,
+    fold_for_search,
     load_dictionary,
-    normalize_text,
     segment_query,
 )
 
 
 def test_normalize_folds_traditional_and_full_width() -> None:
-    assert normalize_text("鋰電池　ＰＬＣ控制，３Ｄ打印") == "锂电池 PLC控制,3D打印"
+    assert fold_for_search("鋰電池　ＰＬＣ控制，３Ｄ打印") == "锂电池 PLC控制,3D打印"
 
 
 def test_dictionary_has_real_synonym_groups_and_stop_words() -> None:

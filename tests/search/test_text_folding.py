@@ -10,7 +10,7 @@ import pytest
 from search.text import (
     _traditional_to_simplified,
     convertible_characters,
-    normalize_text,
+    fold_for_search,
     to_half_width,
 )
 
@@ -22,7 +22,7 @@ def _full_conversion(text: str) -> str:
 
 
 def _reference_normalize(text: str) -> str:
-    """normalize_text as it was before the fast path: always through OpenCC."""
+    """fold_for_search as it was before the fast path: always through OpenCC."""
     return " ".join(_full_conversion(to_half_width(text)).split())
 
 
@@ -47,7 +47,7 @@ def test_convertible_characters_come_from_the_t2s_dictionaries() -> None:
 def test_fast_path_equals_full_conversion_on_the_real_records() -> None:
     texts = _record_texts()
     for text in texts:
-        assert normalize_text(text) == _reference_normalize(text), text
+        assert fold_for_search(text) == _reference_normalize(text), text
 
 
 def test_fast_path_equals_full_conversion_on_traditional_records() -> None:
@@ -57,7 +57,7 @@ def test_fast_path_equals_full_conversion_on_traditional_records() -> None:
     changed = [text for text in texts if not convertible_characters().isdisjoint(text)]
     assert len(changed) > 500  # the test does exercise the slow path
     for text in texts:
-        assert normalize_text(text) == _reference_normalize(text), text
+        assert fold_for_search(text) == _reference_normalize(text), text
 
 
 def test_unchanged_text_is_exactly_the_text_opencc_leaves_alone() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from market.contracts import ledger
-from tests.deals.journey import (
+from market.common.calendar import market_today
+from tests.support.journey import (
     STAGES,
     Cast,
     advance,
@@ -38,8 +38,8 @@ def breakdown(client: TestClient, cast: Cast, dimension: str) -> dict[str, tuple
 
 
 def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast) -> None:
-    year = ledger.local_today().year
-    yesterday = (ledger.local_today() - timedelta(days=1)).isoformat()
+    year = market_today().year
+    yesterday = (market_today() - timedelta(days=1)).isoformat()
 
     # An enterprise is interested in a published result; the institute accepts.
     result_id = publish_result(client, cast.institute, cast.bureau)

@@ -1,8 +1,8 @@
 """The monthly roll-up gives the same statistics as the ledger, to the fen, as of any day.
 
-The clock of the ledger (`market.contracts.ledger.utcnow`) is moved so that contracts
-are registered, changed and cancelled over two years through the API, with steps just
-before and after China-time midnights at month ends (where the UTC month is still the
+The clock of the ledger and of the market's calendar (their `utcnow`) is moved so that
+contracts are registered, changed and cancelled over two years through the API, with steps
+just before and after China-time midnights at month ends (where the UTC month is still the
 previous one). Then every view is computed from the roll-up and straight from the
 ledger for days around every step, and a rebuild must give the same rows as the ones
 kept step by step.
@@ -25,13 +25,16 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from market import cli, migrate
+from market.common import calendar
 from market.config import get_settings
 from market.contracts import ledger, rollup
 from market.contracts.models import LedgerEntry
 from market.db import make_engine
 from market.stats import service
 from market.stats.schemas import Dimension
-from tests.deals.journey import (
+from tests.support.database import _fresh_postgres_database, postgres_server_url
+from tests.support.factories import Account, Market
+from tests.support.journey import (
     Cast,
     contract_terms,
     ok,
@@ -39,22 +42,21 @@ from tests.deals.journey import (
     totals,
     won_deal,
 )
-from tests.support.database import _fresh_postgres_database, postgres_server_url
-from tests.support.factories import Account, Market
 
 
 class Clock:
-    """The ledger's clock, set to China-time instants."""
+    """The ledger's clock (and the calendar's "today"), set to China-time instants."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now: datetime | None = None
         real = ledger.utcnow
-        monkeypatch.setattr(ledger, "utcnow", lambda: self.now or real())
+        for module in (ledger, calendar):
+            monkeypatch.setattr(module, "utcnow", lambda: self.now or real())
 
     def set(self, year: int, month: int, day: int, hour: int = 10, minute: int = 0,
             second: int = 0) -> datetime:
         self.now = datetime(year, month, day, hour, minute, second,
-                            tzinfo=ledger.CHINA_TIME).astimezone(UTC)
+                            tzinfo=calendar.CHINA_TIME).astimezone(UTC)
         return self.now
 
     def real(self) -> None:
@@ -109,7 +111,7 @@ def around(*instants: datetime) -> set[date]:
     """China-time days just before, on and after each instant, and its month's ends."""
     days: set[date] = set()
     for instant in instants:
-        day = instant.astimezone(ledger.CHINA_TIME).date()
+        day = calendar.market_today(instant)
         first = day.replace(day=1)
         days |= {day - timedelta(days=1), day, day + timedelta(days=1), first,
                  first - timedelta(days=1)}
@@ -246,7 +248,7 @@ def _insert_ledger_rows(url: str) -> None:
                 contract_id=contract_id, sequence=sequence, kind=kind, delta_total_fen=total,
                 delta_technology_fen=technology, delta_count=count, effective_on=effective_on,
                 effective_year=effective_on.year, effective_month=effective_on.month,
-                effective_quarter=ledger.quarter_of(effective_on), recorded_at=recorded_at,
+                effective_quarter=calendar.quarter_of(effective_on), recorded_at=recorded_at,
                 contract_type="技术开发", field="新材料", seller_district_code="330212",
                 buyer_district_code="330205", seller_kind="institute", buyer_kind="enterprise",
                 broker_organization_id=broker,

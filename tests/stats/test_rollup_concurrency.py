@@ -18,17 +18,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from market.common.calendar import market_today
 from market.contracts import ledger, rollup
 from market.stats import service
 from market.stats.schemas import Dimension
-from tests.deals.journey import (
+from tests.support.factories import Market
+from tests.support.journey import (
     Cast,
     contract_terms,
     direct_contract,
     registered_contract,
     submit,
 )
-from tests.support.factories import Market
 
 pytestmark = pytest.mark.postgres
 
@@ -78,7 +79,7 @@ def test_parallel_steps_keep_the_rollup_exact(
 
     assert [response.status_code for response in responses] == [200] * 18, [
         r.text for r in responses if r.status_code != 200]
-    today = ledger.local_today()
+    today = market_today()
     with Session(engine) as session:
         kept = rollup.rows(session)
         rollup.rebuild(session)

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from market.contracts import ledger
+from market.common.calendar import market_today
 from market.stats.service import months_remaining, yuan
-from tests.deals.journey import Cast, contract_terms, ok, registered_contract, won_deal
 from tests.support.factories import Market
+from tests.support.journey import Cast, contract_terms, ok, registered_contract, won_deal
 
 ENDPOINTS = ("/stats/summary", "/stats/breakdown/year", "/stats/breakdown/field?format=csv",
              "/stats/targets", "/stats/progress/2020")
@@ -34,7 +34,7 @@ def test_every_breakdown_to_the_fen(client: TestClient, cast: Cast, market: Mark
     registered_contract(client, university, cast.enterprise, cast.bureau, total_fen=7_000_000,
                         contract_type="技术服务", subtype=None, license_scope=None,
                         field="智能经济")
-    today = ledger.local_today()
+    today = market_today()
     quarter = (today.month - 1) // 3 + 1
     both = (2, 37_000_001, 37_000_000)
     expected = {
@@ -107,7 +107,7 @@ def test_csv_export_with_chinese_headers(client: TestClient, cast: Cast) -> None
 
 def test_as_of_a_past_day_shows_the_ledger_as_it_was(client: TestClient, cast: Cast) -> None:
     registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
-    yesterday = ledger.local_today() - timedelta(days=1)
+    yesterday = market_today() - timedelta(days=1)
     then = ok(client.get("/stats/summary", params={"as_of": yesterday.isoformat()},
                          headers=cast.bureau.headers))
     now = ok(client.get("/stats/summary", headers=cast.bureau.headers))
@@ -118,7 +118,7 @@ def test_as_of_a_past_day_shows_the_ledger_as_it_was(client: TestClient, cast: C
 
 
 def test_progress_against_this_years_target(client: TestClient, cast: Cast) -> None:
-    today = ledger.local_today()
+    today = market_today()
     target = ok(client.put(f"/stats/targets/{today.year}",
                            json={"technology_amount_fen": 1_000_000_000, "note": "年度目标"},
                            headers=cast.bureau.headers))

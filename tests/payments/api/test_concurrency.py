@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import Cast
-from tests.payments.api.conftest import (
+from tests.support.journey import Cast
+from tests.support.payments import (
     VISA,
     deliver,
     event,

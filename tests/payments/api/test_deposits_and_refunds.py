@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.deals.journey import Cast, ok
-from tests.payments.api.conftest import (
+from tests.support.factories import Account
+from tests.support.journey import Cast, ok
+from tests.support.payments import (
     VISA,
     ledger_rows,
     milestone_ids,

@@ -10,8 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from tests.deals.journey import Cast, direct_contract, ok, submit
-from tests.payments.api.conftest import (
+from tests.support.journey import Cast, direct_contract, ok, submit
+from tests.support.localstripe_server import LocalstripeServer
+from tests.support.payments import (
     DECLINING_CARD,
     VISA,
     client_side_gateway,
@@ -24,7 +25,6 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.localstripe_server import LocalstripeServer
 
 pytestmark = pytest.mark.stripe
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from market.contracts import ledger as contract_ledger
+from market.common.calendar import market_today
 from market.payments.ledger import fee_due
-from tests.deals.journey import (
+from tests.support.journey import (
     Cast,
     contract_from_deal,
     ok,
@@ -22,7 +22,8 @@ from tests.deals.journey import (
     submit,
     won_deal,
 )
-from tests.payments.api.conftest import (
+from tests.support.localstripe_server import TEST_SECRET_KEY
+from tests.support.payments import (
     VISA,
     WEBHOOK_SECRET,
     deliver,
@@ -34,7 +35,6 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.localstripe_server import TEST_SECRET_KEY
 
 # --- the fee rule (no server needed) ----------------------------------------------------------
 
@@ -134,7 +134,7 @@ def test_payment_statistics_show_net_receipts_next_to_the_trade_volume(
                          confirm_with=VISA)
     ok(pay.post(f"/payments/{paid['id']}/refunds", json={"amount_fen": 1_000, "reason": "多付"},
                 headers=cast.bureau.headers), 201)
-    today = contract_ledger.local_today()
+    today = market_today()
 
     report = ok(pay.get("/stats/payments", params={"year": today.year},
                         headers=cast.bureau.headers))

@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.deals.journey import Cast, ok
-from tests.payments.api.conftest import VISA, milestone_ids, registered, start_payment
+from tests.support.journey import Cast, ok
+from tests.support.payments import VISA, milestone_ids, registered, start_payment
 from tests.support.localstripe_server import LocalstripeServer, http_request
 
 pytestmark = pytest.mark.stripe

@@ -15,15 +15,15 @@ from typer.testing import CliRunner
 from market.cli import app as cli
 from market.config import get_settings
 from market.payments.reconcile import reconcile
-from tests.deals.journey import Cast
-from tests.payments.api.conftest import (
+from tests.support.journey import Cast
+from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer
+from tests.support.payments import (
     VISA,
     client_side_gateway,
     milestone_ids,
     registered,
     start_payment,
 )
-from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer
 
 pytestmark = pytest.mark.stripe
 

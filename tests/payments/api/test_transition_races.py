@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import Cast
-from tests.payments.api.conftest import (
+from tests.support.journey import Cast
+from tests.support.payments import (
     VISA,
     milestone_ids,
     payment,

@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.deals.journey import Cast, ok
-from tests.payments.api.conftest import (
+from tests.support.journey import Cast, ok
+from tests.support.localstripe_server import LocalstripeServer, register_webhook
+from tests.support.payments import (
     VISA,
     WEBHOOK_SECRET,
     client_side_gateway,
@@ -37,7 +38,6 @@ from tests.payments.api.conftest import (
     start_payment,
     view,
 )
-from tests.support.localstripe_server import LocalstripeServer, register_webhook
 
 pytestmark = pytest.mark.stripe
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from market.contracts import ledger
+from market.common.calendar import market_today
 from tests.support.factories import Account, Market
 
 _numbers = itertools.count(1)
@@ -125,7 +125,7 @@ def won_deal(client: TestClient, cast: Cast, result_id: int | None = None) -> di
 def contract_terms(total_fen: int = 1_000_000_00, costs: tuple[int, ...] = (),
                    **overrides: Any) -> dict[str, Any]:
     """Valid terms: a licence, costs as given, two milestones adding up to the total."""
-    today = ledger.local_today()
+    today = market_today()
     first = total_fen // 3
     body: dict[str, Any] = {
         "title": "高镍正极材料包覆改性技术独占许可合同",

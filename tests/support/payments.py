@@ -7,23 +7,17 @@ import json
 import time
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from market.payments.gateway import PaymentGateway
 from market.payments.webhooks import sign_payload
-from tests.deals.journey import Cast, make_cast, ok, registered_contract
-from tests.support.factories import Account, Market
+from tests.support.factories import Account
+from tests.support.journey import Cast, ok, registered_contract
 from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer, http_request
 from tests.support.stripe_fixtures import WEBHOOK_SECRET
 
 VISA = "pm_card_visa"
 DECLINING_CARD = "pm_card_chargeCustomerFail"
-
-
-@pytest.fixture
-def cast(market: Market) -> Cast:
-    return make_cast(market)
 
 
 # --- contracts ------------------------------------------------------------------------------
