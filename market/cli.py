@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -255,6 +256,48 @@ def outbox_retry(event_id: Annotated[int, typer.Argument(help="Outbox row id")])
         typer.secho(f"no outbox row {event_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
     typer.echo(f"outbox row {event_id} queued again")
+
+
+# --- embeddings (docs/SEARCH.md, "Embeddings") ------------------------------------------
+
+embeddings_app = typer.Typer(help="Embedding vectors for semantic search.", no_args_is_help=True)
+app.add_typer(embeddings_app, name="embeddings")
+
+
+@embeddings_app.command("build-cache")
+def embeddings_build_cache(
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write (default: the shipped file)")
+    ] = None,
+) -> None:
+    """Embed the shipped research records (minutes of one core) into the cache file."""
+    from market.discovery import vectors
+    from search.embedding import make_embedder
+
+    embedder = make_embedder(get_settings())
+    if embedder is None:
+        typer.secho("MARKET_EMBEDDER=none: nothing to embed with", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+    total = len(vectors.shipped_record_texts())
+    with typer.progressbar(length=total, label=f"Embedding with {embedder.model_id}") as bar:
+        cache = vectors.build_shipped_cache(embedder, output, progress=bar.update)
+    typer.echo(f"wrote {len(cache.hashes)} vectors to {output or vectors.shipped_cache_path()}")
+
+
+@embeddings_app.command("load-cache")
+def embeddings_load_cache() -> None:
+    """Copy the shipped vectors into the database's vector store (no embedding)."""
+    from market.discovery import vectors
+    from search.embedding import make_embedder
+
+    settings = _settings()
+    embedder = make_embedder(settings)
+    if embedder is None:
+        typer.echo("MARKET_EMBEDDER=none: no vectors to load")
+        return
+    with session_scope(_engine(settings)) as session:
+        sent = vectors.load_shipped_vectors(session, embedder.model_id)
+    typer.echo(f"{sent} shipped vectors offered to the store (those already there kept)")
 
 
 def main() -> None:
