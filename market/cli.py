@@ -108,6 +108,7 @@ def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
     with typer.progressbar(length=total, label="Loading demo research results") as bar:
         counts = demo.load(engine, progress=bar.update)
     typer.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    _load_shipped_vectors(settings, engine)
     typer.echo(f"Demo accounts (password {demo.DEMO_PASSWORD!r}):")
     for prefix, display_name, _org, role in demo.ACCOUNTS:
         typer.echo(f"  {prefix + '@demo.techmarket.cn':<40} {role:<13} {display_name}")
@@ -287,17 +288,22 @@ def embeddings_build_cache(
 @embeddings_app.command("load-cache")
 def embeddings_load_cache() -> None:
     """Copy the shipped vectors into the database's vector store (no embedding)."""
+    settings = _settings()
+    _load_shipped_vectors(settings, _engine(settings))
+
+
+def _load_shipped_vectors(settings: Settings, engine: Engine) -> None:
+    """The demo records' vectors from the shipped file, so the demo embeds nothing."""
     from market.discovery import vectors
     from search.embedding import make_embedder
 
-    settings = _settings()
     embedder = make_embedder(settings)
     if embedder is None:
-        typer.echo("MARKET_EMBEDDER=none: no vectors to load")
+        typer.echo("MARKET_EMBEDDER=none: no vectors loaded")
         return
-    with session_scope(_engine(settings)) as session:
+    with session_scope(engine) as session:
         sent = vectors.load_shipped_vectors(session, embedder.model_id)
-    typer.echo(f"{sent} shipped vectors offered to the store (those already there kept)")
+    typer.echo(f"{sent} shipped {embedder.model_id} vectors in the vector store")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from typer.testing import CliRunner
 
 from market import demo
-from market.config import Settings
-from market.db import session_scope
+from market.cli import app as cli
+from market.config import Settings, get_settings
+from market.db import make_engine, session_scope
 from market.discovery import vectors
 from market.discovery.documents import result_search_document
 from market.discovery.models import EmbeddingVector
@@ -398,3 +401,25 @@ def test_loading_the_shipped_cache_spares_the_demo_any_embedding(
         found = vectors.vectors_for(session, counting, texts)
     assert counting.embedded == []  # every demo listing's text was in the shipped file
     assert len(found) == 1000
+
+
+def test_the_cli_loads_the_shipped_vectors_into_a_fresh_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MARKET_DATABASE_URL", "")
+    monkeypatch.setenv("MARKET_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+        outcome = runner.invoke(cli, ["embeddings", "load-cache"])
+        assert outcome.exit_code == 0, outcome.output
+        assert "1000 shipped multilingual-e5-small-q4 vectors" in outcome.output
+        assert stored_rows(make_engine(get_settings().effective_database_url)) == 1000
+        monkeypatch.setenv("MARKET_EMBEDDER", "none")
+        get_settings.cache_clear()
+        outcome = runner.invoke(cli, ["embeddings", "load-cache"])
+        assert "no vectors loaded" in outcome.output
+    finally:
+        get_settings.cache_clear()
