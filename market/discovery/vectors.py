@@ -114,14 +114,14 @@ def store_vectors(session: Session, model_id: str, vectors: Mapping[str, Vectors
     as it is, in one statement and without a savepoint. Returns the rows sent."""
     if not vectors:
         return 0
-    rows = [
+    rows = [  # in hash order, for the reason given in `_missing`
         {
             "content_hash": digest,
             "model": model_id,
             "dimensions": int(vector.shape[0]),
             "vector": np.asarray(vector, dtype="<f4").tobytes(),
         }
-        for digest, vector in vectors.items()
+        for digest, vector in sorted(vectors.items(), key=lambda item: item[0])
     ]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(EmbeddingVector).on_conflict_do_nothing(
@@ -134,9 +134,15 @@ def store_vectors(session: Session, model_id: str, vectors: Mapping[str, Vectors
 def _missing(
     texts: Sequence[str], hashes: Sequence[str], found: Mapping[str, Vectors]
 ) -> list[str]:
-    """Texts without a stored vector, each once, in first-seen order."""
+    """Texts without a stored vector, each once, in hash order.
+
+    Hash order because PostgreSQL locks each inserted key until the transaction ends:
+    two workers inserting overlapping texts in opposite orders within one transaction
+    (`vectors_for` stores batch after batch) could deadlock; in one global order they
+    queue instead.
+    """
     unique = {digest: text for digest, text in zip(hashes, texts, strict=True)}
-    return [text for digest, text in unique.items() if digest not in found]
+    return [unique[digest] for digest in sorted(unique) if digest not in found]
 
 
 def _embed_batch(

@@ -34,7 +34,8 @@ def result_passage_text(title: str, keywords: Sequence[str], summary: str | None
 
 
 def demand_passage_text(title: str, keywords: Sequence[str], description: str | None) -> str:
-    """The embedded text of a technology demand (as indexed, and as a matching query)."""
+    """The embedded text of a technology demand (matching compares its vector with the
+    results' passage vectors: docs/SEARCH.md, "What is embedded")."""
     return _listing_text(title, keywords, description)
 
 
