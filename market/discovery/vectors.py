@@ -60,15 +60,15 @@ def vectors_for(
     progress: Progress | None = None,
 ) -> list[Vectors]:
     """One unit vector per text, from the store or freshly embedded and stored."""
-    hashes = [content_hash(embedder.model_id, encoding, text) for text in texts]
-    found = cached_vectors(session, hashes)
-    for batch in batches(_missing(texts, hashes, found), batch_size):
-        fresh = _embed_batch(embedder, encoding, batch)
-        store_vectors(session, embedder.model_id, fresh)
-        found.update(fresh)
-        if progress:
-            progress(len(batch))
-    return [found[digest] for digest in hashes]
+    return _through_store(
+        embedder,
+        texts,
+        encoding,
+        lookup=lambda hashes: cached_vectors(session, hashes),
+        store=lambda fresh: store_vectors(session, embedder.model_id, fresh),
+        batch_size=batch_size,
+        progress=progress,
+    )
 
 
 def vectors_for_engine(
@@ -81,13 +81,36 @@ def vectors_for_engine(
     progress: Progress | None = None,
 ) -> list[Vectors]:
     """`vectors_for` holding no database connection while the model works."""
-    hashes = [content_hash(embedder.model_id, encoding, text) for text in texts]
-    with session_scope(engine) as session:
-        found = cached_vectors(session, hashes)
-    for batch in batches(_missing(texts, hashes, found), batch_size):
-        fresh = _embed_batch(embedder, encoding, batch)
+
+    def lookup(hashes: list[str]) -> dict[str, Vectors]:
+        with session_scope(engine) as session:
+            return cached_vectors(session, hashes)
+
+    def store(fresh: dict[str, Vectors]) -> None:
         with session_scope(engine) as session:
             store_vectors(session, embedder.model_id, fresh)
+
+    return _through_store(
+        embedder, texts, encoding, lookup=lookup, store=store,
+        batch_size=batch_size, progress=progress,
+    )
+
+
+def _through_store(
+    embedder: Embedder,
+    texts: Sequence[str],
+    encoding: Encoding,
+    *,
+    lookup: Callable[[list[str]], dict[str, Vectors]],
+    store: Callable[[dict[str, Vectors]], object],
+    batch_size: int,
+    progress: Progress | None,
+) -> list[Vectors]:
+    hashes = [content_hash(embedder.model_id, encoding, text) for text in texts]
+    found = lookup(hashes)
+    for batch in batches(_missing(texts, hashes, found), batch_size):
+        fresh = _embed_batch(embedder, encoding, batch)
+        store(fresh)
         found.update(fresh)
         if progress:
             progress(len(batch))
