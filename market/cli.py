@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -280,8 +281,19 @@ def embeddings_build_cache(
         typer.secho("MARKET_EMBEDDER=none: nothing to embed with", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2)
     total = len(vectors.shipped_record_texts())
-    with typer.progressbar(length=total, label=f"Embedding with {embedder.model_id}") as bar:
-        cache = vectors.build_shipped_cache(embedder, output, progress=bar.update)
+    label = f"Embedding with {embedder.model_id}"
+    if sys.stdout.isatty():
+        with typer.progressbar(length=total, label=label) as bar:
+            cache = vectors.build_shipped_cache(embedder, output, progress=bar.update)
+    else:  # under nohup or in a log a bar shows nothing until the end: count in lines
+        done = 0
+
+        def report(count: int) -> None:
+            nonlocal done
+            done += count
+            typer.echo(f"{label}: {done}/{total}")
+
+        cache = vectors.build_shipped_cache(embedder, output, progress=report)
     typer.echo(f"wrote {len(cache.hashes)} vectors to {output or vectors.shipped_cache_path()}")
 
 

