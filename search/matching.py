@@ -3,16 +3,18 @@
 The engine is good at words and blind to everything else a technology broker weighs,
 so matching runs in two steps:
 
-1. Recall. The source listing's most specific words (keywords first, then title words;
-   demand phrasing such as 寻求/征集/需求 removed; at most 10 words, the engine's limit,
-   so no key term is silently dropped) go to the engine with the "frequency" matching
-   strategy, which tolerates missing words: measured P@10 0.87 against 0.29 for
-   Meilisearch's default "last" on demand titles (docs/SEARCH.md). The engine returns up
-   to `DEFAULT_CANDIDATES` published candidates with ranking scores. "frequency" never
-   drops the rarest query word, so when that returns too few candidates the leading
-   terms are also searched one by one, within the source's key field and everywhere
-   (`_broadening_hits`). All these searches go to the engine together, in one round
-   trip (`SearchBackend.search_many`).
+1. Recall. The source listing's most specific terms (`search.text.extract_key_terms`:
+   keywords first, then title words; demand phrasing such as 寻求/征集/需求 and generic
+   words such as 技术 removed; at most 20 words, sent as combined queries of at most 10,
+   the engines' limit, so no key term is silently dropped) go to the engine with the
+   "frequency" matching strategy, which tolerates missing words: measured P@10 0.87
+   against 0.29 for Meilisearch's default "last" on demand titles (docs/SEARCH.md). The
+   engine returns up to `DEFAULT_CANDIDATES` published candidates with ranking scores.
+   "frequency" never drops the rarest query word, so when that returns too few
+   candidates the leading terms are also searched one by one, within the source's key
+   field and everywhere, and the key field's newest listings join
+   (`_broadening_queries`). These searches go to the engine together, in one round trip
+   (`SearchBackend.search_many`).
 
 2. Re-ranking. Each (demand, result) pair gets
 
@@ -132,7 +134,7 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
 
 DEFAULT_CANDIDATES = 50
 # When the combined query finds fewer than the wanted candidates, this many leading
-# terms are also searched alone (see `_broadening_hits`) within the source's key field,
+# terms are also searched alone (see `_broadening_queries`) within the source's key field,
 # and this many of them in every field, each search for this many hits...
 BROADENING_TERMS = 5
 BROADENING_TERMS_ANY_FIELD = 2
@@ -269,28 +271,39 @@ def find_matches(
     catalogue = candidate_catalogue(direction)
     wanted = min(max(candidates, limit), MAX_PAGE_SIZE)
     visibility = visibility or Visibility.public()
-    pages = _combined_pages(engine, catalogue, query, wanted, visibility)
-    hits = list(pages[0].hits)
-    relevance = relative_engine_scores(hits)
-    seen = {hit.id for hit in hits}
+    leading, *later = _combined_pages(engine, catalogue, query, wanted, visibility)
+    candidates_found = _Candidates()
+    candidates_found.add(leading, 1.0)
     # The later terms' combined queries: weaker evidence than the leading terms'.
-    for page in pages[1:]:
-        fresh = _broadening_hits([page], seen)
-        hits += fresh
-        relevance += [BROADENED_RELEVANCE * value for value in relative_engine_scores(fresh)]
-    if len(hits) < wanted:
+    for page in later:
+        candidates_found.add(page, BROADENED_RELEVANCE)
+    if len(candidates_found.hits) < wanted:
         # A second round trip, only when needed: in a large catalogue the combined query
         # fills the candidates (all 100 sampled demands at 100,000 listings), in a small
         # one it comes back short for almost every listing (docs/SEARCH.md).
         field = source.get("field")
         searches = _broadening_queries(query, visibility, str(field) if field else None)
         for search, page in zip(searches, engine.search_many(catalogue, searches), strict=True):
-            fresh = _broadening_hits([page], seen)
-            hits += fresh
             # A browse of the key field matched no words: the engine has no opinion.
-            credit = BROADENED_RELEVANCE if search.text else 0.0
-            relevance += [credit * value for value in relative_engine_scores(fresh)]
-    return rerank(direction, source, query, hits, relevance)[:limit]
+            candidates_found.add(page, BROADENED_RELEVANCE if search.text else 0.0)
+    return rerank(direction, source, query, candidates_found.hits,
+                  candidates_found.relevance)[:limit]
+
+
+@dataclass
+class _Candidates:
+    """Hits gathered from several searches, each once, with the engine's opinion of it
+    (relative to the best hit of its own search, times the search's credit)."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    relevance: list[float] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, page: SearchPage, credit: float) -> None:
+        fresh = [hit for hit in page.hits if hit.id not in self._seen]
+        self._seen.update(hit.id for hit in fresh)
+        self.hits += fresh
+        self.relevance += [credit * value for value in relative_engine_scores(fresh)]
 
 
 def _combined_pages(
@@ -347,23 +360,6 @@ def _broadening_queries(
         searches += [_recall_query(term, BROADENING_LIMIT, visibility)
                      for term in query.terms[:any_field_terms]]
     return searches
-
-
-def _broadening_hits(pages: Sequence[SearchPage], seen: set[str]) -> list[SearchHit]:
-    """Candidates that the one combined query cannot return, in query order, once each.
-
-    Both engines' "frequency" strategy drops the most frequent words first but never
-    the rarest one: every hit contains the query's rarest word. One word found in a
-    single odd listing then hides every other listing. When the combined query comes
-    back short, the hits of the leading terms asked on their own join in.
-    """
-    extra: list[SearchHit] = []
-    for page in pages:
-        for hit in page.hits:
-            if hit.id not in seen:
-                seen.add(hit.id)
-                extra.append(hit)
-    return extra
 
 
 # --- step 2: re-ranking ----------------------------------------------------------------------
