@@ -1,16 +1,26 @@
 #!/usr/bin/env python
 """Search quality on the real research records (market/data/csl_research_results.json).
 
-Two measures, on the embedded engine and on a real Meilisearch:
+Three measures, on the embedded engine and on a real Meilisearch:
 
-- known-item MRR@10: the query is a record's own keywords (as the matcher builds
-  queries: segmented, at most 10 words, "frequency" strategy); the reciprocal rank of
-  that record in the top 10, averaged (0 when it is not there);
+- known-item MRR@10, for three kinds of query: a record's own keywords (as the matcher
+  builds queries: segmented, at most 10 words, "frequency" strategy); its title typed
+  into the search box (the API's default "last" strategy); and a paraphrase, words of
+  its abstract that occur in neither its title nor its keywords (up to
+  `PARAPHRASE_WORDS` of them, picked at random per record with the seed; search box).
+  The reciprocal rank of that record in the top 10, averaged (0 when it is not there);
+  zero-hit paraphrases are counted, since their words all occur in the record;
 - demand -> result P@10: a demand written from a record's topic, as an enterprise would
   phrase it ("寻求" + its keywords + "相关技术解决方案", never the record's title), and the
   share of the top-10 results (the record itself left out) in the record's discipline.
   Reported for the engine alone and for the full matcher (engine + re-ranking, the
-  demand carrying the key field a real demand has).
+  demand carrying the key field a real demand has);
+- plain-language demands (market/data/plain_demands.json): problems written the way an
+  enterprise posts them, each for one record that should solve it and sharing no word
+  with that record's title or keywords. For the matcher (title, keywords, description
+  and the enterprise's guess of the field), the share of demands whose record is in the
+  top 10 and MRR@10; for a free-text search of the demand's title, the share found in
+  the top 10 and the number of titles that find nothing at all.
 
     .venv/bin/python scripts/search_quality.py                 # both engines, 1,000 records
     .venv/bin/python scripts/search_quality.py --engines local --count 200
@@ -22,8 +32,10 @@ port with a throwaway data folder, and is stopped at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -33,6 +45,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jieba
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -47,7 +61,19 @@ from search.meili import MeilisearchEngine  # noqa: E402
 from search.text import extract_key_terms  # noqa: E402
 
 RECORDS_FILE = REPO_ROOT / "market" / "data" / "csl_research_results.json"
+PLAIN_DEMANDS_FILE = REPO_ROOT / "market" / "data" / "plain_demands.json"
 TOP = 10
+PARAPHRASE_WORDS = 5
+_WORD_CHARACTER = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class PlainDemandQuality:
+    demands: int
+    matcher_found: float  # share with the record in the matcher's top 10
+    matcher_mrr: float
+    search_found: float  # share with the record in the top 10 of a search for the title
+    search_zero_hits: int  # titles that find nothing at all
 
 
 @dataclass(frozen=True)
@@ -56,17 +82,27 @@ class Quality:
     records: int
     known_item_mrr: float
     known_item_found: float  # share of records in the top 10 at all
+    title_mrr: float
+    paraphrase_mrr: float
+    paraphrase_zero_hits: int
     demand_p10_engine: float
     demand_p10_matcher: float
     # The best any ranking could do: few disciplines have 10 other records.
     demand_p10_ceiling: float
     demands: int
+    plain: PlainDemandQuality
     seconds: float
+
 
 
 def load_records(count: int | None = None) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(RECORDS_FILE.read_text(encoding="utf-8"))
     return records[:count] if count else records
+
+
+def load_plain_demands() -> list[dict[str, Any]]:
+    demands: list[dict[str, Any]] = json.loads(PLAIN_DEMANDS_FILE.read_text(encoding="utf-8"))
+    return demands
 
 
 def record_document(position: int, record: dict[str, Any]) -> dict[str, Any]:
@@ -93,16 +129,88 @@ def demand_from(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def known_item_ranks(engine: SearchBackend, records: Sequence[dict[str, Any]]) -> list[int | None]:
-    """Rank (1-based) of each record for a query of its own keywords; None past TOP."""
+def keyword_query(record: dict[str, Any]) -> SearchQuery:
+    terms = extract_key_terms("", record["keywords"])
+    return SearchQuery(text=" ".join(terms), limit=TOP, matching_strategy="frequency")
+
+
+def title_query(record: dict[str, Any]) -> SearchQuery:
+    return SearchQuery(text=record["title"], limit=TOP)
+
+
+def paraphrase_words(record: dict[str, Any], rng: random.Random) -> list[str]:
+    """Words of the abstract that are in neither the title nor the keywords.
+
+    Cut by jieba's own dictionary, not the search package's segmenter, so that the
+    queries stay the same when the search code changes.
+    """
+    known = "\n".join([record["title"], *record["keywords"]]).lower()
+    tokens = (token.strip().lower() for token in _plain_jieba().cut(record["abstract"]))
+    words = dict.fromkeys(
+        token for token in tokens
+        if len(token) > 1 and _WORD_CHARACTER.search(token) and token not in known)
+    return rng.sample(list(words), min(PARAPHRASE_WORDS, len(words)))
+
+
+@functools.cache
+def _plain_jieba() -> jieba.Tokenizer:
+    return jieba.Tokenizer()
+
+
+def paraphrase_query(words: Sequence[str]) -> SearchQuery:
+    return SearchQuery(text=" ".join(words), limit=TOP)
+
+
+def known_item_ranks(
+    engine: SearchBackend, queries: Sequence[SearchQuery]
+) -> tuple[list[int | None], int]:
+    """Rank (1-based) of record i for queries[i] (None past TOP), and how many of the
+    queries found nothing at all."""
     ranks: list[int | None] = []
-    for position, record in enumerate(records):
-        terms = extract_key_terms("", record["keywords"])
-        page = engine.search("results", SearchQuery(
-            text=" ".join(terms), limit=TOP, matching_strategy="frequency"))
+    zero_hits = 0
+    for position, query in enumerate(queries):
+        page = engine.search("results", query)
         ids = [hit.document["listing_id"] for hit in page.hits]
-        ranks.append(ids.index(position) + 1 if position in ids else None)
-    return ranks
+        ranks.append(rank_of(position, ids))
+        zero_hits += not ids
+    return ranks, zero_hits
+
+
+def rank_of(listing_id: int, ids: Sequence[int]) -> int | None:
+    return ids.index(listing_id) + 1 if listing_id in ids else None
+
+
+def plain_demand_quality(
+    engine: SearchBackend, demands: Sequence[dict[str, Any]]
+) -> PlainDemandQuality:
+    matcher_ranks: list[int | None] = []
+    search_ranks: list[int | None] = []
+    zero_hits = 0
+    for demand in demands:
+        source = {
+            "listing_id": 0,
+            "title": demand["title"],
+            "description": demand["description"],
+            "keywords": demand["keywords"],
+            "field": demand["field"],
+        }
+        matches = find_matches(engine, "demand_to_results", source, limit=TOP)
+        matcher_ranks.append(rank_of(demand["record"], [match.listing_id for match in matches]))
+        page = engine.search("results", SearchQuery(text=demand["title"], limit=TOP))
+        search_ranks.append(
+            rank_of(demand["record"], [hit.document["listing_id"] for hit in page.hits]))
+        zero_hits += not page.hits
+    return PlainDemandQuality(
+        demands=len(demands),
+        matcher_found=_found_share(matcher_ranks),
+        matcher_mrr=mean_reciprocal_rank(matcher_ranks),
+        search_found=_found_share(search_ranks),
+        search_zero_hits=zero_hits,
+    )
+
+
+def _found_share(ranks: Sequence[int | None]) -> float:
+    return sum(rank is not None for rank in ranks) / len(ranks) if ranks else 0.0
 
 
 def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
@@ -153,15 +261,24 @@ def measure(
     started = time.perf_counter()
     engine.ensure_indexes()
     engine.upsert("results", [record_document(i, record) for i, record in enumerate(records)])
-    ranks = known_item_ranks(engine, records)
+    ranks, _ = known_item_ranks(engine, [keyword_query(record) for record in records])
+    title_ranks, _ = known_item_ranks(engine, [title_query(record) for record in records])
+    paraphrase_ranks, paraphrase_zero_hits = known_item_ranks(engine, [
+        paraphrase_query(paraphrase_words(record, random.Random(f"{seed}-{position}")))
+        for position, record in enumerate(records)])
     sample = random.Random(seed).sample(range(len(records)), min(sample_size, len(records)))
     engine_p10, matcher_p10 = demand_precision(engine, records, sample)
     ceiling = _mean([_ceiling(records, position) for position in sample])
+    plain = [demand for demand in load_plain_demands() if demand["record"] < len(records)]
     return Quality(
         engine=name, records=len(records), known_item_mrr=mean_reciprocal_rank(ranks),
-        known_item_found=sum(rank is not None for rank in ranks) / len(ranks),
+        known_item_found=_found_share(ranks),
+        title_mrr=mean_reciprocal_rank(title_ranks),
+        paraphrase_mrr=mean_reciprocal_rank(paraphrase_ranks),
+        paraphrase_zero_hits=paraphrase_zero_hits,
         demand_p10_engine=engine_p10, demand_p10_matcher=matcher_p10,
         demand_p10_ceiling=ceiling, demands=len(sample),
+        plain=plain_demand_quality(engine, plain),
         seconds=time.perf_counter() - started,
     )
 
@@ -193,14 +310,25 @@ ENGINES: dict[str, Callable[[], Any]] = {"local": local_engine, "meili": meilise
 
 
 def print_table(results: Sequence[Quality]) -> None:
-    print(f"{'engine':<7} {'records':>7} {'MRR@10':>7} {'found@10':>8} "
+    print(f"{'engine':<7} {'records':>7} {'MRR@10':>7} {'found@10':>8} {'title MRR':>9} "
+          f"{'para MRR':>8} {'para 0-hit':>10} "
           f"{'demands':>7} {'P@10 engine':>11} {'P@10 matcher':>12} {'P@10 ceiling':>12} "
           f"{'seconds':>7}")
     for quality in results:
         print(f"{quality.engine:<7} {quality.records:>7} {quality.known_item_mrr:>7.3f} "
-              f"{quality.known_item_found:>8.3f} {quality.demands:>7} "
+              f"{quality.known_item_found:>8.3f} {quality.title_mrr:>9.3f} "
+              f"{quality.paraphrase_mrr:>8.3f} {quality.paraphrase_zero_hits:>10} "
+              f"{quality.demands:>7} "
               f"{quality.demand_p10_engine:>11.3f} {quality.demand_p10_matcher:>12.3f} "
               f"{quality.demand_p10_ceiling:>12.3f} {quality.seconds:>7.1f}")
+    print()
+    print(f"{'engine':<7} {'plain demands':>13} {'matcher found@10':>16} {'matcher MRR@10':>14} "
+          f"{'title search found@10':>21} {'title 0-hit':>11}")
+    for quality in results:
+        plain = quality.plain
+        print(f"{quality.engine:<7} {plain.demands:>13} {plain.matcher_found:>16.3f} "
+              f"{plain.matcher_mrr:>14.3f} {plain.search_found:>21.3f} "
+              f"{plain.search_zero_hits:>11}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,6 +78,8 @@ class DemandDocument(TypedDict):
     technical_indicators: str
     keywords: list[str]
     field: str | None
+    # The IPC area the demand names: the matcher compares it from both sides.
+    ipc_codes: list[str]
     district_code: str | None
     organization_id: int | None
     organization_name: str
@@ -285,6 +287,7 @@ def demand_document(fields: Mapping[str, Any]) -> DemandDocument:
         technical_indicators=_text(fields, "technical_indicators"),
         keywords=_texts(fields, "keywords"),
         field=_choice(fields, "field", TECHNICAL_FIELDS),
+        ipc_codes=[normalize_ipc_code(code) for code in _strings(fields, "ipc_codes")],
         district_code=_optional_code(fields, "district_code"),
         organization_id=_optional_int(fields, "organization_id"),
         organization_name=_text(fields, "organization_name"),

@@ -3,17 +3,18 @@
 The engine is good at words and blind to everything else a technology broker weighs,
 so matching runs in two steps:
 
-1. Recall. The source listing's most specific words (keywords first, then title words;
-   demand phrasing such as 寻求/征集/需求 removed; at most 10 words, the engine's limit,
-   so no key term is silently dropped) go to the engine with the "frequency" matching
-   strategy, which tolerates missing words: far more precise than Meilisearch's default
-   "last" on demand titles (docs/SEARCH.md; the figures in docs/PERFORMANCE.md, "Figures
-   behind the code's comments"). The engine returns up
-   to `DEFAULT_CANDIDATES` published candidates with ranking scores. "frequency" never
-   drops the rarest query word, so when that returns too few candidates the leading
-   terms are also searched one by one, within the source's key field and everywhere
-   (`_broadening_hits`). All these searches go to the engine together, in one round
-   trip (`SearchBackend.search_many`).
+1. Recall. The source listing's most specific terms (`search.text.extract_key_terms`:
+   keywords first, then title words; demand phrasing such as 寻求/征集/需求 and generic
+   words such as 技术 removed; at most 20 words, sent as combined queries of at most 10,
+   the engines' limit, so no key term is silently dropped) go to the engine with the
+   "frequency" matching strategy, which tolerates missing words: far more precise than
+   Meilisearch's default "last" on demand titles (docs/SEARCH.md; the figures in
+   docs/PERFORMANCE.md, "Figures behind the code's comments"). The engine returns up to `DEFAULT_CANDIDATES` published candidates with ranking scores.
+   "frequency" never drops the rarest query word, so when that returns too few
+   candidates the leading terms are also searched one by one, within the source's key
+   field and everywhere, and the key field's newest listings join
+   (`_broadening_queries`). These searches go to the engine together, in one round trip
+   (`SearchBackend.search_many`).
 
 2. Re-ranking. Each (demand, result) pair gets
 
@@ -68,6 +69,7 @@ from search.text import (
     ENGINE_MAX_QUERY_WORDS,
     extract_key_terms,
     load_dictionary,
+    query_chunks,
     segment_query,
 )
 
@@ -98,6 +100,9 @@ NEGOTIABLE_CREDIT = 0.6
 # A query term found only in the summary/description is weaker evidence than in the
 # title or the keywords the owner chose.
 BODY_TERM_CREDIT = 0.6
+# A compound term (多层生产计划) not found whole earns this share of the credit its
+# words found one by one would earn: 生产 and 计划 apart are weak evidence.
+COMPOUND_PART_CREDIT = 0.5
 ENGINE_SHARE_OF_TEXT = 0.5
 
 # Deepest shared IPC level -> component. Levels as `search.documents.ipc_prefixes` yields
@@ -129,7 +134,7 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
 
 DEFAULT_CANDIDATES = 50
 # When the combined query finds fewer than the wanted candidates, this many leading
-# terms are also searched alone (see `_broadening_hits`) within the source's key field,
+# terms are also searched alone (see `_broadening_queries`) within the source's key field,
 # and this many of them in every field, each search for this many hits...
 BROADENING_TERMS = 5
 BROADENING_TERMS_ANY_FIELD = 2
@@ -139,6 +144,9 @@ BROADENING_LIMIT = 20
 BROADENED_RELEVANCE = 0.5
 DEFAULT_LIMIT = 10
 MATCHING_STRATEGY: MatchingStrategy = "frequency"
+# The query may hold twice what one engine query reads: past the 10th word, the terms
+# go to a second combined query in the same round trip instead of being dropped.
+MATCHING_QUERY_WORDS = 2 * ENGINE_MAX_QUERY_WORDS
 
 
 # --- values -------------------------------------------------------------------------------
@@ -200,8 +208,14 @@ class MatchQuery:
     terms: list[str]
 
     @property
+    def chunks(self) -> list[str]:
+        """The combined queries, each within the engines' 10-word limit."""
+        return query_chunks(self.terms)
+
+    @property
     def text(self) -> str:
-        return " ".join(self.terms)
+        """The first combined query (the leading terms)."""
+        return self.chunks[0] if self.terms else ""
 
 
 @dataclass
@@ -227,7 +241,7 @@ def build_query(source: Mapping[str, Any]) -> MatchQuery:
     terms = extract_key_terms(
         str(source.get("title") or ""),
         [str(keyword) for keyword in source.get("keywords") or ()],
-        max_terms=ENGINE_MAX_QUERY_WORDS,
+        max_words=MATCHING_QUERY_WORDS,
     )
     return MatchQuery(terms=terms)
 
@@ -257,20 +271,51 @@ def find_matches(
     catalogue = candidate_catalogue(direction)
     wanted = min(max(candidates, limit), MAX_PAGE_SIZE)
     visibility = visibility or Visibility.public()
-    hits = list(engine.search(catalogue, _recall_query(query.text, wanted, visibility)).hits)
-    relevance = relative_engine_scores(hits)
-    if len(hits) < wanted:
+    leading, *later = _combined_pages(engine, catalogue, query, wanted, visibility)
+    candidates_found = _Candidates()
+    candidates_found.add(leading, 1.0)
+    # The later terms' combined queries: weaker evidence than the leading terms'.
+    for page in later:
+        candidates_found.add(page, BROADENED_RELEVANCE)
+    if len(candidates_found.hits) < wanted:
         # A second round trip, only when needed: in a large catalogue the combined query
         # fills the candidates (all 100 sampled demands at 100,000 listings), in a small
         # one it comes back short for almost every listing (docs/SEARCH.md).
         field = source.get("field")
-        broadening = engine.search_many(
-            catalogue, _broadening_queries(query, visibility, str(field) if field else None)
-        )
-        extra = _broadening_hits(broadening, {hit.id for hit in hits})
-        hits += extra
-        relevance += [BROADENED_RELEVANCE * value for value in relative_engine_scores(extra)]
-    return rerank(direction, source, query, hits, relevance)[:limit]
+        searches = _broadening_queries(query, visibility, str(field) if field else None)
+        for search, page in zip(searches, engine.search_many(catalogue, searches), strict=True):
+            # A browse of the key field matched no words: the engine has no opinion.
+            candidates_found.add(page, BROADENED_RELEVANCE if search.text else 0.0)
+    return rerank(direction, source, query, candidates_found.hits,
+                  candidates_found.relevance)[:limit]
+
+
+@dataclass
+class _Candidates:
+    """Hits gathered from several searches, each once, with the engine's opinion of it
+    (relative to the best hit of its own search, times the search's credit)."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    relevance: list[float] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
+
+    def add(self, page: SearchPage, credit: float) -> None:
+        fresh = [hit for hit in page.hits if hit.id not in self._seen]
+        self._seen.update(hit.id for hit in fresh)
+        self.hits += fresh
+        self.relevance += [credit * value for value in relative_engine_scores(fresh)]
+
+
+def _combined_pages(
+    engine: SearchBackend, catalogue: Catalogue, query: MatchQuery, wanted: int,
+    visibility: Visibility,
+) -> list[SearchPage]:
+    """One page per combined query (usually one), in one round trip. Terms past the
+    engines' 10-word limit go to a second combined query rather than being dropped."""
+    recalls = [_recall_query(text, wanted, visibility) for text in query.chunks]
+    if len(recalls) == 1:
+        return [engine.search(catalogue, recalls[0])]
+    return list(engine.search_many(catalogue, recalls))
 
 
 def _recall_query(
@@ -305,28 +350,16 @@ def _broadening_queries(
         in_field = SearchFilters(field=field)
         searches += [_recall_query(term, BROADENING_LIMIT, visibility, in_field)
                      for term in query.terms[:BROADENING_TERMS]]
+        # The key field's own listings, newest first, for the re-ranking to judge. This
+        # is what the generic word 技术 used to do by accident (a word of many listings
+        # in every field): without it, dropping 技术 from queries lowered the local
+        # engine's P@10 from 0.276 to 0.241 (docs/SEARCH.md).
+        searches.append(_recall_query("", BROADENING_LIMIT, visibility, in_field))
         any_field_terms = BROADENING_TERMS_ANY_FIELD
     if len(query.terms) > 1:
         searches += [_recall_query(term, BROADENING_LIMIT, visibility)
                      for term in query.terms[:any_field_terms]]
     return searches
-
-
-def _broadening_hits(pages: Sequence[SearchPage], seen: set[str]) -> list[SearchHit]:
-    """Candidates that the one combined query cannot return, in query order, once each.
-
-    Both engines' "frequency" strategy drops the most frequent words first but never
-    the rarest one: every hit contains the query's rarest word. One word found in a
-    single odd listing then hides every other listing. When the combined query comes
-    back short, the hits of the leading terms asked on their own join in.
-    """
-    extra: list[SearchHit] = []
-    for page in pages:
-        for hit in page.hits:
-            if hit.id not in seen:
-                seen.add(hit.id)
-                extra.append(hit)
-    return extra
 
 
 # --- step 2: re-ranking ----------------------------------------------------------------------
@@ -424,15 +457,36 @@ def term_coverage(
     missing: list[str] = []
     credit = 0.0
     for term in terms:
-        if _mentions(headline, term):
+        found = _found_credit(term, headline, body)
+        if found is not None:
             matched.append(term)
-            credit += 1.0
-        elif _mentions(body, term):
-            matched.append(term)
-            credit += BODY_TERM_CREDIT
+            credit += found
         else:
             missing.append(term)
+            credit += COMPOUND_PART_CREDIT * _part_credit(term, headline, body)
     return matched, missing, credit / len(terms)
+
+
+def _found_credit(term: str, headline: str, body: str) -> float | None:
+    """1 for a term (or a synonym) in the title or keywords, less in the long text."""
+    if _mentions(headline, term):
+        return 1.0
+    if _mentions(body, term):
+        return BODY_TERM_CREDIT
+    return None
+
+
+def _part_credit(term: str, headline: str, body: str) -> float:
+    """For a compound term not found whole: the mean credit of its words."""
+    parts = _parts(term)
+    if len(parts) < 2:
+        return 0.0
+    return sum(_found_credit(part, headline, body) or 0.0 for part in parts) / len(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(term: str) -> tuple[str, ...]:
+    return tuple(segment_query(term))
 
 
 def _searchable_text(document: Mapping[str, Any], attributes: Iterable[str]) -> str:

@@ -107,15 +107,18 @@ def normalize_term(term: str) -> str:
 
 @dataclass(frozen=True)
 class Dictionary:
-    """The maintained domain dictionary: synonym groups and stop words (normalized)."""
+    """The maintained domain dictionary (normalized): synonym groups, stop words, and
+    generic words (searchable, but never a matching term on their own)."""
 
     synonym_groups: tuple[tuple[str, ...], ...]
     stop_words: frozenset[str]
     _group_index: dict[str, tuple[int, ...]] = field(repr=False, compare=False)
+    generic_words: frozenset[str] = frozenset()
 
     @classmethod
     def from_data(
-        cls, synonym_groups: Iterable[Sequence[str]], stop_words: Iterable[str]
+        cls, synonym_groups: Iterable[Sequence[str]], stop_words: Iterable[str],
+        generic_words: Iterable[str] = (),
     ) -> Dictionary:
         groups = tuple(
             tuple(dict.fromkeys(fold_for_search(term) for term in group if term.strip()))
@@ -130,6 +133,8 @@ class Dictionary:
             synonym_groups=groups,
             stop_words=frozenset(normalize_term(word) for word in stop_words if word.strip()),
             _group_index=group_index,
+            generic_words=frozenset(
+                normalize_term(word) for word in generic_words if word.strip()),
         )
 
     def synonyms_of(self, term: str) -> tuple[str, ...]:
@@ -144,6 +149,9 @@ class Dictionary:
 
     def is_stop_word(self, word: str) -> bool:
         return normalize_term(word) in self.stop_words
+
+    def is_generic(self, word: str) -> bool:
+        return normalize_term(word) in self.generic_words
 
     def all_terms(self) -> list[str]:
         return [term for group in self.synonym_groups for term in group]
@@ -175,6 +183,7 @@ def load_dictionary(directory: Path = DICTIONARY_DIR) -> Dictionary:
     return Dictionary.from_data(
         synonym_groups=_read_synonym_groups(directory / "synonyms.yaml"),
         stop_words=_read_stop_words(directory / "stopwords.txt"),
+        generic_words=_read_stop_words(directory / "generic_words.txt"),
     )
 
 
@@ -223,36 +232,113 @@ def segment_query(text: str) -> list[str]:
     return list(dict.fromkeys(meaningful))
 
 
-def _is_specific(word: str) -> bool:
-    return len(word) > 1 or word.isascii()
+def _is_lone_character(word: str) -> bool:
+    return len(word) == 1 and not word.isascii()
+
+
+# A keyword of at most this many words stays one matching term (多层生产计划, 晶界扩散):
+# split, its generic parts (生产, 计划) would each pull in listings about anything.
+COMPOUND_MAX_WORDS = 3
+# Where an owner's keyword holds several keywords at once (大豆肽 抗氧化, A/B).
+_KEYWORD_SEPARATORS = re.compile(r"[\s,;/|、，；]+")
+
+
+def query_word_count(term: str) -> int:
+    """How many words the engines count for a term (they read only the first 10)."""
+    return max(len(segment_query(term)), 1)
+
+
+def _words_with_rejoined_characters(text: str) -> list[str]:
+    """`segment_query`'s words, except that a run of single characters is joined back.
+
+    jieba cuts a word it does not know (箍趾病, 癫癎, 去雾) into single characters, and
+    a lone character says nothing; the run as a whole is the rare, telling word. A lone
+    character between words is still dropped.
+    """
+    dictionary = load_dictionary()
+    words: list[str] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        if len(run) > 1:
+            words.append("".join(run))
+        run.clear()
+
+    for token in _segmenter().cut(fold_for_search(text)):
+        word = token.strip().lower()
+        if word in dictionary.stop_words or not _is_word(word):
+            end_run()
+        elif _is_lone_character(word):
+            run.append(word)
+        else:
+            end_run()
+            words.append(word)
+    end_run()
+    return list(dict.fromkeys(words))
+
+
+def _meaningful(word: str) -> bool:
+    return not load_dictionary().is_generic(word)
+
+
+def keyword_terms(keyword: str) -> list[str]:
+    """The matching terms of one keyword its owner chose.
+
+    Short compounds stay whole (see `COMPOUND_MAX_WORDS`), a keyword that is one
+    character stays as it is, longer ones give their words (runs of single characters
+    rejoined, generic words such as 技术 dropped).
+    """
+    terms: list[str] = []
+    for piece in _KEYWORD_SEPARATORS.split(to_half_width(keyword).lower()):
+        words = segment_query(piece)
+        if not words:
+            continue
+        if len(words) == 1:
+            terms.append(words[0])  # as its owner wrote it, even 钢 or 应用
+        elif 1 < len(words) <= COMPOUND_MAX_WORDS or all(map(_is_lone_character, words)):
+            terms.append(piece.strip())
+        else:
+            terms.extend(filter(_meaningful, _words_with_rejoined_characters(piece)))
+    return terms
 
 
 def extract_key_terms(
-    title: str, keywords: Sequence[str] = (), max_terms: int = ENGINE_MAX_QUERY_WORDS
+    title: str, keywords: Sequence[str] = (), max_words: int = ENGINE_MAX_QUERY_WORDS
 ) -> list[str]:
-    """The most specific words of a listing, for a matching query.
+    """The most specific terms of a listing, for a matching query.
 
-    Keywords come first (their owner chose them), then title words, longest first
-    (longer Chinese words are rarer and more specific: 钕铁硼 before 材料). Keywords
-    are segmented too, because the engine counts their words. Demand phrasing, function
-    words and single Chinese characters are dropped. `" ".join(result)` is a query
-    that loses nothing to the engine's 10-word limit.
+    Keywords come first (their owner chose them, see `keyword_terms`), then title
+    words, longest first (longer Chinese words are rarer and more specific: 钕铁硼 before
+    材料). Demand phrasing, function words, generic words (技术 of 相关技术) and lone
+    Chinese characters are dropped. The terms hold at most `max_words` words as the
+    engines count them, so with the default `" ".join(result)` is a query that loses
+    nothing to the engines' 10-word limit (`query_chunks` cuts a longer list).
     """
-    if not 1 <= max_terms <= ENGINE_MAX_QUERY_WORDS:
-        raise ValueError(
-            f"max_terms must be between 1 and {ENGINE_MAX_QUERY_WORDS}: the engine ignores "
-            f"query words past the {ENGINE_MAX_QUERY_WORDS}th"
-        )
-    # A lone Chinese character (高, 新, the 期 of 货架期) is almost never what the listing
-    # is about; a keyword that is one character as a whole is kept.
-    keyword_words = [
-        word
-        for keyword in keywords
-        for word in segment_query(keyword)
-        if _is_specific(word) or word == keyword.strip()
-    ]
-    title_words = sorted(
-        (word for word in segment_query(title) if _is_specific(word)), key=len, reverse=True
-    )
-    distinct = dict.fromkeys([*keyword_words, *title_words])
-    return list(distinct)[:max_terms]
+    if max_words < 1:
+        raise ValueError("max_words must be at least 1")
+    keyword_part = [term for keyword in keywords for term in keyword_terms(keyword)]
+    title_part = sorted(
+        filter(_meaningful, _words_with_rejoined_characters(title)), key=len, reverse=True)
+    terms: list[str] = []
+    words = 0
+    for term in dict.fromkeys([*keyword_part, *title_part]):
+        count = query_word_count(term)
+        if words + count > max_words:
+            continue  # a shorter term further on may still fit
+        terms.append(term)
+        words += count
+    return terms
+
+
+def query_chunks(terms: Sequence[str], max_words: int = ENGINE_MAX_QUERY_WORDS) -> list[str]:
+    """The terms as query texts of at most `max_words` engine words each, in order."""
+    chunks: list[list[str]] = []
+    words = max_words
+    for term in terms:
+        count = query_word_count(term)
+        if words + count > max_words:
+            chunks.append([])
+            words = 0
+        chunks[-1].append(term)
+        words += count
+    return [" ".join(chunk) for chunk in chunks]

@@ -9,7 +9,7 @@ characters keeps 1,000 listings at about two minutes of one core
 (docs/PERFORMANCE.md, "Embeddings").
 
 Every builder folds the text the way search documents are folded
-(`search.text.normalize_text`), so the text built from a raw record, from a form and
+(`search.text.fold_for_search`), so the text built from a raw record, from a form and
 from an indexed document is the same string, and so is its hash.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from search.documents import Catalogue
 from search.embedding.base import Encoding
-from search.text import normalize_text
+from search.text import fold_for_search
 
 SUMMARY_CHARS = 120
 # A search box query is short; a pasted paragraph is cut where a passage would be.
@@ -75,4 +75,4 @@ def _listing_text(title: str, keywords: Sequence[str], body: str | None) -> str:
 
 def _clean(text: str) -> str:
     """Folded, with runs of whitespace (line breaks in a description) as one space."""
-    return " ".join(normalize_text(text).split())
+    return " ".join(fold_for_search(text).split())

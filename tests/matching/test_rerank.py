@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from search.backend import SearchFilters, SearchHit, SearchPage, SearchQuery
-from search.documents import Catalogue, result_document
+from search.documents import Catalogue, demand_document, result_document
 from search.local import LocalSearchEngine
 from search.matching import (
     WEIGHTS,
@@ -21,7 +21,7 @@ from search.matching import (
     shared_ipc_level,
     term_coverage,
 )
-from search.text import ENGINE_MAX_QUERY_WORDS
+from search.text import ENGINE_MAX_QUERY_WORDS, segment_query
 
 
 def demand(**overrides: Any) -> dict[str, Any]:
@@ -63,8 +63,10 @@ def test_query_drops_demand_phrasing_and_never_exceeds_the_engine_limit() -> Non
     assert query.terms[0] == "钕铁硼"  # the owner's keywords lead
     long_keywords = [f"关键术语{number}号材料" for number in range(30)]
     long = build_query(demand(keywords=long_keywords))
-    assert len(long.terms) <= ENGINE_MAX_QUERY_WORDS
-    assert len(long.text.split()) <= ENGINE_MAX_QUERY_WORDS
+    # Past the 10th word the terms go to a second combined query, never dropped silently.
+    assert len(long.chunks) == 2
+    assert long.text == long.chunks[0]
+    assert all(len(segment_query(chunk)) <= ENGINE_MAX_QUERY_WORDS for chunk in long.chunks)
 
 
 def test_a_perfect_pair_scores_high_and_explains_itself() -> None:
@@ -241,3 +243,30 @@ def test_broadening_searches_are_sent_only_when_the_combined_query_comes_back_sh
     assert engine.calls[0].startswith("search ")
     assert engine.calls[1].startswith("search_many x")  # one more round trip, all at once
     assert len(engine.calls) == 2
+
+
+def test_a_pair_scores_the_same_ipc_from_both_sides() -> None:
+    # The demand as the candidate is its search document: it carries its IPC codes.
+    demand_doc = demand_document({**demand(), "status": "published"})
+    forward = score(result())
+    backward = score_candidate("result_to_demands", result(), dict(demand_doc),
+                               build_query(result()), 1.0)
+    assert forward.explanation.components["ipc"] == 1.0
+    assert backward.explanation.components["ipc"] == forward.explanation.components["ipc"]
+    assert "ipc" in {reason.code for reason in backward.explanation.agreements}
+
+
+def test_a_compound_term_found_only_in_parts_earns_part_credit() -> None:
+    whole = term_coverage(["多层生产计划"], {"title": "多层生产计划的优化"})
+    parts = term_coverage(["多层生产计划"], {"title": "多层仓库的生产与计划"})
+    none = term_coverage(["多层生产计划"], {"title": "钕铁硼"})
+    assert whole[0] == ["多层生产计划"] and whole[2] == 1.0
+    assert parts[1] == ["多层生产计划"] and 0 < parts[2] < 0.6
+    assert none[2] == 0.0
+
+
+def test_terms_past_the_tenth_word_are_searched_in_the_same_round_trip() -> None:
+    engine = RecordingEngine(indexed_results(2))
+    many = [f"关键术语{number}号材料" for number in range(30)]
+    find_matches(engine, "demand_to_results", demand(keywords=many), candidates=1, limit=1)  # type: ignore[arg-type]
+    assert engine.calls[0] == "search_many x2"

@@ -891,3 +891,21 @@ def test_meilisearch_async_searches_reuse_one_connection(
 
     assert asyncio.run(searches()) == 1
     assert market._async_connections._sessions == {}
+
+
+# -- words that occur literally are found, however jieba cuts them -------------------------
+
+
+def test_a_word_found_literally_in_a_document_is_found_however_it_was_segmented(
+    search_engine: SearchBackend,
+) -> None:
+    # In its sentence jieba cuts 药含药血清 into 药含 / 药 / 血清, while a query for
+    # 含药 is the word 含药: the local engine found nothing until its literal column.
+    search_engine.upsert("results", [
+        result_document({"listing_id": 1, "title": "大鼠灌胃给药含药血清对成骨细胞的影响",
+                         "keywords": ["箍趾病"], "status": "published"}),
+        result_document({"listing_id": 2, "title": "钢铁冶炼余热回收", "status": "published"}),
+    ])
+    for text in ("含药 血清", "含药血清", " ".join(extract_key_terms("", ["箍趾病"]))):
+        page = search_engine.search("results", SearchQuery(text=text))
+        assert [hit.document["listing_id"] for hit in page.hits] == [1], text

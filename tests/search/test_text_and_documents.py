@@ -18,7 +18,10 @@ from search.text import (
     ENGINE_MAX_QUERY_WORDS,
     extract_key_terms,
     fold_for_search,
+    keyword_terms,
     load_dictionary,
+    query_chunks,
+    query_word_count,
     segment_query,
 )
 
@@ -54,8 +57,8 @@ def test_dictionary_terms_stay_one_word() -> None:
 
 def test_extract_key_terms_puts_keywords_first_and_drops_demand_phrasing() -> None:
     terms = extract_key_terms("寻求一种高矫顽力钕铁硼永磁材料的解决方案", ["晶界扩散"])
-    # Keywords first, segmented as the engine will count them.
-    assert terms[:2] == ["晶界", "扩散"]
+    # Keywords first; a short compound keyword stays one term.
+    assert terms[0] == "晶界扩散"
     assert "钕铁硼" in terms
     assert not {"寻求", "一种", "解决方案", "的", "高"} & set(terms)
 
@@ -66,13 +69,51 @@ def test_extract_key_terms_never_exceeds_the_engine_word_limit() -> None:
         "及其在伺服电机压缩机风力发电机中的应用推广"
     )
     terms = extract_key_terms(long_title, ["钕铁硼", "晶界扩散"])
-    assert len(terms) == ENGINE_MAX_QUERY_WORDS
-    assert terms[:3] == ["钕铁硼", "晶界", "扩散"]
+    # Counted as the engines count words: 晶界扩散 is two of them.
+    assert sum(map(query_word_count, terms)) == ENGINE_MAX_QUERY_WORDS
+    assert terms[:2] == ["钕铁硼", "晶界扩散"]
     assert "面向" not in terms
     # Longer (more specific) title words are kept before short generic ones.
     assert len(terms[2]) >= len(terms[-1])
-    with pytest.raises(ValueError, match="10"):
-        extract_key_terms(long_title, max_terms=11)
+    with pytest.raises(ValueError, match="at least 1"):
+        extract_key_terms(long_title, max_words=0)
+
+
+def test_a_longer_term_list_is_cut_into_queries_the_engines_read_whole() -> None:
+    keywords = [f"关键术语{number}号材料" for number in range(30)]
+    terms = extract_key_terms("", keywords, max_words=2 * ENGINE_MAX_QUERY_WORDS)
+    chunks = query_chunks(terms)
+    assert len(chunks) == 2
+    assert all(len(segment_query(chunk)) <= ENGINE_MAX_QUERY_WORDS for chunk in chunks)
+    assert " ".join(chunks).split() == terms
+
+
+def test_rare_words_jieba_cuts_into_single_characters_stay_whole() -> None:
+    # jieba knows none of these and yields one character at a time; before, every
+    # character was dropped as a lone character and the keyword vanished from the query.
+    for word in ("箍趾病", "癫癎", "去雾"):
+        assert all(len(part) == 1 for part in segment_query(word)), word
+        assert keyword_terms(word) == [word]
+    assert "去雾" in extract_key_terms("图像去雾算法", [])
+    assert "癫癎" in extract_key_terms("儿童癫癎的诊断", [])
+    assert "脑卒中" in extract_key_terms("", ["脑卒中"])
+
+
+def test_compound_keywords_stay_whole_and_long_ones_give_their_words() -> None:
+    assert keyword_terms("多层生产计划") == ["多层生产计划"]
+    assert keyword_terms("大豆肽 抗氧化") == ["大豆肽", "抗氧化"]
+    assert keyword_terms("修正Rodrigues参数模型") == ["修正", "rodrigues", "参数", "模型"]
+
+
+def test_generic_words_are_never_matching_terms_unless_they_are_the_keyword() -> None:
+    dictionary = load_dictionary()
+    assert dictionary.is_generic("技术") and not dictionary.is_stop_word("技术")
+    terms = extract_key_terms("寻求凝胶、去雾相关技术解决方案")
+    assert terms == ["凝胶", "去雾"]
+    assert keyword_terms("应用") == ["应用"]
+    assert keyword_terms("纳米技术") == ["纳米技术"]
+    # Still words of the index: a search for 技术 finds what says 技术.
+    assert segment_query("技术") == ["技术"]
 
 
 def test_ipc_prefixes_cover_every_level() -> None:
@@ -163,4 +204,4 @@ def test_key_terms_drop_lone_characters_of_keywords_but_keep_one_character_keywo
 
     terms = extract_key_terms("海水鱼类保鲜技术", ["货架期", "钢"])
     assert "期" not in terms
-    assert "货架" in terms and "钢" in terms
+    assert "货架期" in terms and "钢" in terms
