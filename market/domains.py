@@ -17,9 +17,9 @@ import importlib.util
 from types import ModuleType
 
 DOMAINS = (
+    "auth",
     "audit",
     "outbox",
-    "auth",
     "organizations",
     "listings",
     "discovery",

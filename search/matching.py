@@ -9,7 +9,8 @@ so matching runs in two steps:
    the engines' limit, so no key term is silently dropped) go to the engine with the
    "frequency" matching strategy, which tolerates missing words: far more precise than
    Meilisearch's default "last" on demand titles (docs/SEARCH.md; the figures in
-   docs/PERFORMANCE.md, "Figures behind the code's comments"). The engine returns up to `DEFAULT_CANDIDATES` published candidates with ranking scores.
+   docs/PERFORMANCE.md, "Figures behind the code's comments"). The engine returns up
+   to `DEFAULT_CANDIDATES` published candidates with ranking scores.
    "frequency" never drops the rarest query word, so when that returns too few
    candidates the leading terms are also searched one by one, within the source's key
    field and everywhere, and the key field's newest listings join

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from market.payments.schemas import PayoutCreate
-from tests.support.journey import contract_terms
 from tests.support.factories import Market
+from tests.support.journey import contract_terms
 
 EXTREMES = ("0001-01-01", "9999-12-31", "1979-12-31", "2101-01-01")
 

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from market.auth.actor import Actor
 from market.common.calendar import end_of_market_day, month_number, quarter_of
 from market.common.spreadsheet import csv_document
-from market.contracts import ledger, rollup
+from market.contracts import rollup
 from market.contracts.models import LedgerEntry
 from market.db import utcnow
 from market.errors import NotFound

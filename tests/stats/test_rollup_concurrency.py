@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from market.common.calendar import market_today
-from market.contracts import ledger, rollup
+from market.contracts import rollup
 from market.stats import service
 from market.stats.schemas import Dimension
 from tests.support.factories import Market

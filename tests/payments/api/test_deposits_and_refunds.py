@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.factories import Account
+from tests.support.factories import Account, Market
 from tests.support.journey import Cast, ok
 from tests.support.payments import (
     VISA,
@@ -18,7 +18,6 @@ from tests.support.payments import (
     start_payment,
     view,
 )
-from tests.support.factories import Account, Market
 
 pytestmark = pytest.mark.stripe
 

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.journey import Cast, ok
-from tests.support.payments import VISA, milestone_ids, registered, start_payment
 from tests.support.localstripe_server import LocalstripeServer, http_request
+from tests.support.payments import VISA, milestone_ids, registered, start_payment
 
 pytestmark = pytest.mark.stripe
 RACERS = 10

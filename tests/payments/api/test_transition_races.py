@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from tests.payments.api.test_deposits_and_refunds import hold
 from tests.support.journey import Cast
+from tests.support.parallel import audit_actions, fire, post, statuses, winners
 from tests.support.payments import (
     VISA,
     milestone_ids,
@@ -25,8 +27,6 @@ from tests.support.payments import (
     start_payment,
     view,
 )
-from tests.payments.api.test_deposits_and_refunds import hold
-from tests.support.parallel import audit_actions, fire, post, statuses, winners
 
 pytestmark = pytest.mark.stripe
 RACERS = 8
