@@ -98,6 +98,10 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # An autocommit block (a migration's PRAGMA foreign_keys, which SQLite ignores
+        # inside a transaction): SQLAlchemy still "begins", but nothing must be opened.
+        return
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, BEGIN_IMMEDIATE)
     if mode == BEGIN_IMMEDIATE:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

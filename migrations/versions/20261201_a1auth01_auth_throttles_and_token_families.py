@@ -18,7 +18,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = 'a1auth01'
-down_revision: str | Sequence[str] | None = '0006'
+down_revision: str | Sequence[str] | None = 'c1a1'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

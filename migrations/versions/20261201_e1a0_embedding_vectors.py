@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'e1a0'
-down_revision: str | Sequence[str] | None = 'c1a1'
+down_revision: str | Sequence[str] | None = 'b1a0'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
