@@ -5,10 +5,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY market ./market
 COPY search ./search
-RUN pip install .
+# The versions CI tested (constraints.txt); PIP_CONSTRAINT also pins the build backend.
+RUN PIP_CONSTRAINT=constraints.txt pip install .
 
 # Runtime stage: only the environment, the migrations and an unprivileged user.
 FROM python:3.11-slim AS runtime
