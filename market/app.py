@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from market import __doc__ as market_doc
 from market import http_surface
-from market.auth.actor import current_actor
+from market.auth.actor import current_actor, released_actor
 from market.config import Settings, get_settings
 from market.db import DbSession, make_engine
 from market.domains import domain_modules
@@ -150,9 +150,13 @@ def _mark_optional_security(app: FastAPI, document: dict[str, Any]) -> None:
                 operation["security"] = [{}, *operation["security"]]
 
 
+# The dependencies that answer 401 without a token (the bureau's builds on current_actor).
+_ACTOR_REQUIRED = (current_actor, released_actor)
+
+
 def _requires_actor(dependant: Dependant) -> bool:
     return any(
-        dependency.call is current_actor or _requires_actor(dependency)
+        dependency.call in _ACTOR_REQUIRED or _requires_actor(dependency)
         for dependency in dependant.dependencies
     )
 
