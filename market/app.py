@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,16 +15,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from market import __doc__ as market_doc
 from market import http_surface
 from market.auth.actor import current_actor, released_actor
 from market.config import Settings, get_settings
-from market.db import DbSession, make_engine
+from market.db import make_engine, read_only
 from market.domains import domain_modules
-from market.errors import install_error_handlers
+from market.errors import ServiceUnavailable, install_error_handlers, problem_responses
 
 logger = logging.getLogger("market")
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -94,12 +96,30 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     _document_problem_responses(app)
 
-    @app.get("/health", response_model=Health, tags=["health"])
-    def health(session: DbSession) -> Health:
-        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    @app.get("/health", response_model=Health, tags=["health"],
+             responses=problem_responses(503))
+    async def health() -> Health:
+        # On the event loop, not in the request threads, and with a thread of its own for
+        # the database: a health check must not queue behind the traffic it checks.
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(_HEALTH_THREAD, _ping, engine),
+                                   HEALTH_DEADLINE_SECONDS)
+        except (TimeoutError, SQLAlchemyError) as error:
+            raise ServiceUnavailable("The database does not answer",
+                                     code="database_unavailable") from error
         return Health(status="ok")
 
     return app
+
+
+HEALTH_DEADLINE_SECONDS = 2.0
+_HEALTH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health")
+
+
+def _ping(engine: Engine) -> None:
+    with read_only(engine).connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
 
 
 def _document_problem_responses(app: FastAPI) -> None:

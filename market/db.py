@@ -21,15 +21,24 @@ a compare-and-set that holds on PostgreSQL too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ARRAY, Integer, any_, event, literal
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
+
+from market.errors import ServiceUnavailable
+
+T = TypeVar("T")
 
 # Every constraint gets a predictable name, so that a migration can drop or alter it by
 # name on both databases (PostgreSQL would otherwise pick its own, SQLite none at all).
@@ -62,12 +71,97 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        # SQLite connections are cheap, and a request waiting for the writer's turn holds
+        # one: more of them than request threads (40), so no request waits for the pool.
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
+                               pool_size=10, max_overflow=50)
+        turnstile = _WriterTurnstile()
+        _TURNSTILES[engine.pool] = turnstile
         event.listen(engine, "connect", _configure_sqlite_connection)
-        event.listen(engine, "begin", _begin_sqlite_transaction)
-        event.listen(engine, "before_cursor_execute", _begin_before_first_write)
+        event.listen(engine, "begin", partial(_begin_sqlite_transaction, turnstile))
+        event.listen(engine, "before_cursor_execute",
+                     partial(_begin_before_first_write, turnstile))
+        for ending in ("commit", "rollback"):
+            event.listen(engine, ending, turnstile.leave)
+        event.listen(engine.pool, "checkin", turnstile.leave_on_checkin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class _WriterTurnstile:
+    """SQLite has one writer at a time. Left to SQLite, the writers in line poll its
+    lock (busy_timeout) and compete for the CPU and the GIL with the one that holds it,
+    which a burst of writes slows to a crawl ("database is locked" after the timeout).
+    Here the writers of this process queue on a lock of ours, asleep, before they ask
+    SQLite; SQLite's own lock still orders writers of other processes. A plain lock,
+    not a reentrant one: a request's transaction may begin in one thread and commit in
+    another (FastAPI runs a dependency's teardown in a thread of its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._gates: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
+
+    def request_gate(self) -> asyncio.Lock:
+        """Where requests wait for their turn, on the event loop: see `write_turn`."""
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        return gate
+
+    def enter(self, connection: Connection) -> None:
+        if not self._lock.acquire(timeout=SQLITE_WRITE_WAIT_SECONDS):
+            raise ServiceUnavailable(
+                "The database is busy with other writes; try again shortly",
+                code="database_busy", headers={"Retry-After": "5"},
+            )
+        connection.connection.info[_HOLDS_TURN] = True
+
+    def leave(self, connection: Connection) -> None:
+        self._release(connection.connection.info)
+
+    def leave_on_checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        self._release(record.info)
+
+    def _release(self, info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_TURN, False):
+            self._lock.release()
+
+
+_HOLDS_TURN = "market_sqlite_writer_turn"
+_TURNSTILES: WeakKeyDictionary[Any, _WriterTurnstile] = WeakKeyDictionary()  # by pool
+
+
+@asynccontextmanager
+async def write_turn(engine: Engine) -> AsyncIterator[None]:
+    """Wait for the turn to write on the event loop, not in a request thread; on SQLite.
+
+    A request's unit of work runs in several threads one after the other (dependencies,
+    handler, the commit in the dependency's teardown), each taken from one shared pool.
+    Were requests to wait for SQLite's single writer inside those threads, a burst of
+    writes would fill the pool with waiters while the writer that holds the turn waits
+    for a thread to finish in: every writer stuck until the timeout. So requests queue
+    here, one writing request at a time per process, holding no thread; inside, they
+    still take the turnstile, shared with the worker and the commands, which never
+    change threads mid-transaction. Nothing on PostgreSQL."""
+    turnstile = _TURNSTILES.get(engine.pool)
+    if turnstile is None:
+        yield
+        return
+    async with turnstile.request_gate():
+        yield
+
+
+async def run_write_unit(engine: Engine, unit: Callable[..., T], *args: Any) -> T:
+    """Run a unit of work of a request (a function that opens its own session_scope)
+    in a request thread, once it is this request's turn to write (`write_turn`)."""
+    async with write_turn(engine):
+        return await run_in_threadpool(unit, *args)
+# How long a writer waits for its turn, in our queue and in SQLite's (busy_timeout): as
+# long as for a pooled connection, so a burst queues instead of failing.
+SQLITE_WRITE_WAIT_SECONDS = 30
 
 
 def read_only(engine: Engine) -> Engine:
@@ -93,17 +187,19 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # SQLite ignores foreign keys unless asked; WAL lets readers run beside the writer.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # Writers of other processes take turns here (ours in _WriterTurnstile first).
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_WRITE_WAIT_SECONDS * 1000}")
     cursor.close()
 
 
-def _begin_sqlite_transaction(connection: Connection) -> None:
+def _begin_sqlite_transaction(turnstile: _WriterTurnstile, connection: Connection) -> None:
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         # An autocommit block (a migration's PRAGMA foreign_keys, which SQLite ignores
         # inside a transaction): SQLAlchemy still "begins", but nothing must be opened.
         return
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, BEGIN_IMMEDIATE)
     if mode == BEGIN_IMMEDIATE:
+        turnstile.enter(connection)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif mode == BEGIN_DEFERRED:
         connection.exec_driver_sql("BEGIN")
@@ -111,13 +207,14 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
 
 
 def _begin_before_first_write(
-    connection: Connection, cursor: Any, statement: str, *_: Any
+    turnstile: _WriterTurnstile, connection: Connection, cursor: Any, statement: str, *_: Any
 ) -> None:
     if connection.get_execution_options().get(SQLITE_BEGIN_OPTION) != BEGIN_AT_FIRST_WRITE:
         return
     if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         return
     if statement.lstrip().upper().startswith(WRITE_STATEMENTS):
+        turnstile.enter(connection)
         cursor.execute("BEGIN IMMEDIATE")
 
 
@@ -152,7 +249,18 @@ def session_scope(engine: Engine, *, writes: bool = True) -> Iterator[Session]:
             raise
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def _write_turn_of_request(request: Request) -> AsyncIterator[None]:
+    if request.method in READ_ONLY_METHODS:
+        yield
+        return
+    async with write_turn(request.app.state.engine):
+        yield  # released after get_session's commit: dependencies close in reverse
+
+
+def get_session(
+    request: Request,
+    _turn: Annotated[None, Depends(_write_turn_of_request, scope="function")],
+) -> Iterator[Session]:
     engine = request.app.state.engine
     # A GET reads, but a few record what they showed (matching's shown matches): on
     # SQLite such a write then takes the lock when it comes, instead of failing on a

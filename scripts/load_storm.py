@@ -37,6 +37,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import secrets
 import socket
 import statistics
@@ -146,6 +147,10 @@ def api_server(database_url: str, workdir: Path, max_failures: int) -> Iterator[
         "MARKET_DATA_DIR": str(workdir),
         "MARKET_LOAD_DEMO_DATA": "false",
         "MARKET_LOGIN_MAX_FAILURES": str(max_failures),
+        # Past the allowance the wait doubles from this base: longer than the storm, so
+        # no wait runs out during it and exactly the allowance is evaluated.
+        "MARKET_LOGIN_BACKOFF_BASE_SECONDS": "3600",
+        "MARKET_LOGIN_BACKOFF_MAX_SECONDS": "3600",
     }
     log_path = workdir / "uvicorn.log"
     with log_path.open("wb") as log_file:
@@ -387,6 +392,14 @@ def report(args: argparse.Namespace, database: str, outcomes: list[Outcome], pro
     return all(targets.values())
 
 
+def _server_errors(log_path: Path) -> Counter[str]:
+    """The exceptions behind any 5xx, from the server's log (the last line of each
+    traceback), so a failed run says why."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    return Counter(line.strip()[:200] for line in lines
+                   if re.match(r"^[\w.]+(Error|Exception|Timeout)\b", line.strip()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
@@ -424,7 +437,10 @@ def main() -> None:
                     prober.join(timeout=35)
                 aftermath = after_the_storm(base, stage, outcomes)
             database = make_url(url).get_backend_name()
+            server_errors = _server_errors(workdir / "uvicorn.log")
     met = report(args, database, outcomes, probe, aftermath, seconds)
+    for line, count in server_errors.most_common(10):
+        print(f"server error x{count}: {line}")
     watchdog.cancel()
     sys.exit(0 if met else 1)
 

@@ -102,7 +102,7 @@ def released_actor(
     open their own units, so the request holds no connection meanwhile."""
     if credentials is None:
         raise Unauthorized()
-    with session_scope(request.app.state.engine) as session:
+    with session_scope(request.app.state.engine, writes=False) as session:
         return resolve_actor(session, _settings(request), credentials.credentials)
 
 
