@@ -74,9 +74,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # SQLite connections are cheap, and a request waiting for the writer's turn holds
         # one: more of them than request threads (40), so no request waits for the pool.
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
-                               pool_size=10, max_overflow=50)
+                               pool_size=10, max_overflow=SQLITE_POOL - 10)
         turnstile = _WriterTurnstile()
-        _TURNSTILES[engine.pool] = turnstile
+        _REQUEST_GATES[engine.pool] = _RequestGates(SQLITE_POOL - POOL_RESERVE, one_writer=True)
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", partial(_begin_sqlite_transaction, turnstile))
         event.listen(engine, "before_cursor_execute",
@@ -85,7 +85,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             event.listen(engine, ending, turnstile.leave)
         event.listen(engine.pool, "checkin", turnstile.leave_on_checkin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10,
+                           max_overflow=POSTGRES_POOL - 10)
+    _REQUEST_GATES[engine.pool] = _RequestGates(POSTGRES_POOL - POOL_RESERVE, one_writer=False)
+    return engine
+
+
+# Connections per process. A request's units of work take at most POOL - RESERVE of
+# them (`request_turn`), so the worker and the health check always find one.
+POSTGRES_POOL = 30
+SQLITE_POOL = 60  # SQLite connections are cheap; more of them than request threads (40)
+POOL_RESERVE = 5
 
 
 class _WriterTurnstile:
@@ -99,17 +109,6 @@ class _WriterTurnstile:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._gates: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            WeakKeyDictionary()
-        )
-
-    def request_gate(self) -> asyncio.Lock:
-        """Where requests wait for their turn, on the event loop: see `write_turn`."""
-        loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Lock()
-        return gate
 
     def enter(self, connection: Connection) -> None:
         if not self._lock.acquire(timeout=SQLITE_WRITE_WAIT_SECONDS):
@@ -131,34 +130,63 @@ class _WriterTurnstile:
 
 
 _HOLDS_TURN = "market_sqlite_writer_turn"
-_TURNSTILES: WeakKeyDictionary[Any, _WriterTurnstile] = WeakKeyDictionary()  # by pool
+
+class _RequestGates:
+    """Where a request's units of work wait for their turn: on the event loop, holding
+    no thread (see `request_turn`). One pair per event loop (tests run several)."""
+
+    def __init__(self, connections: int, *, one_writer: bool) -> None:
+        self._connections = connections
+        self._one_writer = one_writer
+        self._by_loop: WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, asyncio.Lock | None]
+        ] = WeakKeyDictionary()
+
+    def of_running_loop(self) -> tuple[asyncio.Semaphore, asyncio.Lock | None]:
+        loop = asyncio.get_running_loop()
+        if loop not in self._by_loop:
+            writer = asyncio.Lock() if self._one_writer else None
+            self._by_loop[loop] = (asyncio.Semaphore(self._connections), writer)
+        return self._by_loop[loop]
+
+
+_REQUEST_GATES: WeakKeyDictionary[Any, _RequestGates] = WeakKeyDictionary()  # by pool
 
 
 @asynccontextmanager
-async def write_turn(engine: Engine) -> AsyncIterator[None]:
-    """Wait for the turn to write on the event loop, not in a request thread; on SQLite.
+async def request_turn(engine: Engine, *, writes: bool) -> AsyncIterator[None]:
+    """Wait on the event loop, not in a request thread, until a unit of work of a
+    request may use the database: while fewer units than the pool holds are running,
+    and on SQLite, for a unit that writes, while no other such unit is.
 
-    A request's unit of work runs in several threads one after the other (dependencies,
-    handler, the commit in the dependency's teardown), each taken from one shared pool.
-    Were requests to wait for SQLite's single writer inside those threads, a burst of
-    writes would fill the pool with waiters while the writer that holds the turn waits
-    for a thread to finish in: every writer stuck until the timeout. So requests queue
-    here, one writing request at a time per process, holding no thread; inside, they
-    still take the turnstile, shared with the worker and the commands, which never
-    change threads mid-transaction. Nothing on PostgreSQL."""
-    turnstile = _TURNSTILES.get(engine.pool)
-    if turnstile is None:
+    Why: a request's unit of work runs in several threads one after the other
+    (dependencies, handler, the commit in the dependency's teardown), each taken in turn
+    from one shared pool of 40. Were a burst of requests to wait for a connection, a row
+    lock or SQLite's single writer inside those threads, the pool would fill with waiters
+    while the unit they wait for waits for a thread to commit in: all stuck until a
+    timeout. Queued here they hold no thread. The worker and the commands, which never
+    change threads in a transaction, do not queue here (the reserve of the pool, and on
+    SQLite the writer turnstile, are theirs too)."""
+    gates = _REQUEST_GATES.get(engine.pool)
+    if gates is None:  # an engine not made by make_engine
         yield
         return
-    async with turnstile.request_gate():
-        yield
+    connections, writer = gates.of_running_loop()
+    async with connections:
+        if writes and writer is not None:
+            async with writer:
+                yield
+        else:
+            yield
 
 
-async def run_write_unit(engine: Engine, unit: Callable[..., T], *args: Any) -> T:
-    """Run a unit of work of a request (a function that opens its own session_scope)
-    in a request thread, once it is this request's turn to write (`write_turn`)."""
-    async with write_turn(engine):
+async def run_unit(engine: Engine, unit: Callable[..., T], *args: Any, writes: bool = True) -> T:
+    """Run a request's unit of work (a function that opens its own session_scope) in a
+    request thread once it is its turn (`request_turn`)."""
+    async with request_turn(engine, writes=writes):
         return await run_in_threadpool(unit, *args)
+
+
 # How long a writer waits for its turn, in our queue and in SQLite's (busy_timeout): as
 # long as for a pooled connection, so a burst queues instead of failing.
 SQLITE_WRITE_WAIT_SECONDS = 30
@@ -249,17 +277,15 @@ def session_scope(engine: Engine, *, writes: bool = True) -> Iterator[Session]:
             raise
 
 
-async def _write_turn_of_request(request: Request) -> AsyncIterator[None]:
-    if request.method in READ_ONLY_METHODS:
-        yield
-        return
-    async with write_turn(request.app.state.engine):
+async def _turn_of_request(request: Request) -> AsyncIterator[None]:
+    writes = request.method not in READ_ONLY_METHODS
+    async with request_turn(request.app.state.engine, writes=writes):
         yield  # released after get_session's commit: dependencies close in reverse
 
 
 def get_session(
     request: Request,
-    _turn: Annotated[None, Depends(_write_turn_of_request, scope="function")],
+    _turn: Annotated[None, Depends(_turn_of_request, scope="function")],
 ) -> Iterator[Session]:
     engine = request.app.state.engine
     # A GET reads, but a few record what they showed (matching's shown matches): on

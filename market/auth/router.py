@@ -6,7 +6,7 @@ from market.auth import service
 from market.auth.actor import CurrentActor, ReleasedActor
 from market.auth.models import User
 from market.auth.schemas import LoginRequest, PasswordChange, RefreshRequest, TokenPair, UserRead
-from market.db import DbSession, run_write_unit
+from market.db import DbSession, run_unit
 from market.errors import problem_responses
 
 router = APIRouter(tags=["auth"])
@@ -42,7 +42,7 @@ async def login(credentials: LoginRequest, request: Request) -> Response:
 @router.post("/auth/refresh", response_model=TokenPair, responses=problem_responses(401, 422))
 async def refresh(body: RefreshRequest, request: Request) -> Response:
     engine = request.app.state.engine
-    return _tokens_response(await run_write_unit(
+    return _tokens_response(await run_unit(
         engine, service.refresh, engine, request.app.state.settings, body.refresh_token
     ))
 

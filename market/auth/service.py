@@ -7,8 +7,8 @@ that held its connection while hashing, or while opening a second unit, would le
 burst of logins hold the whole pool while waiting for it (issue #10's freeze).
 
 Login and password change are coroutines: their units of work run on the server's
-worker threads once it is their turn to write (`market.db.run_write_unit`, which
-waits on the event loop) and the hash on the hashing threads
+worker threads once it is their turn (`market.db.run_unit`, which waits on the
+event loop) and the hash on the hashing threads
 (`market.auth.passwords`), so a login waiting for its turn to hash holds neither a
 connection nor a worker thread that other requests need.
 """
@@ -19,7 +19,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, exists, select, update
 
@@ -33,7 +32,7 @@ from market.auth.passwords import (
 from market.auth.schemas import TokenPair
 from market.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from market.config import Settings
-from market.db import run_write_unit, session_scope, utcnow
+from market.db import run_unit, session_scope, utcnow
 from market.errors import Conflict, Unauthorized
 
 
@@ -58,7 +57,7 @@ async def login(
     engine: Engine, settings: Settings, email: str, password: str, address: str
 ) -> TokenPair:
     email = normalize_email(email)
-    credentials = await run_write_unit(engine, _count_attempt, engine, settings, email, address)
+    credentials = await run_unit(engine, _count_attempt, engine, settings, email, address)
     # The failure is already counted (the reservation): a wrong password needs no
     # further database work.
     valid = await verify_password_off_thread(
@@ -71,7 +70,7 @@ async def login(
         if needs_rehash(credentials.password_hash)
         else None
     )
-    return await run_write_unit(
+    return await run_unit(
         engine, _complete_login, engine, settings, email, address, credentials, upgraded_hash
     )
 
@@ -203,11 +202,11 @@ def logout_everywhere(session: Session, user_id: int) -> None:
 async def change_password(
     engine: Engine, user_id: int, current_password: str, new_password: str
 ) -> None:
-    old_hash = await run_in_threadpool(_password_hash, engine, user_id)
+    old_hash = await run_unit(engine, _password_hash, engine, user_id, writes=False)
     if not await verify_password_off_thread(old_hash, current_password):
         raise Unauthorized("The current password is wrong", code="invalid_credentials")
     new_hash = await hash_password_off_thread(new_password)
-    await run_write_unit(engine, _replace_password, engine, user_id, old_hash, new_hash)
+    await run_unit(engine, _replace_password, engine, user_id, old_hash, new_hash)
 
 
 def _password_hash(engine: Engine, user_id: int) -> str:
