@@ -1,9 +1,9 @@
 """Interests, proposals and deals: who may do what, and how listings follow.
 
-Visibility is decided by the queries: an interest or proposal is seen by the two
-organisations involved, by brokers (whose job is to follow up stale approaches) and by
-bureau staff; a deal only by its two parties, its broker's agency and bureau staff.
-Anyone else gets a 404, as if the row did not exist.
+Visibility is decided by the queries (deals/repository.py): an interest or proposal is
+seen by the two organisations involved, by brokers (whose job is to follow up stale
+approaches) and by bureau staff; a deal only by its two parties, its broker's agency and
+bureau staff. Anyone else gets a 404, as if the row did not exist.
 
 Answers to approaches and deal stages move by compare-and-set (market.common.
 transitions): of parallel answers one is recorded, the others get a 409.
