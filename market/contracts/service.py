@@ -13,25 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.common import transitions
 from market.common.calendar import market_today
-from market.common.pagination import PageParams, paginate
-from market.contracts import ledger
+from market.common.pagination import PageParams
+from market.contracts import ledger, repository
 from market.contracts.models import (
     EDITABLE_STATUSES,
     SUBTYPES_BY_TYPE,
     Contract,
-    ContractCost,
     ContractMilestone,
     ContractStatus,
     ContractType,
-    RegistrationCounter,
 )
 from market.contracts.schemas import (
     AmountsChange,
@@ -76,19 +73,8 @@ class PartyNotVerified(DomainError):
 
 # --- reading -------------------------------------------------------------------------
 
-def _visibility(actor: Actor) -> ColumnElement[bool]:
-    if actor.is_bureau:
-        return true()
-    return or_(
-        col(Contract.seller_organization_id) == actor.organization_id,
-        col(Contract.buyer_organization_id) == actor.organization_id,
-        col(Contract.broker_organization_id) == actor.organization_id,
-    )
-
-
 def get_visible(session: Session, actor: Actor, contract_id: int) -> Contract:
-    query = select(Contract).where(col(Contract.id) == contract_id, _visibility(actor))
-    contract = session.exec(query).first()
+    contract = repository.visible_contract(session, actor, contract_id)
     if contract is None:
         raise NotFound(f"Contract {contract_id} not found")
     return contract
@@ -97,23 +83,13 @@ def get_visible(session: Session, actor: Actor, contract_id: int) -> Contract:
 def list_visible(
     session: Session, actor: Actor, page: PageParams, status: ContractStatus | None = None
 ) -> tuple[list[Contract], int]:
-    query = select(Contract).where(_visibility(actor))
-    if status is not None:
-        query = query.where(col(Contract.status) == status)
-    return paginate(
-        session, query, page, col(Contract.updated_at).desc(), col(Contract.id).desc()
-    )
+    return repository.page_of_contracts(session, actor, page, status)
 
 
 def read(session: Session, contract: Contract) -> ContractRead:
-    costs = session.exec(
-        select(ContractCost).where(ContractCost.contract_id == contract.id)
-        .order_by(col(ContractCost.position))
-    )
-    milestones = session.exec(
-        select(ContractMilestone).where(ContractMilestone.contract_id == contract.id)
-        .order_by(col(ContractMilestone.position))
-    )
+    assert contract.id is not None
+    costs = repository.costs_of(session, contract.id)
+    milestones = repository.milestones_of(session, contract.id)
     view = ContractRead.model_validate(contract)
     view.non_technical_costs = [CostRead.model_validate(cost) for cost in costs]
     view.milestones = [MilestoneRead.model_validate(milestone) for milestone in milestones]
@@ -204,9 +180,7 @@ def _replace_schedule(
     costs: Sequence[CostItem],
     milestones: Sequence[MilestoneItem],
 ) -> None:
-    session.execute(delete(ContractCost).where(col(ContractCost.contract_id) == contract_id))
-    for position, cost in enumerate(costs, start=1):
-        session.add(ContractCost(contract_id=contract_id, position=position, **cost.model_dump()))
+    repository.replace_costs(session, contract_id, costs)
     _sync_milestones(session, contract_id, milestones)
 
 
@@ -214,11 +188,7 @@ def _sync_milestones(
     session: Session, contract_id: int, milestones: Sequence[MilestoneItem]
 ) -> None:
     """Update milestones in place by position, so payments keep pointing at their row."""
-    existing = {
-        row.position: row for row in session.exec(
-            select(ContractMilestone).where(ContractMilestone.contract_id == contract_id)
-        )
-    }
+    existing = {row.position: row for row in repository.milestones_of(session, contract_id)}
     for position, item in enumerate(milestones, start=1):
         row = existing.pop(position, None)
         if row is None:
@@ -489,28 +459,6 @@ def _move(
 
 
 def _next_registration_number(session: Session, year: int) -> str:
-    """"3302" + year + a six-digit number, from a per-year counter row.
-
-    The UPDATE locks the year's row until commit, so concurrent registrations take
-    numbers one after the other; a rolled-back registration gives its number back.
-    """
-    if not _bump_counter(session, year):
-        try:
-            with session.begin_nested():
-                session.add(RegistrationCounter(year=year, last_number=0))
-                session.flush()
-        except IntegrityError:
-            pass  # another registration created the year's row first
-        _bump_counter(session, year)
-    number = session.exec(
-        select(RegistrationCounter.last_number).where(RegistrationCounter.year == year)
-    ).one()
+    """"3302" + year + the year's next number in six digits."""
+    number = repository.take_registration_number(session, year)
     return f"{REGISTRATION_PREFIX}{year}{number:06d}"
-
-
-def _bump_counter(session: Session, year: int) -> bool:
-    bumped = session.execute(
-        update(RegistrationCounter).where(col(RegistrationCounter.year) == year)
-        .values(last_number=col(RegistrationCounter.last_number) + 1)
-    )
-    return bool(bumped.rowcount)  # type: ignore[attr-defined]

@@ -1,9 +1,9 @@
 """Interests, proposals and deals: who may do what, and how listings follow.
 
-Visibility is decided by the queries: an interest or proposal is seen by the two
-organisations involved, by brokers (whose job is to follow up stale approaches) and by
-bureau staff; a deal only by its two parties, its broker's agency and bureau staff.
-Anyone else gets a 404, as if the row did not exist.
+Visibility is decided by the queries (deals/repository.py): an interest or proposal is
+seen by the two organisations involved, by brokers (whose job is to follow up stale
+approaches) and by bureau staff; a deal only by its two parties, its broker's agency and
+bureau staff. Anyone else gets a 404, as if the row did not exist.
 
 Answers to approaches and deal stages move by compare-and-set (market.common.
 transitions): of parallel answers one is recorded, the others get a 409.
@@ -13,18 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import Role, User
 from market.common import transitions
-from market.common.pagination import PageParams, paginate
+from market.common.pagination import PageParams
 from market.db import utcnow
+from market.deals import repository
 from market.deals.models import (
     NEXT_STAGE,
     OPEN_STAGES,
@@ -37,6 +37,7 @@ from market.deals.models import (
     OutreachStatus,
     Proposal,
 )
+from market.deals.repository import OutreachT
 from market.deals.schemas import DealCreate, Decline, InterestCreate, ProposalCreate, StageChange
 from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from market.listings import service as listings
@@ -48,8 +49,6 @@ from market.organizations.models import (
     OrganizationKind,
 )
 from market.outbox import service as outbox
-
-OutreachT = TypeVar("OutreachT", Interest, Proposal)
 
 DEFAULT_STALE_AFTER_DAYS = 7
 ENTITY_BY_MODEL: dict[type[OutreachBase], str] = {Interest: "interest", Proposal: "proposal"}
@@ -64,6 +63,11 @@ def _require_verified(actor: Actor) -> None:
 
 def acts_as_broker(actor: Actor) -> bool:
     return actor.is_broker or actor.organization_kind == OrganizationKind.BROKER_AGENCY
+
+
+def _sees_every_approach(actor: Actor) -> bool:
+    # Following up stale approaches is a broker's job, so brokers see them all.
+    return actor.is_bureau or acts_as_broker(actor)
 
 
 # --- interests and proposals ---------------------------------------------------------
@@ -126,22 +130,12 @@ def _add_outreach(session: Session, actor: Actor, outreach: OutreachT) -> Outrea
     return outreach
 
 
-def _outreach_visibility(model: type[OutreachT], actor: Actor) -> ColumnElement[bool]:
-    if actor.is_bureau or acts_as_broker(actor):
-        return true()
-    return or_(
-        col(model.owner_organization_id) == actor.organization_id,
-        col(model.organization_id) == actor.organization_id,
-    )
-
-
 def get_outreach(
     session: Session, actor: Actor, model: type[OutreachT], outreach_id: int
 ) -> OutreachT:
-    query = select(model).where(
-        col(model.id) == outreach_id, _outreach_visibility(model, actor)
+    outreach = repository.visible_outreach(
+        session, model, actor, outreach_id, sees_all=_sees_every_approach(actor)
     )
-    outreach = session.exec(query).first()
     if outreach is None:
         raise NotFound(f"{ENTITY_BY_MODEL[model].capitalize()} {outreach_id} not found")
     return outreach
@@ -157,19 +151,15 @@ def list_outreach(
     stale_after_days: int | None = None,
 ) -> tuple[list[OutreachT], int]:
     """Approaches the actor may see, newest first; or the stale ones, oldest first."""
-    query = select(model).where(_outreach_visibility(model, actor))
-    order: tuple[Any, ...]
-    if stale_after_days is not None:
-        cutoff = utcnow() - timedelta(days=stale_after_days)
-        query = query.where(
-            col(model.status) == OutreachStatus.PENDING, col(model.created_at) < cutoff
+    sees_all = _sees_every_approach(actor)
+    if stale_after_days is None:
+        return repository.page_of_outreach(
+            session, model, actor, page, sees_all=sees_all, status=status
         )
-        order = (col(model.created_at), col(model.id))
-    else:
-        if status is not None:
-            query = query.where(col(model.status) == status)
-        order = (col(model.created_at).desc(), col(model.id).desc())
-    return paginate(session, query, page, *order)
+    return repository.page_of_stale_outreach(
+        session, model, actor, page, sees_all=sees_all,
+        created_before=utcnow() - timedelta(days=stale_after_days),
+    )
 
 
 def accept(session: Session, actor: Actor, model: type[OutreachT], outreach_id: int) -> OutreachT:
@@ -228,19 +218,8 @@ class _Parties:
     proposal_id: int | None = None
 
 
-def _deal_visibility(actor: Actor) -> ColumnElement[bool]:
-    if actor.is_bureau:
-        return true()
-    return or_(
-        col(Deal.seller_organization_id) == actor.organization_id,
-        col(Deal.buyer_organization_id) == actor.organization_id,
-        col(Deal.broker_organization_id) == actor.organization_id,
-    )
-
-
 def get_deal(session: Session, actor: Actor, deal_id: int) -> Deal:
-    query = select(Deal).where(col(Deal.id) == deal_id, _deal_visibility(actor))
-    deal = session.exec(query).first()
+    deal = repository.visible_deal(session, actor, deal_id)
     if deal is None:
         raise NotFound(f"Deal {deal_id} not found")
     return deal
@@ -249,18 +228,12 @@ def get_deal(session: Session, actor: Actor, deal_id: int) -> Deal:
 def list_deals(
     session: Session, actor: Actor, page: PageParams, stage: DealStage | None = None
 ) -> tuple[list[Deal], int]:
-    query = select(Deal).where(_deal_visibility(actor))
-    if stage is not None:
-        query = query.where(col(Deal.stage) == stage)
-    return paginate(session, query, page, col(Deal.updated_at).desc(), col(Deal.id).desc())
+    return repository.page_of_deals(session, actor, page, stage)
 
 
 def events(session: Session, actor: Actor, deal_id: int) -> list[DealEvent]:
     get_deal(session, actor, deal_id)
-    query = select(DealEvent).where(DealEvent.deal_id == deal_id).order_by(
-        col(DealEvent.occurred_at), col(DealEvent.id)
-    )
-    return list(session.exec(query))
+    return repository.events_of_deal(session, deal_id)
 
 
 def open_deal(session: Session, actor: Actor, data: DealCreate) -> Deal:
@@ -411,13 +384,8 @@ def _reopen_listings_without_open_deals(session: Session, deal: Deal) -> None:
     for kind, listing_id in _listing_refs(deal):
         # Two deals on one listing lost at once must not each count the other as open.
         listings.hold_for_deals(session, kind, listing_id)
-        column = col(Deal.result_id) if kind == ListingKind.RESULT else col(Deal.demand_id)
-        still_negotiating = session.exec(
-            select(func.count()).select_from(Deal).where(
-                column == listing_id, col(Deal.stage) != DealStage.LOST, col(Deal.id) != deal.id
-            )
-        ).one()
-        if still_negotiating:
+        assert deal.id is not None
+        if repository.other_deals_not_lost(session, kind, listing_id, deal.id):
             continue
         try:
             listing = listings.get_for_reference(session, kind, listing_id)

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from market.db import utcnow
-from market.payments import service
+from market.payments import repository, service
 from market.payments.models import (
     Payment,
     Refund,
@@ -60,7 +60,7 @@ def receive(session: Session, event: WebhookEvent, raw_body: bytes) -> WebhookAc
 def _handle(session: Session, event: WebhookEvent, payload: Mapping[str, Any]) -> WebhookOutcome:
     if not event.known:
         return WebhookOutcome.IGNORED_UNKNOWN
-    payment = service.by_intent_id(session, event.payment_intent_id or "")
+    payment = repository.payment_by_intent_id(session, event.payment_intent_id or "")
     if payment is None:
         return WebhookOutcome.IGNORED_UNMATCHED
     if not should_apply(_recorded_state(session, payment), event):
@@ -79,13 +79,14 @@ def _handle(session: Session, event: WebhookEvent, payload: Mapping[str, Any]) -
 
 
 def _recorded_state(session: Session, payment: Payment) -> RecordedPaymentState:
+    assert payment.id is not None
     return RecordedPaymentState(
         intent_status=payment.stripe_status,
         intent_status_event_created=payment.stripe_status_event_created,
         amount_refunded_fen=payment.stripe_charge_refunded_fen,
         refund_statuses={
             refund.stripe_refund_id: str(refund.status)
-            for refund in service.refunds_of(session, payment)
+            for refund in repository.refunds_of(session, payment.id)
         },
     )
 
@@ -93,7 +94,7 @@ def _recorded_state(session: Session, payment: Payment) -> RecordedPaymentState:
 def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent) -> None:
     refund_id = event.object_id or ""
     new_status = RefundStatus.from_stripe(event.object_status)
-    record = session.exec(select(Refund).where(col(Refund.stripe_refund_id) == refund_id)).first()
+    record = repository.refund_by_stripe_id(session, refund_id)
     before = record.status if record is not None else None
     if record is None:
         # Made in the Stripe Dashboard: we learn of it here and keep it like our own.

@@ -25,15 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.common import transitions
 from market.common.calendar import market_today
 from market.config import Settings
+from market.contracts import repository as contract_queries
 from market.contracts import service as contracts
 from market.contracts.models import Contract, ContractMilestone, ContractStatus
 from market.db import utcnow
@@ -45,7 +45,7 @@ from market.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from market.payments import ledger
+from market.payments import ledger, repository
 from market.payments.gateway import (
     PaymentDeclined,
     PaymentGateway,
@@ -137,12 +137,8 @@ def build_config(settings: Settings) -> PaymentsConfig:
 
 # --- reading ------------------------------------------------------------------------------
 
-def get_visible(session: Session, actor: Actor, payment_id: int, *, lock: bool = False) -> Payment:
-    query = select(Payment).where(col(Payment.id) == payment_id)
-    if lock:
-        # Serialise changes of one payment (capture vs webhook) on PostgreSQL.
-        query = query.with_for_update()
-    payment = session.exec(query).first()
+def get_visible(session: Session, actor: Actor, payment_id: int) -> Payment:
+    payment = repository.payment_by_id(session, payment_id)
     if payment is None:
         raise NotFound(f"Payment {payment_id} not found")
     try:
@@ -154,31 +150,17 @@ def get_visible(session: Session, actor: Actor, payment_id: int, *, lock: bool =
 
 def read(session: Session, payment: Payment) -> PaymentRead:
     view = PaymentRead.model_validate(payment)
-    view.refunds = [RefundRead.model_validate(refund) for refund in refunds_of(session, payment)]
+    assert payment.id is not None
+    view.refunds = [
+        RefundRead.model_validate(refund) for refund in repository.refunds_of(session, payment.id)
+    ]
     return view
-
-
-def refunds_of(session: Session, payment: Payment) -> list[Refund]:
-    query = select(Refund).where(col(Refund.payment_id) == payment.id).order_by(col(Refund.id))
-    return list(session.exec(query))
-
-
-def payments_of_contract(session: Session, contract_id: int) -> list[Payment]:
-    query = select(Payment).where(col(Payment.contract_id) == contract_id).order_by(
-        col(Payment.id)
-    )
-    return list(session.exec(query))
-
-
-def by_intent_id(session: Session, intent_id: str) -> Payment | None:
-    query = select(Payment).where(col(Payment.stripe_payment_intent_id) == intent_id)
-    return session.exec(query.with_for_update()).first()
 
 
 # --- milestone payments -------------------------------------------------------------------
 
 def milestone_net_received(session: Session, milestone_id: int) -> int:
-    payments = session.exec(select(Payment).where(col(Payment.milestone_id) == milestone_id))
+    payments = repository.payments_of_milestone(session, milestone_id)
     return sum(p.amount_received_fen - p.amount_refunded_fen for p in payments)
 
 
@@ -244,14 +226,12 @@ def _attempt_key(session: Session, milestone_id: int) -> str:
     """Our idempotency key when the client sent none: the milestone and the attempt
     number. A request that failed before commit left no row, so its retry gets the same
     key and Stripe answers with the intent it already created."""
-    attempts = session.exec(select(Payment.id).where(col(Payment.milestone_id) == milestone_id))
-    return f"milestone-{milestone_id}-attempt-{len(list(attempts)) + 1}"
+    attempts = repository.payments_of_milestone(session, milestone_id)
+    return f"milestone-{milestone_id}-attempt-{len(attempts) + 1}"
 
 
 def _refuse_second_live_payment(session: Session, milestone_id: int) -> None:
-    live = session.exec(select(Payment).where(
-        col(Payment.milestone_id) == milestone_id, col(Payment.status).in_(LIVE_STATUSES)
-    )).first()
+    live = repository.live_payment_of_milestone(session, milestone_id)
     if live is not None:
         raise Conflict(
             f"Payment {live.id} for this milestone is {live.status}: complete it, retry it "
@@ -466,7 +446,7 @@ def refund(
     reserve_refund(session, payment, body.amount_fen)
     # A retry after a failed commit sends the same key, so Stripe refunds only once.
     key = (f"refund-{payment_id}-user-{actor.user_id}-key-{client_key}" if client_key
-           else f"refund-{payment_id}-{len(refunds_of(session, payment)) + 1}")
+           else f"refund-{payment_id}-{len(repository.refunds_of(session, payment_id)) + 1}")
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
     # A refusal raises, and rolling the request back gives the reservation back.
@@ -491,7 +471,7 @@ def refund(
 
 def reserve_refund(session: Session, payment: Payment, amount_fen: int) -> None:
     """Compare-and-set: reserve `amount_fen` only if it is still refundable; 422 if not."""
-    reserved = _update_money(
+    reserved = repository.update_money(
         session, payment,
         col(Payment.amount_received_fen) - col(Payment.amount_refunded_fen)
         - col(Payment.refund_reserved_fen) >= amount_fen,
@@ -519,7 +499,7 @@ def refund_status_changed(
     reserved_change = (amount if now_reserved else 0) - (amount if was_reserved else 0)
     if not reserved_change and not succeeded:
         return
-    _update_money(
+    repository.update_money(
         session, payment, None,
         refund_reserved_fen=col(Payment.refund_reserved_fen) + reserved_change,
         amount_refunded_fen=col(Payment.amount_refunded_fen) + (amount if succeeded else 0),
@@ -576,8 +556,8 @@ def _count_received(session: Session, payment: Payment, reported_fen: int) -> in
     it once; returns the part this call counted."""
     while reported_fen > payment.amount_received_fen:
         seen = payment.amount_received_fen
-        if _update_money(session, payment, col(Payment.amount_received_fen) == seen,
-                         amount_received_fen=reported_fen):
+        if repository.update_money(session, payment, col(Payment.amount_received_fen) == seen,
+                                   amount_received_fen=reported_fen):
             return reported_fen - seen
         # Another request counted some of it first; `payment` now holds its count.
     return 0
@@ -637,7 +617,7 @@ def ledger_of_contract(session: Session, actor: Actor, contract_id: int) -> list
 def contract_view(session: Session, actor: Actor, contract_id: int) -> ContractPayments:
     contract = contracts.get_visible(session, actor, contract_id)
     assert contract.id is not None
-    payments = payments_of_contract(session, contract.id)
+    payments = repository.payments_of_contract(session, contract.id)
     milestones = _milestone_views(session, contract, payments)
     sums = ledger.contract_sums(session, contract.id)
     return ContractPayments(
@@ -658,9 +638,8 @@ def contract_view(session: Session, actor: Actor, contract_id: int) -> ContractP
 def _milestone_views(
     session: Session, contract: Contract, payments: list[Payment]
 ) -> list[MilestonePayments]:
-    schedule = session.exec(select(ContractMilestone).where(
-        col(ContractMilestone.contract_id) == contract.id
-    ).order_by(col(ContractMilestone.position)))
+    assert contract.id is not None
+    schedule = contract_queries.milestones_of(session, contract.id)
     views = []
     for milestone in schedule:
         own = [p for p in payments if p.milestone_id == milestone.id]
@@ -710,26 +689,6 @@ def _period_row(period: str, sums: ledger.MoneySums) -> PeriodMoney:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-MONEY_COLUMNS = ("amount_received_fen", "amount_capturable_fen", "amount_refunded_fen",
-                 "refund_reserved_fen", "updated_at")
-
-
-def _update_money(
-    session: Session, payment: Payment, condition: Any, **values: Any
-) -> bool:
-    """One UPDATE of the payment's money columns, computed by the database from the row
-    as it is (never from what this request read), then reloaded into `payment`."""
-    statement = update(Payment).where(col(Payment.id) == payment.id)
-    if condition is not None:
-        statement = statement.where(condition)
-    moved = session.execute(
-        statement.values(updated_at=utcnow(), **values),
-        execution_options={"synchronize_session": False},
-    )
-    session.refresh(payment, attribute_names=MONEY_COLUMNS)
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
-
 
 def _require_member(actor: Actor, organization_id: int, message: str) -> None:
     if not actor.belongs_to(organization_id):
