@@ -33,7 +33,7 @@ from weakref import WeakKeyDictionary
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import ARRAY, Integer, any_, event, literal
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
 from market.errors import ServiceUnavailable
@@ -73,8 +73,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         # SQLite connections are cheap, and a request waiting for the writer's turn holds
         # one: more of them than request threads (40), so no request waits for the pool.
+        in_memory = make_url(url).database in (None, "", ":memory:")  # one connection
+        pool = {} if in_memory else {"pool_size": 10, "max_overflow": SQLITE_POOL - 10}
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
-                               pool_size=10, max_overflow=SQLITE_POOL - 10)
+                               **pool)
         turnstile = _WriterTurnstile()
         _REQUEST_GATES[engine.pool] = _RequestGates(SQLITE_POOL - POOL_RESERVE, one_writer=True)
         event.listen(engine, "connect", _configure_sqlite_connection)
