@@ -31,6 +31,7 @@ from search.documents import (
     Catalogue,
     CatalogueSchema,
     DocumentError,
+    VectorLike,
     normalize_ipc_prefix,
     vector_values,
 )
@@ -165,7 +166,7 @@ class SearchQuery:
     matching_strategy: MatchingStrategy = "last"
     show_ranking_score: bool = False
     ranking_score_threshold: float | None = None
-    vector: Sequence[float] | None = None
+    vector: VectorLike | None = None
     semantic_ratio: float = 0.0
 
     @property
@@ -314,7 +315,7 @@ def _validate_semantic(query: SearchQuery) -> None:
 
 
 def check_vector_dimensions(
-    vector: Sequence[float],
+    vector: VectorLike,
     dimensions: int,
     what: str,
     error: type[SearchError] = InvalidQueryError,
@@ -411,6 +412,7 @@ __all__ = [
     "SearchQuery",
     "SearchUnavailable",
     "SortKey",
+    "VectorLike",
     "Visibility",
     "check_vector_dimensions",
     "default_sort",

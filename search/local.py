@@ -79,6 +79,7 @@ from search.documents import (
     VECTOR_KEY,
     Catalogue,
     CatalogueSchema,
+    VectorLike,
     document_vector,
 )
 from search.highlight import (
@@ -919,7 +920,7 @@ class _VectorMatrix:
             row_of={id_: row for row, id_ in enumerate(ids)},
         )
 
-    def cosines(self, vector: Sequence[float]) -> npt.NDArray[np.float32]:
+    def cosines(self, vector: VectorLike) -> npt.NDArray[np.float32]:
         query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
         return self.rows @ query
 
@@ -1048,8 +1049,11 @@ class _SemanticSearch:
         return {row[0] for row in rows}
 
     def _without_vectors(self, count: int) -> list[str]:
-        """Filtered documents with no vector, by listing id: the end of a vector ranking."""
-        if count <= 0:
+        """Filtered documents with no vector, by listing id: the end of a vector ranking.
+
+        None under a ranking-score threshold: their semantic score is 0, below any.
+        """
+        if count <= 0 or self.query.ranking_score_threshold:
             return []
         where = self.candidates.where
         rows = _execute(
