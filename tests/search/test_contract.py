@@ -1199,6 +1199,7 @@ def test_semantic_searches_from_many_threads_while_vectors_change(
 
 
 def test_rebuild_keeps_vectors_searchable(semantic_market: SearchBackend) -> None:
+    assert listing_ids(semantic(semantic_market, unit((VISION, 1.0))))[0] == SORTING
     replacement = [
         with_vector(document, RESULT_VECTORS[document["listing_id"]])
         for document in RESULTS if document["listing_id"] != SORTING
@@ -1240,6 +1241,31 @@ def test_local_engine_sees_vectors_written_by_another_process(tmp_path: Any) -> 
         page = semantic(api, unit((VISION, 1.0)))
         assert listing_ids(page) == [SORTING, MAGNET]
         assert page.hits[1].semantic_score == pytest.approx(0.0, abs=1e-6)
+    finally:
+        api.close()
+        worker.close()
+
+
+def test_local_matrix_follows_many_removals_and_returns(tmp_path: Any) -> None:
+    """Past a thousand dead slots the cached matrix is built afresh; before, removals
+    and returns are applied in place. Either way the ranking is the stored vectors'."""
+    path = tmp_path / "search.sqlite3"
+    api, worker = LocalSearchEngine(path), LocalSearchEngine(path)
+    try:
+        api.ensure_indexes()
+        many = [with_vector(_result(2000 + number, title=f"批次{number}"),
+                            unit((VISION, 1.0), (CARBON, number / 1500)))
+                for number in range(1500)]
+        worker.upsert("results", many)
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=3)) == [2000, 2001, 2002]
+        worker.delete("results", [document["id"] for document in many[:10]])
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=1)) == [2010]
+        worker.upsert("results", many[:1])  # back, in a new slot
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=2)) == [2000, 2010]
+        worker.delete("results", [document["id"] for document in many[:1400]])
+        page = semantic(api, unit((VISION, 1.0)), limit=100)
+        assert listing_ids(page) == list(range(3400, 3500))
+        assert page.total == 100
     finally:
         api.close()
         worker.close()
