@@ -321,10 +321,7 @@ class LocalSearchEngine:
         return self._vector_dimensions
 
     def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
-        schema = validate_query(catalogue, query)
-        if query.vector is not None:
-            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
-        return schema
+        return validate_query(catalogue, query, vector_dimensions=self._vector_dimensions)
 
     def _run(
         self,
@@ -900,7 +897,8 @@ class _Search:
 
     def _order_by(self) -> str:
         # Text made only of symbols has no words to rank by: order it like a browse.
-        query = self.query if self.is_text_search else replace(self.query, text="")
+        # Without the vector too: a vector with no text would mean "rank by cosine".
+        query = self.query if self.is_text_search else replace(self.query, text="", vector=None)
         sort = default_sort(query)
         if sort:
             return ", ".join(_sort_clause(key) for key in sort)

@@ -254,10 +254,7 @@ class MeilisearchEngine:
         return self._vector_dimensions
 
     def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
-        schema = validate_query(catalogue, query)
-        if query.vector is not None:
-            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
-        return schema
+        return validate_query(catalogue, query, vector_dimensions=self._vector_dimensions)
 
     def _engine_documents(self, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
         """Our documents as Meilisearch takes them: the vector moved into `_vectors`.

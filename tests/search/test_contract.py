@@ -1020,6 +1020,18 @@ def test_ratio_zero_is_the_keyword_search(semantic_market: SearchBackend, text: 
     assert all(hit.semantic_score is None for hit in with_vector_.hits)
 
 
+@pytest.mark.parametrize("ratio", [0.0, 0.5])
+def test_a_vector_with_text_of_symbols_only(semantic_market: SearchBackend, ratio: float) -> None:
+    """Symbols have no words: at ratio 0 the search browses as without a vector, above
+    it the vector ranks alone."""
+    page = semantic(semantic_market, unit((VISION, 1.0)), "*", semantic_ratio=ratio, limit=100)
+    assert page.total >= len(page.hits)
+    if ratio == 0.0:
+        assert listing_ids(page) == listing_ids(search(semantic_market, "*", limit=100))
+    else:
+        assert listing_ids(page)[0] == SORTING
+
+
 def test_without_a_vector_the_ratio_changes_nothing(semantic_market: SearchBackend) -> None:
     assert listing_ids(search(semantic_market, "永磁", semantic_ratio=0.9)) == listing_ids(
         search(semantic_market, "永磁"))
