@@ -1281,3 +1281,30 @@ def test_local_matrix_follows_many_removals_and_returns(tmp_path: Any) -> None:
     finally:
         api.close()
         worker.close()
+
+
+def test_meilisearch_index_from_before_vectors_keeps_answering_until_a_reindex(
+    search_engine: SearchBackend, meili_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index filled before the embedder existed holds documents without `_vectors`:
+    Meilisearch refuses the embedder there. Start-up must still succeed (keyword search
+    goes on), and the reindex's fresh index gets the embedder and the vectors."""
+    assert isinstance(search_engine, MeilisearchEngine)
+    client = meilisearch.Client(search_engine.url, search_engine.api_key)
+    uid = search_engine.index_uid("results")
+    client.wait_for_task(client.delete_index(uid).task_uid)
+    client.wait_for_task(client.create_index(uid, {"primaryKey": "id"}).task_uid)
+    legacy = client.index(uid).add_documents([RESULTS[0]], primary_key="id")
+    assert client.wait_for_task(legacy.task_uid).status == "succeeded"
+
+    with caplog.at_level("WARNING", logger="search.meili"):
+        search_engine.ensure_indexes()
+    assert "market reindex" in caplog.text
+    assert listing_ids(search(search_engine, "钕铁硼")) == [MAGNET]
+
+    search_engine.rebuild("results", iter([
+        with_vector(document, RESULT_VECTORS[document["listing_id"]]) for document in RESULTS
+    ]))
+    page = semantic(search_engine, unit((VISION, 1.0)))
+    assert listing_ids(page)[0] == SORTING
+    assert page.hits[0].semantic_score == pytest.approx(1.0, abs=1e-5)
