@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
@@ -46,11 +47,22 @@ from search.backend import (
     SearchQuery,
     SearchUnavailable,
     Visibility,
+    check_vector_dimensions,
     default_sort,
     filter_conditions,
     validate_query,
 )
-from search.documents import CATALOGUE_SCHEMAS, CATALOGUES, PUBLISHED, Catalogue, CatalogueSchema
+from search.documents import (
+    CATALOGUE_SCHEMAS,
+    CATALOGUES,
+    DEFAULT_VECTOR_DIMENSIONS,
+    EMBEDDER_NAME,
+    PUBLISHED,
+    VECTOR_KEY,
+    Catalogue,
+    CatalogueSchema,
+    document_vector,
+)
 from search.highlight import (
     CROP_MARKER,
     MATCH_END,
@@ -59,6 +71,8 @@ from search.highlight import (
     render_marked_list,
 )
 from search.text import fold_for_search, load_dictionary
+
+logger = logging.getLogger(__name__)
 
 # Hit counts are capped at this; the default of 1000 made "N results" wrong past 1000.
 MAX_TOTAL_HITS = 100_000
@@ -71,12 +85,17 @@ CROP_LENGTH_WORDS = 30
 # "sort" first: an explicit sort (price, newest) must win over relevance. Without a sort
 # parameter the rule does nothing and relevance decides.
 RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+# What Meilisearch answers when the embedder cannot be set on an index that holds
+# documents indexed before it (no `_vectors` at all) or vectors of other dimensions.
+EMBEDDER_REFUSED_BY_DOCUMENTS = ("vector_embedding_error", "invalid_vector_dimensions")
 # Kept-alive connections for searches: about one per thread searching at once (uvicorn's
 # thread pool). Past it, extra connections are opened and closed after their request.
 SEARCH_CONNECTIONS = 32
 
 
-def index_settings(schema: CatalogueSchema) -> dict[str, Any]:
+def index_settings(
+    schema: CatalogueSchema, vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS
+) -> dict[str, Any]:
     """The full settings of one catalogue's index."""
     dictionary = load_dictionary()
     return {
@@ -93,6 +112,11 @@ def index_settings(schema: CatalogueSchema) -> dict[str, Any]:
         "localizedAttributes": [{"attributePatterns": ["*"], "locales": ["cmn"]}],
         "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
         "faceting": {"maxValuesPerFacet": 200, "sortFacetValuesBy": {"*": "count"}},
+        # We send the vectors (the outbox worker embeds them); Meilisearch only stores
+        # and searches them. Changing the dimensions needs every vector sent again.
+        "embedders": {
+            EMBEDDER_NAME: {"source": "userProvided", "dimensions": vector_dimensions}
+        },
     }
 
 
@@ -107,8 +131,10 @@ class MeilisearchEngine:
         index_prefix: str = "market",
         request_timeout_s: int = 10,
         task_timeout_s: float = 300.0,
+        vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS,
     ) -> None:
         self._url = url
+        self._vector_dimensions = vector_dimensions
         self._api_key = api_key
         self._index_prefix = index_prefix
         self._request_timeout_s = request_timeout_s
@@ -134,12 +160,12 @@ class MeilisearchEngine:
         self.wait([self.delete_async(catalogue, ids)])
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
-        schema = validate_query(catalogue, query)
+        schema = self._validated(catalogue, query)
         response = self._connections.post(self._search_path(catalogue), _search_body(schema, query))
         return _search_page(schema, query, response)
 
     async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
-        schema = validate_query(catalogue, query)
+        schema = self._validated(catalogue, query)
         response = await self._async_connections.post(
             self._search_path(catalogue), _search_body(schema, query)
         )
@@ -151,7 +177,7 @@ class MeilisearchEngine:
         """All queries in one `POST /multi-search` round trip; pages in query order."""
         if not queries:
             return []
-        schemas = [validate_query(catalogue, query) for query in queries]
+        schemas = [self._validated(catalogue, query) for query in queries]
         uid = self.index_uid(catalogue)
         bodies = [
             {"indexUid": uid, **_search_body(schema, query)}
@@ -229,6 +255,30 @@ class MeilisearchEngine:
     def index_uid(self, catalogue: Catalogue) -> str:
         return f"{self._index_prefix}_{catalogue}"
 
+    @property
+    def vector_dimensions(self) -> int:
+        return self._vector_dimensions
+
+    def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
+        return validate_query(catalogue, query, vector_dimensions=self._vector_dimensions)
+
+    def _engine_documents(self, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
+        """Our documents as Meilisearch takes them: the vector moved into `_vectors`.
+
+        Every document names the embedder, with null when it has no vector: a
+        document without `_vectors` fails its whole batch.
+        """
+        for document in documents:
+            vector = document_vector(document)
+            if vector is not None:
+                check_vector_dimensions(
+                    vector, self._vector_dimensions, f"document {document.get('id')}'s vector",
+                    error=SearchError,
+                )
+            engine_document = {key: value for key, value in document.items() if key != VECTOR_KEY}
+            engine_document["_vectors"] = {EMBEDDER_NAME: vector}
+            yield engine_document
+
     def _search_path(self, catalogue: Catalogue) -> str:
         return f"/indexes/{self.index_uid(catalogue)}/search"
 
@@ -246,16 +296,30 @@ class MeilisearchEngine:
         """Create `uid` if missing, then (re)apply the catalogue's settings."""
         with _translated_errors():
             task_uid = self._client().create_index(uid, {"primaryKey": "id"}).task_uid
-        self._wait(task_uid, tolerated_error="index_already_exists")
-        settings = index_settings(CATALOGUE_SCHEMAS[catalogue])
+        self._wait(task_uid, tolerated_errors=("index_already_exists",))
+        settings = index_settings(CATALOGUE_SCHEMAS[catalogue], self._vector_dimensions)
+        embedders = {"embedders": settings.pop("embedders")}
         with _translated_errors():
             task_uid = self._index(uid).update_settings(settings).task_uid
         self._wait(task_uid)
+        # Apart, so that an index from before vectors keeps its other settings and
+        # keeps answering keyword searches until a reindex gives it the embedder.
+        with _translated_errors():
+            task_uid = self._index(uid).update_settings(embedders).task_uid
+        refused = self._wait(task_uid, tolerated_errors=EMBEDDER_REFUSED_BY_DOCUMENTS)
+        if refused is not None:
+            logger.warning(
+                "Meilisearch index %s holds documents without vectors of %d dimensions (%s):"
+                " vector search there is off until `market reindex` rebuilds it",
+                uid,
+                self._vector_dimensions,
+                refused,
+            )
 
     def _delete_index(self, uid: str) -> None:
         with _translated_errors():
             task_uid = self._client().delete_index(uid).task_uid
-        self._wait(task_uid, tolerated_error="index_not_found")
+        self._wait(task_uid, tolerated_errors=("index_not_found",))
 
     def _swap(self, live_uid: str, fresh_uid: str) -> None:
         with _translated_errors():
@@ -276,9 +340,9 @@ class MeilisearchEngine:
             if progress is not None:
                 progress(indexed)
 
-        for batch in _batches(documents, BATCH_SIZE):
+        for batch in _batches(self._engine_documents(documents), BATCH_SIZE):
             with _translated_errors():
-                task_uid = index.add_documents(list(batch), primary_key="id").task_uid
+                task_uid = index.add_documents(batch, primary_key="id").task_uid
             pending.append((task_uid, len(batch)))
             if len(pending) > PENDING_BATCHES:
                 wait_oldest()
@@ -286,8 +350,9 @@ class MeilisearchEngine:
             wait_oldest()
         return indexed
 
-    def _wait(self, task_uid: int, *, tolerated_error: str | None = None) -> None:
-        """Wait for a task and raise SearchError unless it succeeded."""
+    def _wait(self, task_uid: int, *, tolerated_errors: Sequence[str] = ()) -> str | None:
+        """Wait for a task and raise SearchError unless it succeeded or failed with one
+        of `tolerated_errors` (whose code it returns; None for a success)."""
         try:
             task = self._client().wait_for_task(
                 task_uid, timeout_in_ms=self._task_timeout_ms, interval_in_ms=25
@@ -301,10 +366,11 @@ class MeilisearchEngine:
                 f"Meilisearch at {self._url} is unreachable: {error}"
             ) from error
         if task.status == "succeeded":
-            return
+            return None
         error_details = task.error or {}
-        if tolerated_error is not None and error_details.get("code") == tolerated_error:
-            return
+        code = error_details.get("code")
+        if code in tolerated_errors:
+            return str(code)
         raise SearchError(
             f"Meilisearch task {task_uid} ({task.type} on {task.index_uid}) {task.status}: "
             f"{error_details.get('code')}: {error_details.get('message')}"
@@ -317,8 +383,8 @@ class MeilisearchEngine:
         index = self._index(self.index_uid(catalogue))
         with _translated_errors():
             task_uids = tuple(
-                index.add_documents(list(batch), primary_key="id").task_uid
-                for batch in _batches(documents, BATCH_SIZE)
+                index.add_documents(batch, primary_key="id").task_uid
+                for batch in _batches(self._engine_documents(documents), BATCH_SIZE)
             )
         return PendingWrite(catalogue, task_uids)
 
@@ -556,6 +622,15 @@ def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any
         params["sort"] = [f"{key.attribute}:{'desc' if key.descending else 'asc'}" for key in sort]
     if query.ranking_score_threshold is not None:
         params["rankingScoreThreshold"] = query.ranking_score_threshold
+    if query.is_semantic:
+        assert query.vector is not None  # is_semantic says so
+        params["vector"] = [float(value) for value in query.vector]
+        params["hybrid"] = {
+            "embedder": EMBEDDER_NAME,
+            "semanticRatio": query.effective_semantic_ratio,
+        }
+        # The only place Meilisearch reports a hit's similarity to the query vector.
+        params["showRankingScoreDetails"] = True
     if query.highlight:
         params.update(
             attributesToHighlight=[*schema.highlighted, *schema.cropped],
@@ -613,7 +688,23 @@ def _search_hit(schema: CatalogueSchema, hit: Mapping[str, Any], highlight: bool
         document=document,
         score=float(score) if score is not None else None,
         highlights=_highlights(schema, extras.get("_formatted", {})) if highlight else {},
+        semantic_score=_semantic_score(extras.get("_rankingScoreDetails")),
     )
+
+
+def _semantic_score(details: Mapping[str, Any] | None) -> float | None:
+    """The cosine of a hit the vector side found, from its ranking details.
+
+    Meilisearch reports `vectorSort.similarity` as (1 + cosine) / 2, and null for a
+    document without a vector. Hits its keyword side found carry no similarity even when
+    they have a vector (computing it ourselves would mean fetching every hit's vector).
+    """
+    if not details:
+        return None
+    similarity = details.get("vectorSort", {}).get("similarity")
+    if similarity is None:
+        return None
+    return 2.0 * float(similarity) - 1.0
 
 
 def _highlights(schema: CatalogueSchema, formatted: Mapping[str, Any]) -> dict[str, str]:
