@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import ARRAY, Integer, any_, event, literal
+from sqlalchemy import ARRAY, Integer, Table, any_, event, inspect, literal
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -129,6 +129,14 @@ def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Table of a table model, typed (SQLModel sets `__table__` without declaring it)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 @contextmanager
