@@ -111,6 +111,8 @@ def _begin_before_first_write(
 ) -> None:
     if connection.get_execution_options().get(SQLITE_BEGIN_OPTION) != BEGIN_AT_FIRST_WRITE:
         return
+    # A SQLite-only hook, so the DB-API connection is sqlite3's, which has in_transaction
+    # (the generic DB-API protocol SQLAlchemy types it with has not).
     if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         return
     if statement.lstrip().upper().startswith(WRITE_STATEMENTS):
