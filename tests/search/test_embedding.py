@@ -370,6 +370,17 @@ def test_a_cache_file_round_trips_as_float16_and_refuses_garbage(
         read_cache_file(tmp_path / "garbage.npz")
 
 
+def test_a_cache_file_naming_an_unknown_encoding_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.npz"
+    unit = np.array([[1.0, 0.0]], dtype=np.float32)
+    write_cache_file(path, VectorCacheFile("m", 2, "passage", ["0" * 64], unit))
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    np.savez_compressed(path, **{**arrays, "encoding": np.array("sentence")})
+    with pytest.raises(EmbeddingError, match="unknown encoding 'sentence'"):
+        read_cache_file(path)
+
+
 @pytest.fixture(scope="module")
 def shipped() -> VectorCacheFile:
     return read_cache_file(vectors.shipped_cache_path())
