@@ -36,10 +36,13 @@ lint: lint-imports lint-ruff lint-mypy  ## every check CI runs before the tests
 lint-imports: $(STAMP)  ## the import contract (pyproject.toml, [tool.importlinter])
 	$(BIN)/lint-imports
 
-lint-ruff: $(STAMP)
-	$(BIN)/ruff check market search tests migrations scripts
+RUFF_PATHS := market search tests migrations scripts
 
-lint-mypy: $(STAMP)
+lint-ruff: $(STAMP)  ## ruff's lint rules, and the layout `ruff format` writes (checked, not applied)
+	$(BIN)/ruff check $(RUFF_PATHS)
+	$(BIN)/ruff format --check $(RUFF_PATHS)
+
+lint-mypy: $(STAMP)  ## mypy --strict over market, search and tests ([tool.mypy] in pyproject.toml)
 	$(BIN)/mypy
 
 # LOCK_FLAGS=--upgrade moves every pin to the newest release; --upgrade-package NAME one.

@@ -151,6 +151,7 @@ def _document_problem_responses(app: FastAPI) -> None:
         app.openapi_schema = document
         return document
 
+    # FastAPI's documented way to extend the schema: replace the method on the instance.
     app.openapi = openapi  # type: ignore[method-assign]
 
 

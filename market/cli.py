@@ -245,12 +245,13 @@ def reindex(
     engine = _engine(settings)
     search_engine = search_engine_from_settings(settings)
     search_engine.ensure_indexes()
-    for name in CATALOGUES if catalogue == "all" else (catalogue,):
+    chosen = [name for name in CATALOGUES if catalogue in (name, "all")]
+    for name in chosen:
         # The document count is unknown while streaming, so a counter line, not a bar.
         def progress(indexed: int, name: str = name) -> None:
             typer.echo(f"\r{name}: {indexed} indexed", nl=False)
 
-        report = indexing.reindex(engine, search_engine, name, progress)  # type: ignore[arg-type]
+        report = indexing.reindex(engine, search_engine, name, progress)
         typer.echo(
             f"\r{name}: {report.indexed} indexed, swapped in; "
             f"{report.reapplied} changed meanwhile re-applied"

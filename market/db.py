@@ -32,7 +32,7 @@ from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import ARRAY, Integer, any_, event, literal
+from sqlalchemy import ARRAY, Integer, Table, any_, event, inspect, literal
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -241,6 +241,8 @@ def _begin_before_first_write(
 ) -> None:
     if connection.get_execution_options().get(SQLITE_BEGIN_OPTION) != BEGIN_AT_FIRST_WRITE:
         return
+    # A SQLite-only hook, so the DB-API connection is sqlite3's, which has in_transaction
+    # (the generic DB-API protocol SQLAlchemy types it with has not).
     if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         return
     if statement.lstrip().upper().startswith(WRITE_STATEMENTS):
@@ -260,6 +262,14 @@ def one_of(session: Session, column: Any, ids: Sequence[int]) -> Any:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Table of a table model, typed (SQLModel sets `__table__` without declaring it)."""
+    table = inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 @contextmanager

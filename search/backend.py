@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 from search.documents import (
     CATALOGUE_SCHEMAS,
@@ -488,9 +488,13 @@ def async_writes(engine: SearchBackend) -> AsyncWrites:
     Looked up on the class, not the instance: a wrapper that forwards unknown attributes
     (`__getattr__`) to an inner engine must not have its own `upsert` bypassed.
     """
-    if all(
+    if _writes_asynchronously(engine):
+        return engine
+    return _SynchronousWrites(engine)
+
+
+def _writes_asynchronously(engine: SearchBackend) -> TypeGuard[AsyncWrites]:
+    return all(
         callable(getattr(type(engine), name, None))
         for name in ("upsert_async", "delete_async", "wait")
-    ):
-        return engine  # type: ignore[return-value]
-    return _SynchronousWrites(engine)
+    )

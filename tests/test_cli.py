@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,7 +30,7 @@ STRONG_SECRET = "q8Zr3vN1xY0pLk7HwT2sJ9dF4gB6mC5a"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh embedded setup: SQLite in tmp_path, as `make run` uses ./var."""
     monkeypatch.setenv("MARKET_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MARKET_DATABASE_URL", "")

@@ -64,20 +64,20 @@ def test_a_reader_does_not_wait_for_a_writer_and_a_writer_waits_for_the_lock(
     try:
         began = time.monotonic()
         with session_scope(engine, writes=False) as reader:
-            assert reader.exec(text("SELECT count(*) FROM idempotency_keys")).one()[0] == 0
+            assert reader.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one() == 0
         assert time.monotonic() - began < 1
     finally:
         writer_may_finish.set()
     thread.join(10)
     with session_scope(engine) as second_writer:
-        count = second_writer.exec(text("SELECT count(*) FROM idempotency_keys")).one()[0]
+        count = second_writer.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one()
         second_writer.add(_key(f"after-{count}"))
     assert _keys(engine) == ["after-1", "first-writer"]
 
 
 def test_a_unit_of_work_that_writes_late_holds_no_lock_while_it_reads(engine: Engine) -> None:
     with Session(writes_late(engine), expire_on_commit=False) as late:
-        assert late.exec(text("SELECT count(*) FROM idempotency_keys")).one()[0] == 0
+        assert late.execute(text("SELECT count(*) FROM idempotency_keys")).scalar_one() == 0
         with session_scope(engine) as meanwhile:  # would wait 5 s behind BEGIN IMMEDIATE
             meanwhile.add(_key("meanwhile"))
         late.add(_key("late"))  # and no stale-snapshot error for its own write

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.schema import DEFAULT_NAMING_CONVENTION
+from sqlalchemy.sql.schema import DEFAULT_NAMING_CONVENTION, ColumnCollectionConstraint
 from sqlmodel import Session
 
 from market import migrate
@@ -42,10 +43,11 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
     assert summary == [], f"models differ from migrations (write a migration): {summary}"
 
 
-def _describe(difference: object) -> str:
+def _describe(difference: tuple[Any, ...] | list[Any]) -> str:
+    """One of Alembic's differences: an (operation, object...) tuple, or a list of them."""
     if isinstance(difference, list):  # column-level changes come grouped
         return "; ".join(_describe(item) for item in difference)
-    operation, *details = difference  # type: ignore[misc]
+    operation, *details = difference
     names = [getattr(item, "name", None) or str(item) for item in details[:3]]
     return f"{operation} {' '.join(str(name) for name in names)}"
 
@@ -56,13 +58,14 @@ BEFORE_NAMING = "0006"  # the last revision before constraints were named
 
 
 def _model_constraint_names() -> set[ConstraintName]:
-    kinds = {PrimaryKeyConstraint: "pk", UniqueConstraint: "uq", ForeignKeyConstraint: "fk"}
+    kinds: dict[type[ColumnCollectionConstraint], str] = {
+        PrimaryKeyConstraint: "pk", UniqueConstraint: "uq", ForeignKeyConstraint: "fk"}
     return {
         (table.name, kinds[type(constraint)], tuple(column.name for column in constraint.columns),
          str(constraint.name))
         for table in metadata.sorted_tables
         for constraint in table.constraints
-        if type(constraint) in kinds
+        if isinstance(constraint, ColumnCollectionConstraint) and type(constraint) in kinds
     }
 
 
@@ -126,6 +129,7 @@ def test_a_database_made_before_the_naming_convention_gets_the_models_names(
                                         credit_code="12330200MB0000000X", district_code="330212")
             session.add(organization)
             session.flush()
+            assert organization.id is not None  # flushed
             session.add(User(email="a@example.cn", display_name="张三", password_hash="-",
                              role=Role.MEMBER, organization_id=organization.id))
             session.commit()

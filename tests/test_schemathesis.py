@@ -13,6 +13,7 @@ operation becomes its own test; requests go through the suite's TestClient.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pytest
 import schemathesis
@@ -24,6 +25,9 @@ from schemathesis import checks
 from market.openapi_export import render_openapi
 from market.organizations.models import OrganizationKind
 from tests.support.factories import Market
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 MAX_EXAMPLES = int(os.environ.get("MARKET_SCHEMATHESIS_EXAMPLES", "10"))
 CHECKS = [
@@ -51,7 +55,7 @@ def _headers(market: Market, identity: str) -> dict[str, str]:
     derandomize=True,
 )
 def test_api_conforms_to_its_schema(
-    case: schemathesis.Case, identity: str, pay: TestClient, market: Market
+    case: OpenApiCase, identity: str, pay: TestClient, market: Market
 ) -> None:
     # `pay` is the app with payments switched on against localstripe, so that payment
     # operations run their real paths instead of answering 503.

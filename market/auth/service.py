@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, exists, select, update
 
 from market.auth import ratelimit
@@ -120,10 +121,10 @@ def _record_login(
             .values(password_hash=upgraded_hash)
         )
     token_version: int | None = session.exec(
-        update(User)  # type: ignore[call-overload]
+        update(User)
         .where(col(User.id) == user_id, col(User.is_active).is_(True))
         .values(last_login_at=utcnow())
-        .returning(User.token_version)
+        .returning(col(User.token_version))
     ).scalar()
     return token_version
 
@@ -152,7 +153,7 @@ def _redeem(session: Session, settings: Settings, token_hash: str) -> TokenPair 
         col(RefreshTokenFamily.revoked_at).is_(None),
     )
     redeemed = session.exec(
-        update(RefreshToken)  # type: ignore[call-overload]
+        update(RefreshToken)
         .where(
             col(RefreshToken.token_hash) == token_hash,
             col(RefreshToken.used_at).is_(None),
@@ -160,7 +161,7 @@ def _redeem(session: Session, settings: Settings, token_hash: str) -> TokenPair 
             live_family,
         )
         .values(used_at=now)
-        .returning(RefreshToken.user_id, RefreshToken.family_id)
+        .returning(col(RefreshToken.user_id), col(RefreshToken.family_id))
     ).first()
     if redeemed is None:
         return _refused(session, token_hash)
@@ -251,9 +252,9 @@ def _issue_tokens(
     return TokenPair(access_token=access_token, expires_in=lifetime, refresh_token=refresh_token)
 
 
-def _revoke_families(session: Session, which: object) -> None:
+def _revoke_families(session: Session, which: ColumnElement[bool]) -> None:
     session.exec(
         update(RefreshTokenFamily)
-        .where(which, col(RefreshTokenFamily.revoked_at).is_(None))  # type: ignore[arg-type]
+        .where(which, col(RefreshTokenFamily.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )

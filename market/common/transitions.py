@@ -60,7 +60,7 @@ def compare_and_set(
         .values(**values)
         .execution_options(synchronize_session="fetch")
     )
-    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+    return session.exec(statement).rowcount == 1
 
 
 def move(
@@ -113,7 +113,7 @@ def lock_owner_row(session: Session, model: type[SQLModel], row_id: Any) -> None
         update(model).where(key == row_id).values({key.key: key})
         .execution_options(synchronize_session=False)
     )
-    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+    if session.exec(statement).rowcount != 1:
         raise LookupError(f"no {model.__name__} row {row_id} to lock")
 
 

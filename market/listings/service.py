@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -176,7 +176,11 @@ def _as_columns(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _add(session: Session, actor: Actor, kind: ListingKind, listing: Any) -> Any:
+# A new result comes back a Result, a new demand a Demand.
+NewListingT = TypeVar("NewListingT", Result, Demand)
+
+
+def _add(session: Session, actor: Actor, kind: ListingKind, listing: NewListingT) -> NewListingT:
     session.add(listing)
     session.flush()
     audit.record(session, actor, kind.value, listing.id, "listing.created",

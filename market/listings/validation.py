@@ -147,7 +147,8 @@ def submission_problems(listing: Result | Demand, today: date) -> list[FieldProb
     if listing.valid_until and listing.valid_until < today:
         problems.append(problem(
             "valid_until",
-            f"the validity ended on {listing.valid_until}; extend valid_until before submitting",
+            f"the validity ended on {listing.valid_until}; "
+            "extend valid_until before submitting",
             "in_past",
         ))
     if isinstance(listing, Demand) and listing.deadline and listing.deadline < today:

@@ -22,6 +22,14 @@ Encoding = Literal["query", "passage"]
 ENCODINGS: tuple[Encoding, ...] = ("query", "passage")
 
 
+def as_encoding(name: str) -> Encoding:
+    """The encoding a stored name stands for (ValueError for any other name)."""
+    for encoding in ENCODINGS:
+        if name == encoding:
+            return encoding
+    raise ValueError(f"unknown encoding {name!r}; expected 'query' or 'passage'")
+
+
 class EmbeddingError(RuntimeError):
     """The embedder failed or answered something that is not a vector per text."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.embedding.base import EmbeddingError, Encoding, Vectors, unit_rows
+from search.embedding.base import EmbeddingError, Encoding, Vectors, as_encoding, unit_rows
 
 FORMAT_VERSION = 1
 
@@ -56,7 +56,7 @@ def read_cache_file(path: Path) -> VectorCacheFile:
             return VectorCacheFile(
                 model_id=str(data["model_id"]),
                 dimensions=dimensions,
-                encoding=str(data["encoding"]),  # type: ignore[arg-type]
+                encoding=as_encoding(str(data["encoding"])),
                 hashes=hashes,
                 vectors=unit_rows(raw, len(hashes), dimensions),
             )

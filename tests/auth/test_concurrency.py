@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -38,7 +39,7 @@ def small_engine(engine: Engine) -> Iterator[Engine]:
         yield small
 
 
-def _api(engine: Engine, tmp_path: Path, **overrides: object) -> tuple[Settings, object]:
+def _api(engine: Engine, tmp_path: Path, **overrides: object) -> tuple[Settings, FastAPI]:
     settings = make_test_settings(tmp_path, **overrides)
     return settings, create_app(settings, engine)
 
@@ -55,7 +56,7 @@ def test_a_burst_of_logins_leaves_the_api_answering(small_engine: Engine, tmp_pa
     health_times: list[float] = []
     health_codes: list[int] = []
     done = threading.Event()
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
 
         def watch_health() -> None:
             while not done.is_set():
@@ -82,7 +83,7 @@ def test_parallel_wrong_passwords_on_one_account_get_exactly_the_allowance(
 ) -> None:
     settings, app = _api(engine, tmp_path, login_max_failures=5, **SLOW_BACKOFF)
     member = Market(engine, settings).enterprise_member()
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         responses = in_parallel(25, lambda _: _login(client, member.email, "wrong-guess-1"))
     assert Counter(response.status_code for response in responses) == {401: 5, 429: 20}
     assert all(
@@ -96,7 +97,7 @@ def test_parallel_guesses_from_one_address_get_exactly_its_allowance(
     engine: Engine, tmp_path: Path
 ) -> None:
     settings, app = _api(engine, tmp_path, login_address_max_failures=10, **SLOW_BACKOFF)
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         responses = in_parallel(
             40, lambda n: _login(client, f"guess{n}@example.cn", "wrong-guess-1")
         )
@@ -113,7 +114,7 @@ def test_parallel_guesses_from_many_addresses_get_exactly_the_account_allowance(
         **SLOW_BACKOFF,
     )
     member = Market(engine, settings).enterprise_member()
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         responses = in_parallel(
             25,
             lambda n: _login(
@@ -135,7 +136,7 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(
         engine, tmp_path, login_address_max_failures=3, forwarded_allow_ips=trusted,
         **SLOW_BACKOFF,
     )
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         statuses = [
             _login(
                 client, f"victim{n}@example.cn", "wrong-guess-1",
@@ -151,7 +152,7 @@ def test_parallel_refreshes_of_one_token_succeed_once_and_revoke_the_family(
 ) -> None:
     settings, app = _api(engine, tmp_path)
     member: Account = Market(engine, settings).enterprise_member()
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         tokens = _login(client, member.email, TEST_PASSWORD).json()
         responses = in_parallel(
             20,
@@ -182,7 +183,7 @@ def test_a_successor_redeemed_during_the_revocation_is_dead_too(
     refresh token is left in the family."""
     settings, app = _api(engine, tmp_path)
     member: Account = Market(engine, settings).enterprise_member()
-    with serving(app, settings) as url, http_client(url) as client:  # type: ignore[arg-type]
+    with serving(app, settings) as url, http_client(url) as client:
         for _ in range(5):
             first = _login(client, member.email, TEST_PASSWORD).json()["refresh_token"]
             current = client.post("/auth/refresh", json={"refresh_token": first}).json()

@@ -20,7 +20,8 @@ from tests.support.settings import make_test_settings
 def _login(client: TestClient, email: str, password: str = TEST_PASSWORD) -> dict[str, str]:
     response = client.post("/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
-    return response.json()
+    tokens: dict[str, str] = response.json()
+    return tokens
 
 
 def _bearer(tokens: dict[str, str]) -> dict[str, str]:
@@ -135,7 +136,9 @@ def _throttled_client(engine: Engine, tmp_path: Path, **limits: object) -> TestC
 
 
 def _fail(client: TestClient, email: str) -> int:
-    return client.post("/auth/login", json={"email": email, "password": "bad-guess-1"}).status_code
+    response = client.post("/auth/login", json={"email": email, "password": "bad-guess-1"})
+    status: int = response.status_code
+    return status
 
 
 def test_login_is_throttled_per_account_and_address_pair(

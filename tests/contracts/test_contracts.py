@@ -24,6 +24,7 @@ from tests.support.journey import (
     direct_contract,
     express_interest,
     ok,
+    ok_list,
     publish_result,
     register,
     registered_contract,
@@ -263,7 +264,7 @@ def test_idempotent_steps_replay_without_a_second_effect(
     cancelled = ok(client.post(f"{path}/cancel", json={"reason": "撤销"}, headers=cancel_headers))
     assert ok(client.post(f"{path}/cancel", json={"reason": "撤销"},
                           headers=cancel_headers)) == cancelled
-    entries = ok(client.get(f"{path}/ledger", headers=cast.bureau.headers))
+    entries = ok_list(client.get(f"{path}/ledger", headers=cast.bureau.headers))
     assert [(e["kind"], e["sequence"]) for e in entries] == [
         ("registration", 1), ("change", 2), ("cancellation", 3)]
     assert sum(e["delta_total_fen"] for e in entries) == 0
@@ -310,7 +311,8 @@ def test_the_migration_seeds_the_2020_target(tmp_path: Path) -> None:
 
 def test_a_registration_counts_in_todays_period(client: TestClient, cast: Cast) -> None:
     registered = registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
-    entries = ok(client.get(f"/contracts/{registered['id']}/ledger", headers=cast.bureau.headers))
+    entries = ok_list(client.get(f"/contracts/{registered['id']}/ledger",
+                                 headers=cast.bureau.headers))
     assert entries[0]["effective_on"] == market_today().isoformat()
     yesterday = market_today() - timedelta(days=1)
     assert end_of_market_day(yesterday).hour == 16  # midnight in China is 16:00 UTC
@@ -321,7 +323,7 @@ def test_a_change_keeps_milestone_ids_so_payments_stay_attached(
 ) -> None:
     registered = registered_contract(client, cast.institute, cast.enterprise, cast.bureau)
     before = [milestone["id"] for milestone in registered["milestones"]]
-    change = {"reason": "尾款调整", "total_amount_fen": 100_000_500, "milestones": [
+    change: dict[str, Any] = {"reason": "尾款调整", "total_amount_fen": 100_000_500, "milestones": [
         {"title": m["title"], "due_on": m["due_on"], "amount_fen": m["amount_fen"]}
         for m in registered["milestones"]]}
     change["milestones"][-1]["amount_fen"] += 500

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -18,12 +20,15 @@ from tests.support.journey import (
     express_interest,
     listing_status,
     ok,
+    ok_list,
     publish_demand,
     publish_result,
 )
 
 
-def _open_from_interest(client: TestClient, cast: Cast, result_id: int | None = None) -> dict:
+def _open_from_interest(
+    client: TestClient, cast: Cast, result_id: int | None = None
+) -> dict[str, Any]:
     result_id = result_id or publish_result(client, cast.institute, cast.bureau)
     interest_id = express_interest(client, cast, result_id)
     return ok(client.post("/deals", json={"title": "许可洽谈", "interest_id": interest_id},
@@ -42,7 +47,7 @@ def test_stages_move_one_step_at_a_time_and_are_timelined(client: TestClient, ca
                                json={"stage": stage, "lost_reason": "other"},
                                headers=cast.broker.headers)
         assert response.status_code == 409, stage
-    timeline = ok(client.get(f"/deals/{deal['id']}/events", headers=cast.enterprise.headers))
+    timeline = ok_list(client.get(f"/deals/{deal['id']}/events", headers=cast.enterprise.headers))
     assert [event["to_stage"] for event in timeline] == ["lead", *STAGES]
     assert {event["actor_user_id"] for event in timeline} == {cast.broker.user_id}
     assert all(event["occurred_at"] for event in timeline)

@@ -7,6 +7,7 @@ outbox row, and the others get a 409. Run on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ from tests.support.journey import (
     advance,
     express_interest,
     ok,
+    ok_list,
     publish_demand,
     publish_result,
 )
@@ -34,7 +36,9 @@ def _answers(path: str, owner: Account) -> list[Call]:
     ]
 
 
-def _assert_one_answer(responses: list, engine: Engine, entity: str, entity_id: int) -> None:
+def _assert_one_answer(
+    responses: list[httpx.Response], engine: Engine, entity: str, entity_id: int
+) -> None:
     [winner] = winners(responses)
     answer = winner.json()["status"]
     assert answer in ("accepted", "declined")
@@ -88,7 +92,7 @@ def test_parallel_stage_moves_of_one_deal_record_one(
     [winner] = winners(responses)
     assert audit_actions(engine, "deal", deal["id"]) == ["opened", "stage_changed",
                                                          "stage_changed"]
-    stages = [event["to_stage"] for event in ok(client.get(
+    stages = [event["to_stage"] for event in ok_list(client.get(
         f"/deals/{deal['id']}/events", headers=cast.broker.headers))]
     assert stages == ["lead", "contacted", winner.json()["stage"]]
 

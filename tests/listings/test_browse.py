@@ -44,7 +44,9 @@ def browse(catalogue: Catalogue, account: Account | None = None, **params: Any) 
     return catalogue.client.get("/results", params=params, headers=headers)
 
 
-def test_the_public_sees_published_listings_only(catalogue: Catalogue, shelf: dict) -> None:
+def test_the_public_sees_published_listings_only(
+    catalogue: Catalogue, shelf: dict[str, Any]
+) -> None:
     everything = browse(catalogue)
     assert sorted(ids(everything)) == sorted([shelf["battery"], shelf["powder"],
                                               shelf["negotiable"]])
@@ -54,7 +56,7 @@ def test_the_public_sees_published_listings_only(catalogue: Catalogue, shelf: di
     assert ids(browse(catalogue, catalogue.maker("result"), status="draft")) == []
 
 
-def test_own_and_bureau_views(catalogue: Catalogue, shelf: dict) -> None:
+def test_own_and_bureau_views(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
     haishu = shelf["haishu"]
     assert sorted(ids(browse(catalogue, haishu, mine=True))) == sorted(
         [shelf["battery"], shelf["powder"], shelf["draft"]])
@@ -82,14 +84,14 @@ FILTER_CASES: list[tuple[dict[str, Any], list[str]]] = [
 ]
 
 
-def test_filters(catalogue: Catalogue, shelf: dict) -> None:
+def test_filters(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
     # One shelf for all cases: building it is the expensive part.
     for params, expected in FILTER_CASES:
         found = ids(browse(catalogue, sort="title", **params))
         assert sorted(found) == sorted(shelf[name] for name in expected), params
 
 
-def test_organisation_filter(catalogue: Catalogue, shelf: dict) -> None:
+def test_organisation_filter(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
     zhenhai_org = shelf["zhenhai"].organization_id
     assert ids(browse(catalogue, organization_id=zhenhai_org)) == [shelf["negotiable"]]
 
@@ -99,13 +101,13 @@ def test_organisation_filter(catalogue: Catalogue, shelf: dict) -> None:
     [{"ipc": "9X"}, {"field": "航天"}, {"price_min_fen": -1}, {"status": "bogus"},
      {"sort": "price_fen"}, {"limit": 101}, {"limit": 0}, {"offset": -1}],
 )
-def test_bad_browse_parameters_are_422(catalogue: Catalogue, params: dict) -> None:
+def test_bad_browse_parameters_are_422(catalogue: Catalogue, params: dict[str, Any]) -> None:
     response = browse(catalogue, **params)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"].startswith("query.")
 
 
-def test_sorting(catalogue: Catalogue, shelf: dict) -> None:
+def test_sorting(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
     battery, powder, negotiable = shelf["battery"], shelf["powder"], shelf["negotiable"]
     assert ids(browse(catalogue, sort="price")) == [powder, battery, negotiable]  # 面议 last
     assert ids(browse(catalogue, sort="-price")) == [battery, powder, negotiable]

@@ -7,6 +7,7 @@ published listing) but does not own answers 403 to any change. Review is bureau 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -63,12 +64,13 @@ def listing_in(catalogue: Catalogue, kind: str, owner: Account, state: str) -> i
 def stranger(catalogue: Catalogue, kind: str, who: str) -> Account:
     """Members of organisations that do not own the listing."""
     market = catalogue.market
-    return {
+    makers: dict[str, Callable[[], Account]] = {
         "same_kind": lambda: catalogue.maker(kind),
         "other_kind": lambda: catalogue.maker("demand" if kind == "result" else "result"),
         "broker": market.broker,
         "unverified": lambda: catalogue.maker(kind, verified=False),
-    }[who]()
+    }
+    return makers[who]()
 
 
 @pytest.mark.parametrize("state", ["draft", "published"])

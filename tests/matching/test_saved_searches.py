@@ -24,7 +24,9 @@ def save(client: TestClient, account: Account, **body: Any) -> Any:
 def notify(engine: Engine, kind: str, listing_id: int) -> int:
     """What the outbox worker does with the document it wrote for a listing."""
     with session_scope(engine) as session:
-        listing = session.get(Result if kind == "result" else Demand, listing_id)
+        listing: Result | Demand | None = (
+            session.get(Result, listing_id) if kind == "result"
+            else session.get(Demand, listing_id))
         documents = [listing_features(listing)] if listing is not None else []
         return service.notify_saved_searches(session, kind, documents)
 

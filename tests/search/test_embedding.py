@@ -78,7 +78,8 @@ class CountingEmbedder:
 
 
 def cosines(left: Vectors, right: Vectors) -> Vectors:
-    return np.einsum("ij,ij->i", left, right)
+    products: Vectors = np.einsum("ij,ij->i", left, right)  # einsum is typed to return Any
+    return products
 
 
 def all_at_once(*calls: Callable[[], T]) -> list[T]:
@@ -141,7 +142,7 @@ def test_make_embedder_follows_the_settings(tmp_path: object) -> None:
     with pytest.raises(ValueError, match="MARKET_EMBEDDING_URL"):
         make_embedder(Settings(embedder="http"))
     with pytest.raises(ValidationError):
-        Settings(embedder="word2vec")  # type: ignore[arg-type]
+        Settings(embedder="word2vec")
     with pytest.raises(ValidationError):
         Settings(embedding_threads=0)
 
@@ -165,7 +166,8 @@ def test_content_hash_names_model_encoding_and_text() -> None:
         content_hash("m2", "passage", "锂电池"),
         content_hash("m", "query", "锂电池"),
         content_hash("m", "passage", "锂电池 "),
-        content_hash("mp", "assage", "锂电池"),
+        # not an encoding: only a separator tells "m"+"passage" from "mp"+"assage"
+        content_hash("mp", "assage", "锂电池"),  # type: ignore[arg-type]
     }
     assert digest not in others and len(others) == 4
 
@@ -366,6 +368,17 @@ def test_a_cache_file_round_trips_as_float16_and_refuses_garbage(
     (tmp_path / "garbage.npz").write_bytes(b"not a numpy file")
     with pytest.raises(EmbeddingError, match="not a readable vector cache"):
         read_cache_file(tmp_path / "garbage.npz")
+
+
+def test_a_cache_file_naming_an_unknown_encoding_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.npz"
+    unit = np.array([[1.0, 0.0]], dtype=np.float32)
+    write_cache_file(path, VectorCacheFile("m", 2, "passage", ["0" * 64], unit))
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    np.savez_compressed(path, **{**arrays, "encoding": np.array("sentence")})
+    with pytest.raises(EmbeddingError, match="unknown encoding 'sentence'"):
+        read_cache_file(path)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from search.text import (
     fold_for_search,
     to_half_width,
 )
+
+if TYPE_CHECKING:
+    from opencc import OpenCC
 
 RECORDS = Path(__file__).resolve().parents[2] / "market" / "data" / "csl_research_results.json"
 
@@ -70,6 +74,6 @@ def test_unchanged_text_is_exactly_the_text_opencc_leaves_alone() -> None:
             assert converter.convert(character) == character, character
 
 
-def _s2t():  # type: ignore[no-untyped-def]
+def _s2t() -> OpenCC:
     opencc = pytest.importorskip("opencc")
     return opencc.OpenCC("s2t")

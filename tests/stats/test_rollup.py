@@ -29,7 +29,7 @@ from market.common import calendar
 from market.config import get_settings
 from market.contracts import ledger, rollup
 from market.contracts.models import LedgerEntry
-from market.db import make_engine
+from market.db import make_engine, table_of, utcnow
 from market.stats import service
 from market.stats.schemas import Dimension
 from tests.support.database import _fresh_postgres_database, postgres_server_url
@@ -49,9 +49,8 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now: datetime | None = None
-        real = ledger.utcnow
         for module in (ledger, calendar):
-            monkeypatch.setattr(module, "utcnow", lambda: self.now or real())
+            monkeypatch.setattr(module, "utcnow", lambda: self.now or utcnow())
 
     def set(self, year: int, month: int, day: int, hour: int = 10, minute: int = 0,
             second: int = 0) -> datetime:
@@ -237,7 +236,7 @@ def _empty_database(tmp_path: Path) -> Iterator[str]:
 def _insert_ledger_rows(url: str) -> None:
     """Ledger rows without their contracts: SQLite without its foreign-key pragma,
     PostgreSQL with its triggers (foreign keys included) off for the session."""
-    table = LedgerEntry.__table__  # type: ignore[attr-defined]
+    table = table_of(LedgerEntry)
     raw = create_engine(url)
     with raw.begin() as connection:
         if raw.dialect.name == "postgresql":

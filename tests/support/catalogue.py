@@ -97,12 +97,14 @@ class Catalogue:
         response = self.client.post(f"/{kind}s", json=PAYLOADS[kind](**overrides),
                                     headers=owner.headers)
         assert response.status_code == 201, response.text
-        return response.json()
+        created: dict[str, Any] = response.json()
+        return created
 
     def submit(self, kind: str, owner: Account, listing_id: int) -> dict[str, Any]:
         response = self.client.post(f"/{kind}s/{listing_id}/submit", headers=owner.headers)
         assert response.status_code == 200, response.text
-        return response.json()
+        submitted: dict[str, Any] = response.json()
+        return submitted
 
     def review(self, kind: str, listing_id: int, decision: str, reason: str = "") -> Any:
         return self.client.post(
@@ -118,7 +120,8 @@ class Catalogue:
         listing = self.submitted(kind, owner, **overrides)
         response = self.review(kind, listing["id"], "approve")
         assert response.status_code == 200, response.text
-        return response.json()
+        published: dict[str, Any] = response.json()
+        return published
 
     def get(self, kind: str, listing_id: int, account: Account | None = None) -> Any:
         headers = account.headers if account else {}

@@ -15,7 +15,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.engine import Engine
 
@@ -60,6 +60,14 @@ class Account:
     role: Role
     token: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class OrganizationOptions(TypedDict, total=False):
+    """What a test may choose about the organisation behind a member (`Market.organization`)."""
+
+    verified: bool
+    district: str
+    name: str | None
 
 
 @dataclass
@@ -119,17 +127,17 @@ class Market:
         )
 
     # The cast most tests need, one call each.
-    def institute_member(self, **kwargs: object) -> Account:
-        return self.account(self.organization(OrganizationKind.INSTITUTE, **kwargs))  # type: ignore[arg-type]
+    def institute_member(self, **kwargs: Unpack[OrganizationOptions]) -> Account:
+        return self.account(self.organization(OrganizationKind.INSTITUTE, **kwargs))
 
-    def university_member(self, **kwargs: object) -> Account:
-        return self.account(self.organization(OrganizationKind.UNIVERSITY, **kwargs))  # type: ignore[arg-type]
+    def university_member(self, **kwargs: Unpack[OrganizationOptions]) -> Account:
+        return self.account(self.organization(OrganizationKind.UNIVERSITY, **kwargs))
 
-    def enterprise_member(self, **kwargs: object) -> Account:
-        return self.account(self.organization(OrganizationKind.ENTERPRISE, **kwargs))  # type: ignore[arg-type]
+    def enterprise_member(self, **kwargs: Unpack[OrganizationOptions]) -> Account:
+        return self.account(self.organization(OrganizationKind.ENTERPRISE, **kwargs))
 
-    def broker(self, **kwargs: object) -> Account:
-        organization_id = self.organization(OrganizationKind.BROKER_AGENCY, **kwargs)  # type: ignore[arg-type]
+    def broker(self, **kwargs: Unpack[OrganizationOptions]) -> Account:
+        organization_id = self.organization(OrganizationKind.BROKER_AGENCY, **kwargs)
         return self.account(organization_id, Role.BROKER)
 
     def bureau_staff(self) -> Account:

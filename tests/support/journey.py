@@ -42,9 +42,20 @@ def make_cast(market: Market) -> Cast:
 
 
 def ok(response: Any, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
+    """The JSON object of a response that must have `status`."""
+    body: dict[str, Any] = _answered(response, status)
     return body
+
+
+def ok_list(response: Any, status: int = 200) -> list[dict[str, Any]]:
+    """The JSON array of objects (a timeline, a ledger) of a response that must have `status`."""
+    items: list[dict[str, Any]] = _answered(response, status)
+    return items
+
+
+def _answered(response: Any, status: int) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
 
 
 def publish_result(client: TestClient, owner: Account, bureau: Account) -> int:

@@ -14,7 +14,7 @@ from market.payments.webhooks import sign_payload
 from tests.support.factories import Account
 from tests.support.journey import Cast, ok, registered_contract
 from tests.support.localstripe_server import TEST_SECRET_KEY, LocalstripeServer, http_request
-from tests.support.stripe_fixtures import WEBHOOK_SECRET
+from tests.support.stripe_fixtures import WEBHOOK_SECRET as WEBHOOK_SECRET  # for the tests
 
 VISA = "pm_card_visa"
 DECLINING_CARD = "pm_card_chargeCustomerFail"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from market.config import Settings
 
 
 def make_test_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+    # Any: Settings validates each value against its field, as it does for the environment.
+    values: dict[str, Any] = {
         "environment": "test",
         "jwt_secret": secrets.token_urlsafe(48),
         "data_dir": tmp_path,
@@ -17,4 +19,4 @@ def make_test_settings(tmp_path: Path, **overrides: object) -> Settings:
         "run_worker_in_process": False,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
