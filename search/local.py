@@ -998,7 +998,7 @@ class _VectorMatrix:
         on the calling thread.
         """
         query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-        scores = np.einsum("ij,j->i", self.rows[: self.size], query)
+        scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", self.rows[: self.size], query)
         scores[~self.alive[: self.size]] = -np.inf
         return scores
 
@@ -1052,7 +1052,8 @@ def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     whatever the caller sent, as Meilisearch computes it."""
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (rows / norms).astype(np.float32, copy=False)
+    unit: npt.NDArray[np.float32] = (rows / norms).astype(np.float32, copy=False)
+    return unit
 
 
 def _top_rows(
