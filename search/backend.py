@@ -8,6 +8,12 @@ Writes (`upsert`, `delete`, `rebuild`) return only once the engine has applied t
 raise `SearchError` when it did not: the outbox worker relies on that to know whether a
 row may be marked done. `SearchUnavailable` (a `SearchError`) means the engine cannot be
 reached at all; the API turns it into a 503, never a 500.
+
+Semantic search: a document may carry a passage vector (`search.documents.VECTOR_KEY`)
+and a query a query vector with a `semantic_ratio`. Both engines rank the same way in
+spirit (docs/SEARCH.md, "Engines and how they differ"): ratio 0 is today's keyword
+search, 1 ranks by cosine only, in between the two rankings are merged. Filters and
+visibility hold on both sides.
 """
 
 from __future__ import annotations
@@ -18,10 +24,15 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from search.documents import (
     CATALOGUE_SCHEMAS,
+    DEFAULT_VECTOR_DIMENSIONS,
+    EMBEDDER_NAME,
     PUBLISHED,
+    VECTOR_KEY,
     Catalogue,
     CatalogueSchema,
+    DocumentError,
     normalize_ipc_prefix,
+    vector_values,
 )
 
 MatchingStrategy = Literal["all", "last", "frequency"]
@@ -132,6 +143,12 @@ class SearchQuery:
     Without `sort`, a text search is ranked by relevance and a browse by newest first.
     An explicit `sort` wins over relevance. Sorted pages break ties by `listing_id`, so
     they are deterministic; documents of equal relevance come in engine order.
+
+    `vector` is the query's encoding (the embedder's query side, as many dimensions as
+    the engine's). `semantic_ratio` weighs it against the words: 0 is keyword only (the
+    vector is ignored), 1 vector only. A vector with empty `text` ranks every visible,
+    filtered document by cosine whatever the ratio. Documents without a vector are still
+    found by keyword when the ratio is below 1. Without a vector the ratio does nothing.
     """
 
     text: str = ""
@@ -145,6 +162,20 @@ class SearchQuery:
     matching_strategy: MatchingStrategy = "last"
     show_ranking_score: bool = False
     ranking_score_threshold: float | None = None
+    vector: Sequence[float] | None = None
+    semantic_ratio: float = 0.0
+
+    @property
+    def is_semantic(self) -> bool:
+        """Whether the vector side takes part in ranking this query."""
+        return self.vector is not None and (self.semantic_ratio > 0 or not self.text.strip())
+
+    @property
+    def effective_semantic_ratio(self) -> float:
+        """The ratio engines apply: 1 for a vector with no text, 0 without a vector."""
+        if not self.is_semantic:
+            return 0.0
+        return self.semantic_ratio if self.text.strip() else 1.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +187,10 @@ class SearchHit:
     # Attribute -> HTML-safe text with matches wrapped in <em></em>; long texts are
     # cropped around the match with "…". Only present when the query asked to highlight.
     highlights: dict[str, str] = field(default_factory=dict)
+    # Cosine similarity (-1..1) of the hit's vector to the query's, when the query had a
+    # vector and the vector side scored this hit; None otherwise (keyword-only hits,
+    # documents without a vector, engines that do not report it).
+    semantic_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -255,7 +290,30 @@ def validate_query(catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
     threshold = query.ranking_score_threshold
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InvalidQueryError(f"ranking_score_threshold must be within 0..1, got {threshold}")
+    _validate_semantic(query)
     return schema
+
+
+def _validate_semantic(query: SearchQuery) -> None:
+    if not 0.0 <= query.semantic_ratio <= 1.0:
+        raise InvalidQueryError(f"semantic_ratio must be within 0..1, got {query.semantic_ratio}")
+    if query.vector is not None:
+        try:
+            vector_values(query.vector)
+        except DocumentError as error:
+            raise InvalidQueryError(f"query vector: {error}") from error
+
+
+def check_vector_dimensions(
+    vector: Sequence[float],
+    dimensions: int,
+    what: str,
+    error: type[SearchError] = InvalidQueryError,
+) -> None:
+    """Engines call this with their own dimensions; a mismatch is the caller's bug
+    (a query vector: InvalidQueryError; a document's: pass SearchError)."""
+    if len(vector) != dimensions:
+        raise error(f"{what} has {len(vector)} dimensions; this engine's vectors have {dimensions}")
 
 
 def filter_values(value: FilterValue) -> tuple[str, ...]:
@@ -314,8 +372,8 @@ def default_sort(query: SearchQuery) -> tuple[SortKey, ...]:
     """The effective sort: explicit keys, or newest first for a browse; ties by listing."""
     if query.sort:
         keys = tuple(query.sort)
-    elif query.text.strip():
-        return ()  # relevance
+    elif query.text.strip() or query.is_semantic:
+        return ()  # relevance (a vector alone ranks by cosine)
     else:
         keys = (SortKey("published_at", descending=True),)
     if all(key.attribute != "listing_id" for key in keys):
@@ -325,8 +383,11 @@ def default_sort(query: SearchQuery) -> tuple[SortKey, ...]:
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "DEFAULT_VECTOR_DIMENSIONS",
+    "EMBEDDER_NAME",
     "MAX_PAGE_SIZE",
     "PUBLISHED",
+    "VECTOR_KEY",
     "Catalogue",
     "Condition",
     "Document",
@@ -342,6 +403,7 @@ __all__ = [
     "SearchUnavailable",
     "SortKey",
     "Visibility",
+    "check_vector_dimensions",
     "default_sort",
     "filter_conditions",
     "filter_values",

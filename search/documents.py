@@ -8,15 +8,20 @@ form (simplified, half-width) and derive the attributes that only exist for sear
 
 `CATALOGUE_SCHEMAS` says which attribute is searchable (in weight order), filterable,
 sortable, facetable and highlighted; both engines configure themselves from it.
+
+A document may also carry `"vector"` (`VECTOR_KEY`): the unit passage vector of its
+text, or None while it has none (`with_vector` sets it). Engines store it their own way,
+search it when a query has a vector, and never return it in hits.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar
 
 from search.text import fold_for_search
 
@@ -24,6 +29,13 @@ Catalogue = Literal["results", "demands"]
 CATALOGUES: tuple[Catalogue, ...] = ("results", "demands")
 
 PUBLISHED = "published"
+
+# The key of a document's passage vector, and the name engines give the vector space
+# (Meilisearch's embedder). Renaming the embedder means re-sending every vector.
+VECTOR_KEY = "vector"
+EMBEDDER_NAME = "e5"
+# multilingual-e5-small; an engine is told otherwise through its constructor.
+DEFAULT_VECTOR_DIMENSIONS = 384
 
 # The ten key fields of the city's technology plan: the top-level taxonomy.
 TECHNICAL_FIELDS = (
@@ -68,6 +80,7 @@ class ResultDocument(TypedDict):
     status: str
     published_at: int | None
     discipline: str | None
+    vector: NotRequired[list[float] | None]
 
 
 class DemandDocument(TypedDict):
@@ -90,6 +103,7 @@ class DemandDocument(TypedDict):
     deadline: int | None
     status: str
     published_at: int | None
+    vector: NotRequired[list[float] | None]
 
 
 @dataclass(frozen=True)
@@ -301,6 +315,37 @@ def demand_document(fields: Mapping[str, Any]) -> DemandDocument:
         status=_required_text(fields, "status"),
         published_at=_optional_timestamp(fields, "published_at"),
     )
+
+
+_AnyDocument = TypeVar("_AnyDocument", ResultDocument, DemandDocument)
+
+
+def with_vector(document: _AnyDocument, vector: Sequence[float] | None) -> _AnyDocument:
+    """A copy of `document` carrying `vector` (None: the text has no vector yet).
+
+    The vector becomes a list of plain floats (a numpy row is not JSON); one with a
+    non-finite component is a bug upstream and raises DocumentError. Its length is
+    checked by the engine, which knows its dimensions.
+    """
+    copy = document.copy()
+    copy["vector"] = None if vector is None else vector_values(vector)
+    return copy
+
+
+def vector_values(vector: Sequence[float]) -> list[float]:
+    """`vector` as a non-empty list of finite floats, or DocumentError."""
+    values = [float(value) for value in vector]
+    if not values:
+        raise DocumentError("a vector must have at least one component")
+    if not all(math.isfinite(value) for value in values):
+        raise DocumentError("a vector must have finite components only")
+    return values
+
+
+def document_vector(document: Mapping[str, Any]) -> list[float] | None:
+    """The document's vector, None when it has none (missing key or None)."""
+    vector = document.get(VECTOR_KEY)
+    return None if vector is None else vector_values(vector)
 
 
 def _text(fields: Mapping[str, Any], name: str) -> str:
