@@ -71,8 +71,10 @@ def test_the_demo_embeds_only_its_own_demands_and_everything_becomes_semantic(
             vector=vector.tolist(), semantic_ratio=1.0, visibility=Visibility.public(), limit=3))
         assert page.hits[0].document["listing_id"] == demand.id
         assert page.hits[0].semantic_score is not None and page.hits[0].semantic_score > 0.999
-        keyword = search_engine.search("results", SearchQuery(text="钕铁硼"))
-        assert keyword.total > 0
+        keyword = search_engine.search("demands", SearchQuery(text="晶界扩散"))
+        assert [hit.document["listing_id"] for hit in keyword.hits] == [demand.id]
+        record = demo.research_records()[0]["title"]
+        assert search_engine.search("results", SearchQuery(text=record)).total > 0
     finally:
         search_engine.close()
         database.dispose()
