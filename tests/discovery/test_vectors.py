@@ -138,21 +138,23 @@ def all_at_once(*calls: Callable[[], T]) -> list[T]:
 
 @pytest.mark.parametrize("kind", ["result", "demand"])
 def test_a_published_listing_gets_its_vector_through_the_worker(
-    kind: str, engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    kind: str, engine: Engine, catalogue: Catalogue, any_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
+    """On both engines: the worker's documents carry the vector, found by a pure vector
+    search with the engine's cosine for it."""
     listing = catalogue.published(kind, catalogue.maker(kind))
     assert counting.embedded == []  # publication (the request) embedded nothing
     assert open_embed_rows(engine) == []  # nothing asked yet: the worker has not run
 
-    drain(engine, local_search_engine, counting)
+    drain(engine, any_search_engine, counting)
 
     text = passage_of(listing)
     assert counting.embedded == [text]  # once, although three outbox rows announced it
     vector = stored(engine, counting, text)
     assert vector is not None
     catalogue_name: CatalogueName = f"{kind}s"  # type: ignore[assignment]
-    score = semantic_score(local_search_engine, vector, listing["id"], catalogue_name)
+    score = semantic_score(any_search_engine, vector, listing["id"], catalogue_name)
     assert score is not None and score > 0.999  # the engine holds that very vector
     assert [row.processed_at is not None for row in embed_rows(engine)] == [True]
 
