@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
@@ -22,7 +23,7 @@ from market.discovery import indexing, vectors, workers
 from market.discovery.backfill import VectorBackfill
 from market.discovery.models import EmbeddingVector
 from market.outbox.models import OutboxEvent
-from search.backend import SearchBackend, SearchHit, SearchQuery, Visibility
+from search.backend import InvalidQueryError, SearchBackend, SearchHit, SearchQuery, Visibility
 from search.documents import Catalogue as CatalogueName
 from search.embedding import (
     Embedder,
@@ -435,3 +436,33 @@ def test_vectors_of_other_listings_with_the_same_text_are_shared(
     assert vector is not None
     for twin in twins:
         assert semantic_score(local_search_engine, vector, twin["id"]) is not None
+
+
+def test_the_engine_takes_its_dimensions_from_the_configured_embedder(
+    engine: Engine, catalogue: Catalogue, tmp_path: Any
+) -> None:
+    """An operator's model of another size: the engine built from settings stores and
+    searches vectors of that size, and refuses a query of the wrong one."""
+    from market.discovery.engine import embedder_from_settings, search_engine_from_settings
+
+    settings = make_test_settings(tmp_path, embedder="http", embedding_dimensions=3,
+                                  embedding_url=f"http://{LOOPBACK}:{free_loopback_port()}/v1",
+                                  embedding_model="tiny-test-model")
+    embedder = embedder_from_settings(settings)
+    assert embedder is not None and embedder.dimensions == 3
+    assert embedder_from_settings(settings) is embedder  # one per process and settings
+    search_engine = search_engine_from_settings(settings)
+    search_engine.ensure_indexes()
+    listing = catalogue.published("result", catalogue.maker("result"))
+    vector = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    with session_scope(engine) as session:
+        vectors.store_vectors(session, embedder.model_id, {
+            content_hash(embedder.model_id, "passage", passage_of(listing)): vector})
+    try:
+        indexing.Indexer(engine, search_engine, TEST_POLICY, embedder=embedder).drain()
+        score = semantic_score(search_engine, vector, listing["id"])
+        assert score is not None and score > 0.999
+        with pytest.raises(InvalidQueryError, match="3"):
+            nearest(search_engine, np.ones(384, dtype=np.float32) / np.sqrt(384))
+    finally:
+        search_engine.close()  # type: ignore[attr-defined]
