@@ -47,6 +47,11 @@ def test_the_demo_embeds_only_its_own_demands_and_everything_becomes_semantic(
     assert loaded.exit_code == 0, loaded.output
     assert "1000 shipped multilingual-e5-small-q4 vectors" in loaded.output
 
+    listings = 1000 + len(demo.DEMANDS)
+    backlog = runner.invoke(cli, ["outbox", "failures"])
+    assert f"0 failed, {listings} pending for search, 0 listings waiting for a vector" in (
+        backlog.output)
+
     worked = runner.invoke(cli, ["worker", "--once"])
     assert worked.exit_code == 0, worked.output
     demands = len(demo.DEMANDS)
@@ -59,6 +64,8 @@ def test_the_demo_embeds_only_its_own_demands_and_everything_becomes_semantic(
         stored = session.exec(select(func.count()).select_from(EmbeddingVector)).one()
         demand = session.exec(select(Demand).order_by(Demand.id)).first()  # type: ignore[arg-type]
     assert stored == 1000 + demands
+    after = runner.invoke(cli, ["outbox", "failures"])
+    assert "0 failed, 0 pending for search, 0 listings waiting for a vector" in after.output
     assert demand is not None
 
     embedder = embedder_from_settings(settings)
