@@ -302,14 +302,25 @@ def keyword_terms(keyword: str) -> list[str]:
     return terms
 
 
+# Words a listing's long text (a demand's problem description, a result's summary) may
+# add to its matching terms, after the keywords' and the title's: the description is
+# where an enterprise names the product and the symptom in its own words, but it is
+# long, and every extra term dilutes the query.
+BODY_MAX_TERMS = 6
+
+
 def extract_key_terms(
-    title: str, keywords: Sequence[str] = (), max_words: int = ENGINE_MAX_QUERY_WORDS
+    title: str,
+    keywords: Sequence[str] = (),
+    max_words: int = ENGINE_MAX_QUERY_WORDS,
+    body: str = "",
 ) -> list[str]:
     """The most specific terms of a listing, for a matching query.
 
     Keywords come first (their owner chose them, see `keyword_terms`), then title
     words, longest first (longer Chinese words are rarer and more specific: 钕铁硼 before
-    材料). Demand phrasing, function words, generic words (技术 of 相关技术) and lone
+    材料), then up to `BODY_MAX_TERMS` words of the long text `body`, longest first.
+    Demand phrasing, function words, generic words (技术 of 相关技术) and lone
     Chinese characters are dropped. The terms hold at most `max_words` words as the
     engines count them, so with the default `" ".join(result)` is a query that loses
     nothing to the engines' 10-word limit (`query_chunks` cuts a longer list).
@@ -317,17 +328,67 @@ def extract_key_terms(
     if max_words < 1:
         raise ValueError("max_words must be at least 1")
     keyword_part = [term for keyword in keywords for term in keyword_terms(keyword)]
-    title_part = sorted(
-        filter(_meaningful, _words_with_rejoined_characters(title)), key=len, reverse=True)
+    title_part = _longest_first(title)
+    known = set(keyword_part) | set(title_part)
+    body_part = [word for word in _longest_first(body) if word not in known][:BODY_MAX_TERMS]
     terms: list[str] = []
     words = 0
-    for term in dict.fromkeys([*keyword_part, *title_part]):
+    for term in dict.fromkeys([*keyword_part, *title_part, *body_part]):
         count = query_word_count(term)
         if words + count > max_words:
             continue  # a shorter term further on may still fit
         terms.append(term)
         words += count
     return terms
+
+
+def _longest_first(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    return sorted(filter(_meaningful, _words_with_rejoined_characters(text)), key=len,
+                  reverse=True)
+
+
+def search_box_text(text: str) -> str:
+    """A search-box query as the engines should read it: real words first.
+
+    jieba cuts a word it does not know into single characters (高镍三元 → 高 / 镍 /
+    三元), and a lone character occurs in hundreds of listings: both engines' "last"
+    strategy then returned every listing with 高 in it. So a run of single characters
+    becomes a quoted phrase (both engines read `"高镍"` as those characters side by
+    side), and phrases and lone characters go after the words of two or more
+    characters. The engines drop query words from the end first, so a listing that
+    matches only a single character is never preferred to one that matches a real word,
+    and is dropped whenever a real word finds something. A query made of one run of
+    single characters stays a phrase; a query without such runs is returned as it was.
+    """
+    folded = fold_for_search(text)
+    dictionary = load_dictionary()
+    words: list[str] = []
+    characters: list[str] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        if len(run) > 1:
+            characters.append('"' + "".join(run) + '"')
+        elif run:
+            characters.append(run[0])
+        run.clear()
+
+    for token in _segmenter().cut(folded):
+        word = token.strip()
+        if not _is_word(word) or word.lower() in dictionary.stop_words:
+            end_run()
+        elif _is_lone_character(word):
+            run.append(word)
+        else:
+            end_run()
+            words.append(word)
+    end_run()
+    phrases = any('"' in part for part in characters)
+    if not characters or (not phrases and not words):
+        return folded
+    return " ".join([*words, *characters])
 
 
 def query_chunks(terms: Sequence[str], max_words: int = ENGINE_MAX_QUERY_WORDS) -> list[str]:

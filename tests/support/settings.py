@@ -15,6 +15,7 @@ def make_test_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path,
         "load_demo_data": False,
         "run_worker_in_process": False,
+        "embedder": "none",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
