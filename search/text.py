@@ -225,11 +225,12 @@ def segment_for_index(text: str) -> list[str]:
 
 
 def segment_query(text: str) -> list[str]:
-    """The distinct words of a query, in order, lower case, without stop words."""
-    dictionary = load_dictionary()
-    words = (token.strip().lower() for token in _segmenter().cut(fold_for_search(text)))
-    meaningful = (word for word in words if _is_word(word) and word not in dictionary.stop_words)
-    return list(dict.fromkeys(meaningful))
+    """The distinct words of a query, in order, lower case, without stop words.
+
+    A run of single characters is one word (`_words_with_rejoined_characters`): jieba
+    cuts a word it does not know (高镍, 箍趾病) into characters, and each of them alone
+    would match hundreds of listings."""
+    return _words_with_rejoined_characters(text, keep_lone_characters=True)
 
 
 def _is_lone_character(word: str) -> bool:
@@ -248,19 +249,20 @@ def query_word_count(term: str) -> int:
     return max(len(segment_query(term)), 1)
 
 
-def _words_with_rejoined_characters(text: str) -> list[str]:
-    """`segment_query`'s words, except that a run of single characters is joined back.
+def _words_with_rejoined_characters(text: str, *, keep_lone_characters: bool = False) -> list[str]:
+    """jieba's words of a query, except that a run of single characters is joined back.
 
     jieba cuts a word it does not know (箍趾病, 癫癎, 去雾) into single characters, and
     a lone character says nothing; the run as a whole is the rare, telling word. A lone
-    character between words is still dropped.
+    character between words is dropped unless `keep_lone_characters` (a query of one
+    character, 钢, means it).
     """
     dictionary = load_dictionary()
     words: list[str] = []
     run: list[str] = []
 
     def end_run() -> None:
-        if len(run) > 1:
+        if len(run) > 1 or (run and keep_lone_characters):
             words.append("".join(run))
         run.clear()
 
@@ -350,45 +352,34 @@ def _longest_first(text: str) -> list[str]:
 
 
 def search_box_text(text: str) -> str:
-    """A search-box query as the engines should read it: real words first.
+    """A search-box query as the engines should read it: runs of single characters as
+    phrases.
 
     jieba cuts a word it does not know into single characters (高镍三元 → 高 / 镍 /
     三元), and a lone character occurs in hundreds of listings: both engines' "last"
-    strategy then returned every listing with 高 in it. So a run of single characters
-    becomes a quoted phrase (both engines read `"高镍"` as those characters side by
-    side), and phrases and lone characters go after the words of two or more
-    characters. The engines drop query words from the end first, so a listing that
-    matches only a single character is never preferred to one that matches a real word,
-    and is dropped whenever a real word finds something. A query made of one run of
-    single characters stays a phrase; a query without such runs is returned as it was.
+    strategy then returned every listing with 高 in it. A run of two or more single
+    characters becomes a quoted phrase (`"高镍" 三元`): Meilisearch then wants those
+    characters side by side, and the local engine reads the run as one word
+    (`segment_query`), found literally in titles and keywords. Everything else, a lone
+    character between words included, stays as typed.
     """
     folded = fold_for_search(text)
-    dictionary = load_dictionary()
-    words: list[str] = []
-    characters: list[str] = []
+    parts: list[str] = []
     run: list[str] = []
 
     def end_run() -> None:
-        if len(run) > 1:
-            characters.append('"' + "".join(run) + '"')
-        elif run:
-            characters.append(run[0])
+        parts.append(' "' + "".join(run) + '" ' if len(run) > 1 else "".join(run))
         run.clear()
 
+    stop_words = load_dictionary().stop_words
     for token in _segmenter().cut(folded):
-        word = token.strip()
-        if not _is_word(word) or word.lower() in dictionary.stop_words:
-            end_run()
-        elif _is_lone_character(word):
-            run.append(word)
+        if _is_lone_character(token) and _is_word(token) and token not in stop_words:
+            run.append(token)
         else:
             end_run()
-            words.append(word)
+            parts.append(token)
     end_run()
-    phrases = any('"' in part for part in characters)
-    if not characters or (not phrases and not words):
-        return folded
-    return " ".join([*words, *characters])
+    return _WHITESPACE_RUN.sub(" ", "".join(parts)).strip()
 
 
 def query_chunks(terms: Sequence[str], max_words: int = ENGINE_MAX_QUERY_WORDS) -> list[str]:
