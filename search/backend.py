@@ -147,8 +147,11 @@ class SearchQuery:
     `vector` is the query's encoding (the embedder's query side, as many dimensions as
     the engine's). `semantic_ratio` weighs it against the words: 0 is keyword only (the
     vector is ignored), 1 vector only. A vector with empty `text` ranks every visible,
-    filtered document by cosine whatever the ratio. Documents without a vector are still
-    found by keyword when the ratio is below 1. Without a vector the ratio does nothing.
+    filtered document by cosine whatever the ratio (documents without a vector last).
+    Documents without a vector are still found by keyword when the ratio is below 1.
+    Without a vector, or with an explicit `sort`, the ratio does nothing. The vector side
+    has no cut-off, so a semantic query's `total` and facets may count every document
+    within the filters and visibility (docs/SEARCH.md, "Engines and how they differ").
     """
 
     text: str = ""
@@ -167,8 +170,14 @@ class SearchQuery:
 
     @property
     def is_semantic(self) -> bool:
-        """Whether the vector side takes part in ranking this query."""
-        return self.vector is not None and (self.semantic_ratio > 0 or not self.text.strip())
+        """Whether the vector side takes part in ranking this query.
+
+        Not with an explicit `sort`: a sort wins over relevance, and Meilisearch does not
+        apply one to its vector side, so a sorted search is a keyword search (or browse).
+        """
+        if self.vector is None or self.sort:
+            return False
+        return self.semantic_ratio > 0 or not self.text.strip()
 
     @property
     def effective_semantic_ratio(self) -> float:

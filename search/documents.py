@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar
+from typing import Any, Literal, NotRequired, TypedDict
 
 from search.text import fold_for_search
 
@@ -317,19 +317,14 @@ def demand_document(fields: Mapping[str, Any]) -> DemandDocument:
     )
 
 
-_AnyDocument = TypeVar("_AnyDocument", ResultDocument, DemandDocument)
-
-
-def with_vector(document: _AnyDocument, vector: Sequence[float] | None) -> _AnyDocument:
+def with_vector(document: Mapping[str, Any], vector: Sequence[float] | None) -> dict[str, Any]:
     """A copy of `document` carrying `vector` (None: the text has no vector yet).
 
     The vector becomes a list of plain floats (a numpy row is not JSON); one with a
     non-finite component is a bug upstream and raises DocumentError. Its length is
     checked by the engine, which knows its dimensions.
     """
-    copy = document.copy()
-    copy["vector"] = None if vector is None else vector_values(vector)
-    return copy
+    return {**document, VECTOR_KEY: None if vector is None else vector_values(vector)}
 
 
 def vector_values(vector: Sequence[float]) -> list[float]:

@@ -11,7 +11,11 @@ Per catalogue, three tables:
   (transfer modes, IPC prefixes...), for filters and facets;
 - `<catalogue>_fts`: an FTS5 table of space-joined jieba words, one column per
   searchable attribute, weighted like Meilisearch's attribute order, plus one
-  `literal` column with the title and keywords cut into pairs of characters.
+  `literal` column with the title and keywords cut into pairs of characters;
+- `<catalogue>_vectors`: (document id, listing id, float32 BLOB) for documents that
+  have a vector. Semantic queries rank a numpy matrix of them that the process keeps
+  per catalogue (`_VectorMatrix`) and reloads when `search_vector_generation` says the
+  vectors changed (in this process or another one writing the same file).
 
 The literal column is there because jieba cuts the same characters differently in
 different surroundings: 含药血清 in a query is 含药 / 血清, in 药含药血清 it is 药含 / 药 /
@@ -23,6 +27,8 @@ Matching strategies follow Meilisearch's semantics: "all" needs every query word
 needs the first word and ranks documents by how long a prefix of the query they contain;
 "frequency" does the same over the words ordered rarest first. The last query word also
 matches as a prefix (石墨 finds 石墨烯).
+
+Semantic and hybrid queries: see `_SemanticSearch`.
 
 One connection guarded by a lock: SQLite serialises writes anyway, and the lock makes
 the engine safe to share between the API's threads.
@@ -44,6 +50,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from search.backend import (
     Condition,
     Document,
@@ -56,6 +65,7 @@ from search.backend import (
     SearchUnavailable,
     SortKey,
     Visibility,
+    check_vector_dimensions,
     default_sort,
     filter_conditions,
     validate_query,
@@ -63,10 +73,13 @@ from search.backend import (
 from search.documents import (
     CATALOGUE_SCHEMAS,
     CATALOGUES,
+    DEFAULT_VECTOR_DIMENSIONS,
     PUBLISHED,
     VALID_DOCUMENT_ID,
+    VECTOR_KEY,
     Catalogue,
     CatalogueSchema,
+    document_vector,
 )
 from search.highlight import (
     CROP_MARKER,
@@ -85,7 +98,7 @@ from search.text import (
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the table layout changes; an older file is emptied and must be rebuilt.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 BATCH_SIZE = 500
 CROP_LENGTH_CHARACTERS = 60
 CROP_CONTEXT_BEFORE_MATCH = 15
@@ -109,13 +122,19 @@ class _Tables:
     docs: str
     values: str
     fts: str
+    vectors: str
 
     @classmethod
     def named(cls, base: str) -> _Tables:
-        return cls(docs=f"{base}_docs", values=f"{base}_values", fts=f"{base}_fts")
+        return cls(
+            docs=f"{base}_docs",
+            values=f"{base}_values",
+            fts=f"{base}_fts",
+            vectors=f"{base}_vectors",
+        )
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.docs, self.values, self.fts)
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.docs, self.values, self.fts, self.vectors)
 
 
 def _live_tables(catalogue: Catalogue) -> _Tables:
@@ -162,8 +181,12 @@ class _Where:
 class LocalSearchEngine:
     """`SearchBackend` on an SQLite file (or `:memory:`) in this process."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(
+        self, path: str | Path = ":memory:", *, vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS
+    ) -> None:
         self._path = str(path)
+        self._vector_dimensions = vector_dimensions
+        self._matrices: dict[Catalogue, _VectorMatrix] = {}
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = sqlite3.connect(
             self._path, isolation_level=None, check_same_thread=False
@@ -180,6 +203,10 @@ class LocalSearchEngine:
                 "CREATE TABLE IF NOT EXISTS search_layout (catalogue TEXT PRIMARY KEY,"
                 " version INTEGER NOT NULL)"
             )
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS search_vector_generation"
+                " (catalogue TEXT PRIMARY KEY, generation INTEGER NOT NULL)"
+            )
             for catalogue in CATALOGUES:
                 self._ensure_catalogue(connection, catalogue)
 
@@ -187,17 +214,22 @@ class LocalSearchEngine:
         schema = CATALOGUE_SCHEMAS[catalogue]
         for batch in _batches(documents, BATCH_SIZE):
             with self._transaction() as connection:
-                _write_documents(connection, _live_tables(catalogue), schema, batch)
+                live = _live_tables(catalogue)
+                if _write_documents(connection, live, schema, batch, self._vector_dimensions):
+                    _bump_vector_generation(connection, catalogue)
 
     def delete(self, catalogue: Catalogue, ids: Iterable[str]) -> None:
         for batch in _batches(ids, BATCH_SIZE):
             with self._transaction() as connection:
-                _delete_documents(connection, _live_tables(catalogue), batch)
+                live = _live_tables(catalogue)
+                _delete_documents(connection, live, batch)
+                if _delete_vectors(connection, live, batch):
+                    _bump_vector_generation(connection, catalogue)
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
-        schema = validate_query(catalogue, query)
+        schema = self._validated(catalogue, query)
         with self._locked() as connection:
-            return _Search(connection, catalogue, schema, query).run()
+            return self._run(connection, catalogue, schema, query)
 
     async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
         # SQLite work is CPU and file I/O: it runs in a worker thread, off the event loop.
@@ -214,10 +246,10 @@ class LocalSearchEngine:
     ) -> list[SearchPage]:
         """The queries one after another (there is no round trip to save), all validated
         before any runs, under one hold of the lock."""
-        schemas = [validate_query(catalogue, query) for query in queries]
+        schemas = [self._validated(catalogue, query) for query in queries]
         with self._locked() as connection:
             return [
-                _Search(connection, catalogue, schema, query).run()
+                self._run(connection, catalogue, schema, query)
                 for schema, query in zip(schemas, queries, strict=True)
             ]
 
@@ -243,7 +275,7 @@ class LocalSearchEngine:
         # One transaction per batch, so searches on the live tables run in between.
         for batch in _batches(documents, BATCH_SIZE):
             with self._transaction() as connection:
-                _write_documents(connection, fresh, schema, batch)
+                _write_documents(connection, fresh, schema, batch, self._vector_dimensions)
             indexed += len(batch)
             if progress is not None:
                 progress(indexed)
@@ -255,6 +287,7 @@ class LocalSearchEngine:
                     f"ALTER TABLE {_quote(fresh_name)} RENAME TO {_quote(live_name)}"
                 )
             _record_layout(connection, catalogue)
+            _bump_vector_generation(connection, catalogue)
         return indexed
 
     def health(self) -> None:
@@ -268,6 +301,40 @@ class LocalSearchEngine:
                 self._connection = None
 
     # -- helpers -------------------------------------------------------------------
+
+    @property
+    def vector_dimensions(self) -> int:
+        return self._vector_dimensions
+
+    def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
+        schema = validate_query(catalogue, query)
+        if query.vector is not None:
+            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
+        return schema
+
+    def _run(
+        self,
+        connection: sqlite3.Connection,
+        catalogue: Catalogue,
+        schema: CatalogueSchema,
+        query: SearchQuery,
+    ) -> SearchPage:
+        # A keyword query does no vector work at all: not even the generation lookup.
+        if not query.is_semantic:
+            return _Search(connection, catalogue, schema, query).run()
+        matrix = self._vector_matrix(connection, catalogue)
+        return _SemanticSearch(connection, catalogue, schema, query, matrix).run()
+
+    def _vector_matrix(self, connection: sqlite3.Connection, catalogue: Catalogue) -> _VectorMatrix:
+        """The catalogue's vectors, reloaded only when a write changed them since."""
+        generation = _vector_generation(connection, catalogue)
+        cached = self._matrices.get(catalogue)
+        if cached is None or cached.generation != generation:
+            cached = _VectorMatrix.load(
+                connection, _live_tables(catalogue), generation, self._vector_dimensions
+            )
+            self._matrices[catalogue] = cached
+        return cached
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -373,6 +440,12 @@ def _create_tables(
         f"CREATE VIRTUAL TABLE {_quote(tables.fts)} USING fts5({searchable},"
         " tokenize = 'unicode61 remove_diacritics 2')"
     )
+    # Keyed by document id, not doc_key: a document rewritten with the same vector (a
+    # status change) keeps its row, and the cached matrix stays valid.
+    connection.execute(
+        f"CREATE TABLE {_quote(tables.vectors)} (id TEXT PRIMARY KEY,"
+        " listing_id INTEGER NOT NULL, vector BLOB NOT NULL)"
+    )
 
 
 def _drop_tables(connection: sqlite3.Connection, tables: _Tables) -> None:
@@ -406,12 +479,18 @@ def _write_documents(
     tables: _Tables,
     schema: CatalogueSchema,
     documents: Sequence[Document],
-) -> None:
+    vector_dimensions: int,
+) -> bool:
+    """Write the documents; True when a vector was added, changed or removed."""
     # Later duplicates win, as when Meilisearch receives the same id twice in one batch.
     latest = {str(document["id"]): document for document in documents}
     invalid_ids = [id_ for id_ in latest if not VALID_DOCUMENT_ID.match(id_)]
     if invalid_ids:
         raise SearchError(f"invalid document ids {invalid_ids[:5]}: only [A-Za-z0-9_-] allowed")
+    vectors = {
+        document_id: _stored_vector(document, vector_dimensions)
+        for document_id, document in latest.items()
+    }
     _delete_documents(connection, tables, list(latest))
     scalar_columns = _scalar_columns(schema)
     column_list = ", ".join(_quote(name) for name in ("id", "document", *scalar_columns))
@@ -419,11 +498,13 @@ def _write_documents(
     searchable_list = ", ".join(_quote(name) for name in (*schema.searchable, LITERAL_COLUMN))
     fts_placeholders = ", ".join("?" for _ in range(2 + len(schema.searchable)))
     for document_id, document in latest.items():
+        # A hit never carries the vector; it lives in the vectors table only.
+        stored = {key: value for key, value in document.items() if key != VECTOR_KEY}
         cursor = connection.execute(
             f"INSERT INTO {_quote(tables.docs)} ({column_list}) VALUES ({placeholders})",  # noqa: S608
             [
                 document_id,
-                json.dumps(document, ensure_ascii=False),
+                json.dumps(stored, ensure_ascii=False),
                 *(_column_value(document.get(name)) for name in scalar_columns),
             ],
         )
@@ -445,6 +526,76 @@ def _write_documents(
                 _literal_bigrams([document.get(name) for name in LITERAL_ATTRIBUTES]),
             ],
         )
+    return _write_vectors(connection, tables, latest, vectors)
+
+
+def _stored_vector(document: Document, vector_dimensions: int) -> bytes | None:
+    """The document's vector as the float32 bytes stored, checked against the engine."""
+    vector = document_vector(document)
+    if vector is None:
+        return None
+    check_vector_dimensions(
+        vector, vector_dimensions, f"document {document.get('id')}'s vector", error=SearchError
+    )
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _write_vectors(
+    connection: sqlite3.Connection,
+    tables: _Tables,
+    documents: Mapping[str, Document],
+    vectors: Mapping[str, bytes | None],
+) -> bool:
+    """Store or remove each document's vector; True when any row really changed.
+
+    An unchanged vector (a status or price change) writes nothing, so the cached
+    matrix survives the outbox's many non-text updates.
+    """
+    table = _quote(tables.vectors)
+    changed = _delete_vectors(
+        connection, tables, [document_id for document_id, blob in vectors.items() if blob is None]
+    )
+    for document_id, blob in vectors.items():
+        if blob is None:
+            continue
+        cursor = connection.execute(
+            f"INSERT INTO {table} (id, listing_id, vector) VALUES (?, ?, ?)"  # noqa: S608
+            " ON CONFLICT (id) DO UPDATE SET vector = excluded.vector,"
+            " listing_id = excluded.listing_id"
+            " WHERE vector IS NOT excluded.vector OR listing_id IS NOT excluded.listing_id",
+            [document_id, int(documents[document_id]["listing_id"]), blob],
+        )
+        changed = changed or cursor.rowcount > 0
+    return changed
+
+
+def _delete_vectors(connection: sqlite3.Connection, tables: _Tables, ids: Sequence[str]) -> bool:
+    """Remove these documents' vectors; True when there was one to remove."""
+    if not ids:
+        return False
+    cursor = connection.execute(
+        f"DELETE FROM {_quote(tables.vectors)} WHERE id IN (SELECT value FROM json_each(?))",  # noqa: S608
+        [json.dumps(list(ids))],
+    )
+    return cursor.rowcount > 0
+
+
+def _vector_generation(connection: sqlite3.Connection, catalogue: Catalogue) -> int:
+    row = _execute(
+        connection,
+        "SELECT generation FROM search_vector_generation WHERE catalogue = ?",
+        [catalogue],
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _bump_vector_generation(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+    """Tell every process holding this catalogue's matrix that it is stale."""
+    connection.execute(
+        "INSERT INTO search_vector_generation (catalogue, generation) VALUES (?, 1)"
+        " ON CONFLICT (catalogue) DO UPDATE SET generation = generation + 1",
+        [catalogue],
+    )
 
 
 def _column_value(value: Any) -> Any:
@@ -722,6 +873,236 @@ class _Search:
             params = list(self.where.params)
         counts = {str(value): int(count) for value, count in _execute(self.connection, sql, params)}
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+# -- vectors: the semantic side ----------------------------------------------------------
+
+# The constant k of reciprocal-rank fusion: each list contributes weight / (k + rank).
+# 60 is the value of Cormack, Clarke and Büttcher (2009), robust across collections; a
+# small k would let the first few ranks of one list swamp the other.
+FUSION_RANK_CONSTANT = 60
+
+
+@dataclass(frozen=True)
+class _VectorMatrix:
+    """One catalogue's vectors as a unit-row matrix, rows in `listing_id` order (so that
+    a stable sort breaks equal cosines by listing id, deterministically)."""
+
+    generation: int
+    ids: tuple[str, ...]
+    listing_ids: tuple[int, ...]
+    rows: npt.NDArray[np.float32]
+    row_of: dict[str, int]
+
+    @classmethod
+    def load(
+        cls, connection: sqlite3.Connection, tables: _Tables, generation: int, dimensions: int
+    ) -> _VectorMatrix:
+        records = _execute(
+            connection,
+            f"SELECT id, listing_id, vector FROM {_quote(tables.vectors)}"  # noqa: S608
+            " ORDER BY listing_id, id",
+        ).fetchall()
+        row_bytes = 4 * dimensions
+        if any(len(record[2]) != row_bytes for record in records):
+            raise SearchError(
+                f"stored vectors are not {dimensions}-dimensional: the engine's dimensions"
+                " changed since they were written; reindex"
+            )
+        rows = np.frombuffer(b"".join(record[2] for record in records), dtype=np.float32)
+        ids = tuple(record[0] for record in records)
+        return cls(
+            generation=generation,
+            ids=ids,
+            listing_ids=tuple(int(record[1]) for record in records),
+            rows=_unit(rows.reshape(len(records), dimensions)),
+            row_of={id_: row for row, id_ in enumerate(ids)},
+        )
+
+    def cosines(self, vector: Sequence[float]) -> npt.NDArray[np.float32]:
+        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        return self.rows @ query
+
+
+def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to length 1 (zero rows stay zero), so a dot product is the cosine
+    whatever the caller sent, as Meilisearch computes it."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (rows / norms).astype(np.float32, copy=False)
+
+
+def _top_rows(scores: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """At least the `count` best rows (all rows tied with the last one too), best first,
+    equal scores in row order. Partitions first: a full sort of a large catalogue for
+    one page would cost more than the matrix product."""
+    if count >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    cut = len(scores) - count
+    kth_best = np.partition(scores, cut)[cut]
+    candidates = np.flatnonzero(scores >= kth_best)
+    return candidates[np.argsort(-scores[candidates], kind="stable")]
+
+
+class _SemanticSearch:
+    """A query with a vector: the vector ranking, alone or fused with the keyword one.
+
+    Both sides see the same filters and visibility. The vector side has no cut-off: it
+    ranks every filtered document with a vector by cosine (documents without one come
+    last, by listing id, when the vector ranks alone), so `total` and the facets count
+    every filtered document, as Meilisearch's hybrid search does.
+
+    Hybrid ranking fuses the two rankings by weighted reciprocal rank: a document scores
+    (1 - ratio) / (k + keyword rank) + ratio / (k + vector rank). Ranks, not scores:
+    bm25 is unbounded and depends on the catalogue, and e5's cosines bunch between 0.8
+    and 0.9, so neither scale says how good a hit is against the other. Meilisearch
+    merges its own 0..1 scores weighted the same way; the idea (the ratio moves hits
+    from one list's order to the other's) is the same, the exact interleaving is not.
+    Like Meilisearch, each side contributes its best offset + limit documents.
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        catalogue: Catalogue,
+        schema: CatalogueSchema,
+        query: SearchQuery,
+        matrix: _VectorMatrix,
+    ) -> None:
+        assert query.vector is not None  # only semantic queries come here
+        self.connection = connection
+        self.schema = schema
+        self.query = query
+        self.tables = _live_tables(catalogue)
+        self.matrix = matrix
+        self.window = query.offset + query.limit
+        self.cosines = matrix.cosines(query.vector)
+        # The filters and visibility without the words: what the vector side may rank.
+        self.candidates = _Search(connection, catalogue, schema, replace(query, text=""))
+        keyword = _Search(
+            connection,
+            catalogue,
+            schema,
+            replace(query, offset=0, limit=self.window, facets=(), highlight=False,
+                    show_ranking_score=True),
+        )
+        # Text of symbols only has no words: the vector ranks alone.
+        use_keywords = keyword.is_text_search and query.effective_semantic_ratio < 1
+        self.keyword = keyword if use_keywords else None
+
+    def run(self) -> SearchPage:
+        keyword_hits = self.keyword._hits() if self.keyword is not None else []
+        semantic_ids = self._semantic_ranking()
+        if self.keyword is None:
+            ranking = semantic_ids + self._without_vectors(self.window - len(semantic_ids))
+        else:
+            ranking = self._fused(keyword_hits, semantic_ids)
+        page_ids = ranking[self.query.offset : self.window]
+        documents = {hit.id: hit.document for hit in keyword_hits}
+        documents.update(self._documents([id_ for id_ in page_ids if id_ not in documents]))
+        keyword_scores = {hit.id: hit.score for hit in keyword_hits}
+        return SearchPage(
+            hits=[self._hit(documents[id_], keyword_scores.get(id_)) for id_ in page_ids],
+            total=self.candidates._total(),
+            total_is_exact=True,
+            offset=self.query.offset,
+            limit=self.query.limit,
+            facets={name: self.candidates._facet_counts(name) for name in self.query.facets},
+        )
+
+    def _semantic_ranking(self) -> list[str]:
+        """Ids of the best `window` filtered documents by cosine, best first.
+
+        The matrix holds every document; the filters live in SQL. Rows are checked in
+        growing slices of the cosine order until enough pass, so a public search (most
+        documents pass) costs one small lookup.
+        """
+        scores = self.cosines
+        threshold = self.query.ranking_score_threshold
+        if threshold is not None:
+            # Meilisearch's semantic ranking score is (1 + cosine) / 2.
+            scores = np.where(scores >= 2 * threshold - 1, scores, -np.inf).astype(np.float32)
+        eligible = int(np.count_nonzero(np.isfinite(scores)))
+        found: list[str] = []
+        examined = 0
+        wanted = self.window if not self.candidates.where.clauses else 2 * self.window
+        while len(found) < self.window and examined < eligible:
+            rows = _top_rows(scores, min(wanted, eligible))[examined:eligible]
+            ids = [self.matrix.ids[row] for row in rows.tolist()]
+            allowed = self._allowed(ids)
+            found.extend(id_ for id_ in ids if id_ in allowed)
+            examined += len(ids)
+            wanted *= 4
+        return found[: self.window]
+
+    def _allowed(self, ids: list[str]) -> set[str]:
+        where = self.candidates.where
+        if not where.clauses:
+            return set(ids)
+        rows = _execute(
+            self.connection,
+            f"SELECT d.id FROM {_quote(self.tables.docs)} d"  # noqa: S608
+            f" WHERE d.id IN (SELECT value FROM json_each(?)) AND {where.sql()}",
+            [json.dumps(ids), *where.params],
+        )
+        return {row[0] for row in rows}
+
+    def _without_vectors(self, count: int) -> list[str]:
+        """Filtered documents with no vector, by listing id: the end of a vector ranking."""
+        if count <= 0:
+            return []
+        where = self.candidates.where
+        rows = _execute(
+            self.connection,
+            f"SELECT d.id FROM {_quote(self.tables.docs)} d WHERE {where.sql()}"  # noqa: S608
+            f" AND NOT EXISTS (SELECT 1 FROM {_quote(self.tables.vectors)} v WHERE v.id = d.id)"
+            " ORDER BY d.listing_id LIMIT ?",
+            [*where.params, count],
+        )
+        return [row[0] for row in rows]
+
+    def _fused(self, keyword_hits: list[SearchHit], semantic_ids: list[str]) -> list[str]:
+        ratio = self.query.effective_semantic_ratio
+        fused: dict[str, float] = {}
+        for rank, hit in enumerate(keyword_hits, start=1):
+            fused[hit.id] = (1 - ratio) / (FUSION_RANK_CONSTANT + rank)
+        for rank, id_ in enumerate(semantic_ids, start=1):
+            fused[id_] = fused.get(id_, 0.0) + ratio / (FUSION_RANK_CONSTANT + rank)
+        listing_of = {hit.id: int(hit.document["listing_id"]) for hit in keyword_hits}
+        for id_ in semantic_ids:
+            listing_of[id_] = self.matrix.listing_ids[self.matrix.row_of[id_]]
+        return sorted(fused, key=lambda id_: (-fused[id_], listing_of[id_]))
+
+    def _documents(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = _execute(
+            self.connection,
+            f"SELECT id, document FROM {_quote(self.tables.docs)}"  # noqa: S608
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(ids)],
+        )
+        return {row[0]: json.loads(row[1]) for row in rows}
+
+    def _hit(self, document: dict[str, Any], keyword_score: float | None) -> SearchHit:
+        id_ = str(document["id"])
+        row = self.matrix.row_of.get(id_)
+        cosine = float(self.cosines[row]) if row is not None else None
+        score = None
+        if self.query.show_ranking_score:
+            # The side that found it scores it, as in Meilisearch's hybrid answers.
+            if keyword_score is not None:
+                score = keyword_score
+            else:
+                score = (1 + cosine) / 2 if cosine is not None else 0.0
+        words = self.keyword.words if self.keyword is not None else []
+        return SearchHit(
+            id=id_,
+            document=document,
+            score=score,
+            highlights=_highlights(self.schema, document, words) if self.query.highlight else {},
+            semantic_score=cosine,
+        )
 
 
 def _visibility_clause(visibility: Visibility) -> tuple[str, list[Any]] | None:

@@ -46,11 +46,22 @@ from search.backend import (
     SearchQuery,
     SearchUnavailable,
     Visibility,
+    check_vector_dimensions,
     default_sort,
     filter_conditions,
     validate_query,
 )
-from search.documents import CATALOGUE_SCHEMAS, CATALOGUES, PUBLISHED, Catalogue, CatalogueSchema
+from search.documents import (
+    CATALOGUE_SCHEMAS,
+    CATALOGUES,
+    DEFAULT_VECTOR_DIMENSIONS,
+    EMBEDDER_NAME,
+    PUBLISHED,
+    VECTOR_KEY,
+    Catalogue,
+    CatalogueSchema,
+    document_vector,
+)
 from search.highlight import (
     CROP_MARKER,
     MATCH_END,
@@ -76,7 +87,9 @@ RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
 SEARCH_CONNECTIONS = 32
 
 
-def index_settings(schema: CatalogueSchema) -> dict[str, Any]:
+def index_settings(
+    schema: CatalogueSchema, vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS
+) -> dict[str, Any]:
     """The full settings of one catalogue's index."""
     dictionary = load_dictionary()
     return {
@@ -93,6 +106,11 @@ def index_settings(schema: CatalogueSchema) -> dict[str, Any]:
         "localizedAttributes": [{"attributePatterns": ["*"], "locales": ["cmn"]}],
         "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
         "faceting": {"maxValuesPerFacet": 200, "sortFacetValuesBy": {"*": "count"}},
+        # We send the vectors (the outbox worker embeds them); Meilisearch only stores
+        # and searches them. Changing the dimensions needs every vector sent again.
+        "embedders": {
+            EMBEDDER_NAME: {"source": "userProvided", "dimensions": vector_dimensions}
+        },
     }
 
 
@@ -107,8 +125,10 @@ class MeilisearchEngine:
         index_prefix: str = "market",
         request_timeout_s: int = 10,
         task_timeout_s: float = 300.0,
+        vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS,
     ) -> None:
         self._url = url
+        self._vector_dimensions = vector_dimensions
         self._api_key = api_key
         self._index_prefix = index_prefix
         self._request_timeout_s = request_timeout_s
@@ -134,12 +154,12 @@ class MeilisearchEngine:
         self.wait([self.delete_async(catalogue, ids)])
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
-        schema = validate_query(catalogue, query)
+        schema = self._validated(catalogue, query)
         response = self._connections.post(self._search_path(catalogue), _search_body(schema, query))
         return _search_page(schema, query, response)
 
     async def search_async(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
-        schema = validate_query(catalogue, query)
+        schema = self._validated(catalogue, query)
         response = await self._async_connections.post(
             self._search_path(catalogue), _search_body(schema, query)
         )
@@ -151,7 +171,7 @@ class MeilisearchEngine:
         """All queries in one `POST /multi-search` round trip; pages in query order."""
         if not queries:
             return []
-        schemas = [validate_query(catalogue, query) for query in queries]
+        schemas = [self._validated(catalogue, query) for query in queries]
         uid = self.index_uid(catalogue)
         bodies = [
             {"indexUid": uid, **_search_body(schema, query)}
@@ -229,6 +249,33 @@ class MeilisearchEngine:
     def index_uid(self, catalogue: Catalogue) -> str:
         return f"{self._index_prefix}_{catalogue}"
 
+    @property
+    def vector_dimensions(self) -> int:
+        return self._vector_dimensions
+
+    def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
+        schema = validate_query(catalogue, query)
+        if query.vector is not None:
+            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
+        return schema
+
+    def _engine_documents(self, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
+        """Our documents as Meilisearch takes them: the vector moved into `_vectors`.
+
+        Every document names the embedder, with null when it has no vector: a
+        document without `_vectors` fails its whole batch.
+        """
+        for document in documents:
+            vector = document_vector(document)
+            if vector is not None:
+                check_vector_dimensions(
+                    vector, self._vector_dimensions, f"document {document.get('id')}'s vector",
+                    error=SearchError,
+                )
+            engine_document = {key: value for key, value in document.items() if key != VECTOR_KEY}
+            engine_document["_vectors"] = {EMBEDDER_NAME: vector}
+            yield engine_document
+
     def _search_path(self, catalogue: Catalogue) -> str:
         return f"/indexes/{self.index_uid(catalogue)}/search"
 
@@ -247,7 +294,7 @@ class MeilisearchEngine:
         with _translated_errors():
             task_uid = self._client().create_index(uid, {"primaryKey": "id"}).task_uid
         self._wait(task_uid, tolerated_error="index_already_exists")
-        settings = index_settings(CATALOGUE_SCHEMAS[catalogue])
+        settings = index_settings(CATALOGUE_SCHEMAS[catalogue], self._vector_dimensions)
         with _translated_errors():
             task_uid = self._index(uid).update_settings(settings).task_uid
         self._wait(task_uid)
@@ -276,9 +323,9 @@ class MeilisearchEngine:
             if progress is not None:
                 progress(indexed)
 
-        for batch in _batches(documents, BATCH_SIZE):
+        for batch in _batches(self._engine_documents(documents), BATCH_SIZE):
             with _translated_errors():
-                task_uid = index.add_documents(list(batch), primary_key="id").task_uid
+                task_uid = index.add_documents(batch, primary_key="id").task_uid
             pending.append((task_uid, len(batch)))
             if len(pending) > PENDING_BATCHES:
                 wait_oldest()
@@ -317,8 +364,8 @@ class MeilisearchEngine:
         index = self._index(self.index_uid(catalogue))
         with _translated_errors():
             task_uids = tuple(
-                index.add_documents(list(batch), primary_key="id").task_uid
-                for batch in _batches(documents, BATCH_SIZE)
+                index.add_documents(batch, primary_key="id").task_uid
+                for batch in _batches(self._engine_documents(documents), BATCH_SIZE)
             )
         return PendingWrite(catalogue, task_uids)
 
@@ -556,6 +603,15 @@ def _search_params(schema: CatalogueSchema, query: SearchQuery) -> dict[str, Any
         params["sort"] = [f"{key.attribute}:{'desc' if key.descending else 'asc'}" for key in sort]
     if query.ranking_score_threshold is not None:
         params["rankingScoreThreshold"] = query.ranking_score_threshold
+    if query.is_semantic:
+        assert query.vector is not None  # is_semantic says so
+        params["vector"] = [float(value) for value in query.vector]
+        params["hybrid"] = {
+            "embedder": EMBEDDER_NAME,
+            "semanticRatio": query.effective_semantic_ratio,
+        }
+        # The only place Meilisearch reports a hit's similarity to the query vector.
+        params["showRankingScoreDetails"] = True
     if query.highlight:
         params.update(
             attributesToHighlight=[*schema.highlighted, *schema.cropped],
@@ -613,7 +669,23 @@ def _search_hit(schema: CatalogueSchema, hit: Mapping[str, Any], highlight: bool
         document=document,
         score=float(score) if score is not None else None,
         highlights=_highlights(schema, extras.get("_formatted", {})) if highlight else {},
+        semantic_score=_semantic_score(extras.get("_rankingScoreDetails")),
     )
+
+
+def _semantic_score(details: Mapping[str, Any] | None) -> float | None:
+    """The cosine of a hit the vector side found, from its ranking details.
+
+    Meilisearch reports `vectorSort.similarity` as (1 + cosine) / 2, and null for a
+    document without a vector. Hits its keyword side found carry no similarity even when
+    they have a vector (computing it ourselves would mean fetching every hit's vector).
+    """
+    if not details:
+        return None
+    similarity = details.get("vectorSort", {}).get("similarity")
+    if similarity is None:
+        return None
+    return 2.0 * float(similarity) - 1.0
 
 
 def _highlights(schema: CatalogueSchema, formatted: Mapping[str, Any]) -> dict[str, str]:

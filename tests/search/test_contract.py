@@ -12,7 +12,9 @@ import threading
 from typing import Any
 
 import meilisearch
+import numpy as np
 import pytest
+from meilisearch.models.embedders import UserProvidedEmbedder
 
 from search.backend import (
     MAX_PAGE_SIZE,
@@ -26,7 +28,14 @@ from search.backend import (
     SortKey,
     Visibility,
 )
-from search.documents import Catalogue, demand_document, result_document
+from search.documents import (
+    DEFAULT_VECTOR_DIMENSIONS,
+    EMBEDDER_NAME,
+    Catalogue,
+    demand_document,
+    result_document,
+    with_vector,
+)
 from search.local import LocalSearchEngine
 from search.meili import MeilisearchEngine
 from search.text import extract_key_terms
@@ -909,3 +918,328 @@ def test_a_word_found_literally_in_a_document_is_found_however_it_was_segmented(
     for text in ("含药 血清", "含药血清", " ".join(extract_key_terms("", ["箍趾病"]))):
         page = search_engine.search("results", SearchQuery(text=text))
         assert [hit.document["listing_id"] for hit in page.hits] == [1], text
+
+
+# -- vectors: semantic and hybrid search -----------------------------------------------
+# Hand-made unit vectors: each listing points along a "topic" axis of the 384 dimensions,
+# so that the expected cosines are known without a model.
+
+DIMENSIONS = DEFAULT_VECTOR_DIMENSIONS
+MAGNETISM, DRIVES, STORAGE, CARBON, VISION = range(5)
+
+
+def unit(*components: tuple[int, float]) -> list[float]:
+    vector = np.zeros(DIMENSIONS)
+    for axis, weight in components:
+        vector[axis] = weight
+    return [float(value) for value in vector / np.linalg.norm(vector)]
+
+
+RESULT_VECTORS: dict[int, list[float] | None] = {
+    MAGNET: unit((MAGNETISM, 1.0), (DRIVES, 0.3)),
+    MOTOR: unit((DRIVES, 1.0), (MAGNETISM, 0.4)),
+    BATTERY: unit((STORAGE, 1.0)),
+    GRAPHENE_DRAFT: unit((CARBON, 1.0), (STORAGE, 0.2)),
+    SORTING: unit((VISION, 1.0)),
+    AQUACULTURE: None,  # not embedded yet: found by keyword only
+}
+
+
+def cosine(left: list[float], right: list[float]) -> float:
+    return float(np.dot(left, right))
+
+
+@pytest.fixture
+def semantic_market(search_engine: SearchBackend) -> SearchBackend:
+    search_engine.upsert("results", [
+        with_vector(document, RESULT_VECTORS[document["listing_id"]])
+        for document in RESULTS
+    ])
+    search_engine.upsert("demands", DEMANDS)
+    return search_engine
+
+
+def semantic(engine: SearchBackend, vector: list[float], text: str = "", **options: Any
+             ) -> SearchPage:
+    return engine.search("results", SearchQuery(text=text, vector=vector, **options))
+
+
+def test_a_vector_only_query_ranks_by_cosine(semantic_market: SearchBackend) -> None:
+    query_vector = unit((MAGNETISM, 1.0), (DRIVES, 0.8), (STORAGE, 0.1))
+    page = semantic(semantic_market, query_vector)
+    published_with_vectors = [MAGNET, MOTOR, BATTERY, SORTING]
+    by_cosine = sorted(
+        published_with_vectors,
+        key=lambda listing: -cosine(RESULT_VECTORS[listing] or [], query_vector),
+    )
+    # Every visible document is ranked; the one without a vector comes last, unscored.
+    assert listing_ids(page) == [*by_cosine, AQUACULTURE]
+    assert page.total == 5
+    for hit in page.hits[:-1]:
+        expected = cosine(RESULT_VECTORS[hit.document["listing_id"]] or [], query_vector)
+        assert hit.semantic_score == pytest.approx(expected, abs=1e-5)
+    assert page.hits[-1].semantic_score is None
+    assert all("vector" not in hit.document and "_vectors" not in hit.document
+               for hit in page.hits)
+
+
+def test_a_hybrid_query_finds_by_meaning_and_a_vectorless_document_by_words(
+    semantic_market: SearchBackend,
+) -> None:
+    # 尾水 occurs only in the aquaculture listing, which has no vector; the vector points
+    # at the sorting system, which shares no word with the query.
+    page = semantic(semantic_market, unit((VISION, 1.0)), "尾水", semantic_ratio=0.5)
+    ranked = listing_ids(page)
+    assert set(ranked[:2]) == {SORTING, AQUACULTURE}
+    by_id = {hit.document["listing_id"]: hit for hit in page.hits}
+    assert by_id[SORTING].semantic_score == pytest.approx(1.0, abs=1e-5)
+    assert by_id[AQUACULTURE].semantic_score is None
+    assert GRAPHENE_DRAFT not in ranked  # a draft, invisible to the public
+
+
+def test_the_ratio_moves_hybrid_ranking_from_words_to_meaning(
+    semantic_market: SearchBackend,
+) -> None:
+    """永磁 finds the magnet and the motor by words (the engines differ on which first);
+    a vector pointing at the second one brings it up as the ratio grows."""
+    first, second = listing_ids(search(semantic_market, "永磁"))[:2]
+    assert {first, second} == {MAGNET, MOTOR}
+    vector = RESULT_VECTORS[second] or []
+    assert listing_ids(semantic(semantic_market, vector, "永磁", semantic_ratio=1.0))[0] == second
+    assert listing_ids(semantic(semantic_market, vector, "永磁", semantic_ratio=0.1))[0] == first
+
+
+@pytest.mark.parametrize("text", ["钕铁硼", "永磁 电机 矢量", "锂电池", "没有这样的词"])
+def test_ratio_zero_is_the_keyword_search(semantic_market: SearchBackend, text: str) -> None:
+    keyword = search(semantic_market, text, show_ranking_score=True, matching_strategy="frequency")
+    with_vector_ = semantic(semantic_market, unit((VISION, 1.0)), text, semantic_ratio=0.0,
+                            show_ranking_score=True, matching_strategy="frequency")
+    assert listing_ids(with_vector_) == listing_ids(keyword)
+    assert with_vector_.total == keyword.total
+    assert [hit.score for hit in with_vector_.hits] == [hit.score for hit in keyword.hits]
+    assert all(hit.semantic_score is None for hit in with_vector_.hits)
+
+
+def test_without_a_vector_the_ratio_changes_nothing(semantic_market: SearchBackend) -> None:
+    assert listing_ids(search(semantic_market, "永磁", semantic_ratio=0.9)) == listing_ids(
+        search(semantic_market, "永磁"))
+
+
+def test_filters_and_visibility_hold_on_the_vector_side(semantic_market: SearchBackend) -> None:
+    draft_vector = RESULT_VECTORS[GRAPHENE_DRAFT] or []
+    public = semantic(semantic_market, draft_vector)
+    assert GRAPHENE_DRAFT not in listing_ids(public)
+    assert listing_ids(public)[0] == BATTERY  # the nearest visible one
+    own = semantic(semantic_market, draft_vector,
+                   visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS))
+    assert listing_ids(own)[0] == GRAPHENE_DRAFT
+    everything = semantic(semantic_market, draft_vector, visibility=Visibility.everything())
+    assert listing_ids(everything)[0] == GRAPHENE_DRAFT
+    filtered = semantic(semantic_market, draft_vector, filters=SearchFilters(field="新材料"),
+                        visibility=Visibility.everything())
+    assert set(listing_ids(filtered)) == {GRAPHENE_DRAFT, BATTERY, MAGNET}
+    assert filtered.total == 3
+    hybrid = semantic(semantic_market, unit((VISION, 1.0)), "永磁", semantic_ratio=0.5,
+                      filters=SearchFilters(district_code="330206"))
+    assert set(listing_ids(hybrid)) == {MOTOR, SORTING}
+
+
+def test_semantic_facets_and_totals_count_the_filtered_documents(
+    semantic_market: SearchBackend,
+) -> None:
+    page = semantic(semantic_market, unit((VISION, 1.0)), facets=["field"], limit=2)
+    assert page.total == 5
+    assert page.facets["field"] == {"新材料": 2, "高端装备": 1, "智能经济": 1, "海洋产业": 1}
+
+
+def test_semantic_pages_follow_one_ranking(semantic_market: SearchBackend) -> None:
+    vector = unit((MAGNETISM, 1.0), (STORAGE, 0.5))
+    whole = listing_ids(semantic(semantic_market, vector))
+    pages = [listing_ids(semantic(semantic_market, vector, offset=offset, limit=2))
+             for offset in (0, 2, 4)]
+    assert [listing for page in pages for listing in page] == whole
+
+
+def test_an_explicit_sort_makes_a_vector_query_a_sorted_browse(
+    semantic_market: SearchBackend,
+) -> None:
+    newest_first = [SortKey("published_at", descending=True)]
+    sorted_semantic = semantic(semantic_market, unit((VISION, 1.0)), sort=newest_first)
+    assert listing_ids(sorted_semantic) == listing_ids(search(semantic_market, sort=newest_first))
+    assert all(hit.semantic_score is None for hit in sorted_semantic.hits)
+
+
+def test_deleting_a_document_removes_its_vector(semantic_market: SearchBackend) -> None:
+    vector = unit((VISION, 1.0))
+    assert listing_ids(semantic(semantic_market, vector))[0] == SORTING
+    semantic_market.delete("results", ["result-5"])
+    assert SORTING not in listing_ids(semantic(semantic_market, vector))
+    # Back without a vector: found by its words only, and last in a vector ranking.
+    semantic_market.upsert("results", [with_vector(RESULTS[SORTING - 1], None)])
+    page = semantic(semantic_market, vector)
+    assert set(listing_ids(page)[-2:]) == {SORTING, AQUACULTURE}
+    assert [hit.semantic_score for hit in page.hits[-2:]] == [None, None]
+    assert listing_ids(search(semantic_market, "分拣")) == [SORTING]
+
+
+def test_a_changed_vector_is_searched_at_once(semantic_market: SearchBackend) -> None:
+    vector = unit((VISION, 1.0))
+    assert listing_ids(semantic(semantic_market, vector))[0] == SORTING
+    moved = with_vector(RESULTS[AQUACULTURE - 1], unit((VISION, 1.0), (CARBON, 0.1)))
+    semantic_market.upsert("results", [moved])
+    page = semantic(semantic_market, vector)
+    assert listing_ids(page)[:2] == [SORTING, AQUACULTURE]
+    assert page.hits[1].semantic_score == pytest.approx(cosine(moved["vector"], vector), abs=1e-5)
+
+
+def test_documents_with_and_without_the_vector_key_are_indexed(
+    search_engine: SearchBackend,
+) -> None:
+    # Meilisearch fails a whole batch over a document without `_vectors`: the engine
+    # must send null for both a missing key and None.
+    search_engine.upsert("results", [
+        RESULTS[0],
+        with_vector(RESULTS[1], None),
+        with_vector(RESULTS[2], unit((STORAGE, 1.0))),
+    ])
+    assert search_engine.count("results") == 3
+    page = semantic(search_engine, unit((STORAGE, 1.0)))
+    assert listing_ids(page)[0] == BATTERY
+    assert [hit.semantic_score is None for hit in page.hits] == [False, True, True]
+
+
+def test_vectors_of_the_wrong_size_or_ratio_are_refused(semantic_market: SearchBackend) -> None:
+    with pytest.raises(InvalidQueryError, match="dimensions"):
+        semantic(semantic_market, [1.0, 0.0, 0.0])
+    with pytest.raises(InvalidQueryError, match="semantic_ratio"):
+        semantic(semantic_market, unit((VISION, 1.0)), "永磁", semantic_ratio=1.5)
+    with pytest.raises(InvalidQueryError, match="finite"):
+        semantic(semantic_market, [float("nan")] * DIMENSIONS)
+    with pytest.raises(SearchError, match="dimensions"):
+        semantic_market.upsert("results", [with_vector(RESULTS[0], [1.0, 0.0])])
+    assert listing_ids(search(semantic_market, "钕铁硼")) == [MAGNET]  # nothing was written
+
+
+SEMANTIC_QUERIES = [
+    SearchQuery(vector=unit((MAGNETISM, 1.0))),
+    SearchQuery(text="永磁", vector=unit((DRIVES, 1.0)), semantic_ratio=0.7),
+    SearchQuery(text="尾水", vector=unit((VISION, 1.0)), semantic_ratio=0.3, highlight=True),
+    SearchQuery(text="钕铁硼", vector=unit((VISION, 1.0))),  # ratio 0: keyword
+    SearchQuery(vector=unit((CARBON, 1.0)), filters=SearchFilters(field="新材料"),
+                visibility=Visibility.everything(), facets=["field"], offset=1, limit=1),
+]
+
+
+def _page_summary(page: SearchPage) -> tuple[Any, ...]:
+    return (
+        listing_ids(page),
+        [None if hit.semantic_score is None else round(hit.semantic_score, 5)
+         for hit in page.hits],
+        [hit.highlights for hit in page.hits],
+        page.total,
+        page.facets,
+    )
+
+
+def test_semantic_search_many_and_async_answer_like_search(
+    semantic_market: SearchBackend,
+) -> None:
+    alone = [_page_summary(semantic_market.search("results", query))
+             for query in SEMANTIC_QUERIES]
+    many = semantic_market.search_many("results", SEMANTIC_QUERIES)
+    assert [_page_summary(page) for page in many] == alone
+
+    async def all_pages() -> list[SearchPage]:
+        return [await semantic_market.search_async("results", query)
+                for query in SEMANTIC_QUERIES]
+
+    assert [_page_summary(page) for page in asyncio.run(all_pages())] == alone
+
+
+def test_semantic_searches_from_many_threads_while_vectors_change(
+    semantic_market: SearchBackend,
+) -> None:
+    """Concurrent vector searches each get their own answer while another thread keeps
+    rewriting a document's vector (the local engine reloads its matrix meanwhile)."""
+    expected = {VISION: SORTING, STORAGE: BATTERY, DRIVES: MOTOR}
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def rewrite() -> None:
+        for round_ in range(20):
+            axis = MAGNETISM if round_ % 2 else CARBON
+            semantic_market.upsert("results", [
+                with_vector(RESULTS[MAGNET - 1], unit((axis, 1.0)))])
+        stop.set()
+
+    def searcher(number: int) -> None:
+        axes = list(expected)
+        round_ = 0
+        while not stop.is_set() or round_ < 5:
+            axis = axes[(number + round_) % len(axes)]
+            try:
+                first = listing_ids(semantic(semantic_market, unit((axis, 1.0))))[0]
+                if first != expected[axis]:
+                    failures.append(f"axis {axis}: {first}")
+            except Exception as error:  # collected and reported below
+                failures.append(repr(error))
+            round_ += 1
+
+    threads = [threading.Thread(target=searcher, args=(number,)) for number in range(4)]
+    writer = threading.Thread(target=rewrite)
+    for thread in [*threads, writer]:
+        thread.start()
+    for thread in [*threads, writer]:
+        thread.join(timeout=120)
+    assert failures == []
+    # The last rewrite (round 19) put the magnet on the MAGNETISM axis.
+    final = semantic(semantic_market, unit((MAGNETISM, 1.0)))
+    assert listing_ids(final)[0] == MAGNET
+    assert final.hits[0].semantic_score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rebuild_keeps_vectors_searchable(semantic_market: SearchBackend) -> None:
+    replacement = [
+        with_vector(document, RESULT_VECTORS[document["listing_id"]])
+        for document in RESULTS if document["listing_id"] != SORTING
+    ]
+    semantic_market.rebuild("results", iter(replacement))
+    page = semantic(semantic_market, unit((VISION, 1.0), (STORAGE, 0.1)))
+    assert listing_ids(page)[0] == BATTERY
+    assert SORTING not in listing_ids(page)
+    assert page.hits[0].semantic_score == pytest.approx(
+        cosine(RESULT_VECTORS[BATTERY] or [], unit((VISION, 1.0), (STORAGE, 0.1))), abs=1e-5)
+
+
+def test_meilisearch_embedder_settings(
+    search_engine: SearchBackend, meili_only: None
+) -> None:
+    assert isinstance(search_engine, MeilisearchEngine)
+    client = meilisearch.Client(search_engine.url, search_engine.api_key)
+    for catalogue in ("results", "demands"):
+        embedders = client.index(search_engine.index_uid(catalogue)).get_embedders()
+        assert embedders is not None
+        embedder = embedders.embedders[EMBEDDER_NAME]
+        assert isinstance(embedder, UserProvidedEmbedder)
+        assert embedder.dimensions == DIMENSIONS
+
+
+def test_local_engine_sees_vectors_written_by_another_process(tmp_path: Any) -> None:
+    """The API and the outbox worker are separate processes on one index file: a
+    matrix cached by one must be reloaded after the other writes vectors."""
+    path = tmp_path / "search.sqlite3"
+    api, worker = LocalSearchEngine(path), LocalSearchEngine(path)
+    try:
+        api.ensure_indexes()
+        worker.upsert("results", [with_vector(RESULTS[0], unit((VISION, 1.0)))])
+        assert listing_ids(semantic(api, unit((VISION, 1.0)))) == [MAGNET]
+        worker.upsert("results", [
+            with_vector(RESULTS[0], unit((CARBON, 1.0))),
+            with_vector(RESULTS[4], unit((VISION, 1.0))),
+        ])
+        page = semantic(api, unit((VISION, 1.0)))
+        assert listing_ids(page) == [SORTING, MAGNET]
+        assert page.hits[1].semantic_score == pytest.approx(0.0, abs=1e-6)
+    finally:
+        api.close()
+        worker.close()
