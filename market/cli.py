@@ -134,11 +134,12 @@ def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
             if not only_if_empty:
                 typer.echo("the database already has data; demo data not loaded")
             return
+    # Vectors first: a worker indexing the new listings then finds theirs at once.
+    _load_shipped_vectors(settings, engine)
     total = len(demo.research_records())
     with typer.progressbar(length=total, label="Loading demo research results") as bar:
         counts = demo.load(engine, progress=bar.update)
     typer.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
-    _load_shipped_vectors(settings, engine)
     typer.echo(f"Demo accounts (password {demo.DEMO_PASSWORD!r}):")
     for prefix, display_name, _org, role in demo.ACCOUNTS:
         typer.echo(f"  {prefix + '@demo.techmarket.cn':<40} {role:<13} {display_name}")
@@ -207,20 +208,21 @@ app.add_typer(outbox_app, name="outbox")
 def worker(
     once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
 ) -> None:
-    """Drain the outbox into the search engine until SIGTERM/SIGINT (several may run
-    at once on PostgreSQL)."""
-    from market.discovery import indexing
-    from market.discovery.engine import search_engine_from_settings
+    """Drain the outbox into the search engine, and give listings their vectors, until
+    SIGTERM/SIGINT (several may run at once on PostgreSQL)."""
+    from market.discovery import indexing, workers
+    from market.discovery.engine import embedder_from_settings, search_engine_from_settings
 
     settings = _settings()
     engine = _engine(settings)
     search_engine = search_engine_from_settings(settings)
+    embedder = embedder_from_settings(settings)
     if once:
         policy = indexing.OutboxPolicy.from_settings(settings)
-        settled = indexing.Indexer(engine, search_engine, policy).drain()
+        settled = workers.drain_all(engine, search_engine, policy, embedder)
         typer.echo(f"settled {settled} outbox rows")
         return
-    loop = indexing.worker_loop(settings, engine, search_engine)
+    loop = workers.worker_loop(settings, engine, search_engine, embedder)
     loop.stop_on_signals()
     typer.echo(f"outbox worker: {settings.search_backend} search, Ctrl-C to stop")
     loop.run()
@@ -235,7 +237,7 @@ def reindex(
 ) -> None:
     """Rebuild search indexes from the database and swap them in (no search downtime)."""
     from market.discovery import indexing
-    from market.discovery.engine import search_engine_from_settings
+    from market.discovery.engine import embedder_from_settings, search_engine_from_settings
     from search.documents import CATALOGUES
 
     if catalogue not in (*CATALOGUES, "all"):
@@ -250,7 +252,10 @@ def reindex(
         def progress(indexed: int, name: str = name) -> None:
             typer.echo(f"\r{name}: {indexed} indexed", nl=False)
 
-        report = indexing.reindex(engine, search_engine, name, progress)  # type: ignore[arg-type]
+        report = indexing.reindex(
+            engine, search_engine, name, progress,  # type: ignore[arg-type]
+            embedder=embedder_from_settings(settings),
+        )
         typer.echo(
             f"\r{name}: {report.indexed} indexed, swapped in; "
             f"{report.reapplied} changed meanwhile re-applied"
@@ -303,9 +308,9 @@ def embeddings_build_cache(
 ) -> None:
     """Embed the shipped research records (minutes of one core) into the cache file."""
     from market.discovery import vectors
-    from search.embedding import make_embedder
+    from market.discovery.engine import embedder_from_settings
 
-    embedder = make_embedder(get_settings())
+    embedder = embedder_from_settings(get_settings())
     if embedder is None:
         typer.secho("MARKET_EMBEDDER=none: nothing to embed with", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2)
@@ -336,9 +341,9 @@ def embeddings_load_cache() -> None:
 def _load_shipped_vectors(settings: Settings, engine: Engine) -> None:
     """The demo records' vectors from the shipped file, so the demo embeds nothing."""
     from market.discovery import vectors
-    from search.embedding import make_embedder
+    from market.discovery.engine import embedder_from_settings
 
-    embedder = make_embedder(settings)
+    embedder = embedder_from_settings(settings)
     if embedder is None:
         typer.echo("MARKET_EMBEDDER=none: no vectors loaded")
         return

@@ -1,4 +1,4 @@
-"""One search engine per application, built from settings.
+"""One search engine per application and one embedder per process, built from settings.
 
 The API, the in-process worker and the CLI all get their engine from
 `search_engine_from_settings`; inside a request, `get_search_engine(request)` returns
@@ -6,6 +6,11 @@ the app's shared engine (`app.state.search_engine`). Both engines are safe to sh
 between threads (the Meilisearch engine keeps one client per thread, the local one
 serialises on a lock). The app opens the engine's async search session for its event
 loop at start-up and closes it at shutdown (`market.discovery.router.install`).
+
+The embedder (MARKET_EMBEDDER) is `embedder_from_settings(settings)`: one per process
+and configuration, created at first use (creating it loads nothing: the in-process
+model loads at its first embedding), shared by the worker and the request handlers
+(`app_embedder(app)`). None when switched off: everything semantic is skipped.
 """
 
 from __future__ import annotations
@@ -18,10 +23,15 @@ from fastapi import Depends, FastAPI, Request
 
 from market.config import Settings
 from search.backend import SearchBackend, SearchError
+from search.embedding import Embedder, make_embedder
 from search.engines import create_search_engine
 
 logger = logging.getLogger("market.discovery")
 _creation_lock = threading.Lock()
+_embedder_lock = threading.Lock()
+# Keyed by the settings that make an embedder: a test app with other settings in the
+# same process gets its own.
+_embedders: dict[tuple[object, ...], Embedder | None] = {}
 
 
 def search_engine_from_settings(settings: Settings) -> SearchBackend:
@@ -79,3 +89,29 @@ async def get_search_engine(request: Request) -> SearchBackend:
 
 
 SearchEngine = Annotated[SearchBackend, Depends(get_search_engine)]
+
+
+def embedder_from_settings(settings: Settings) -> Embedder | None:
+    """The process's embedder for these settings; None with MARKET_EMBEDDER=none."""
+    key = (
+        settings.embedder, settings.embedding_url, settings.embedding_model,
+        settings.embedding_dimensions, settings.embedding_api_key, settings.embedding_threads,
+        settings.embedding_timeout_seconds, settings.embedding_batch_size,
+    )
+    with _embedder_lock:
+        if key not in _embedders:
+            _embedders[key] = make_embedder(settings)
+        return _embedders[key]
+
+
+def app_embedder(app: FastAPI) -> Embedder | None:
+    """The app's embedder: the one set for it (tests), else the process's for its settings."""
+    embedder: Embedder | None = getattr(app.state, "embedder", None)
+    if embedder is not None:
+        return embedder
+    return embedder_from_settings(app.state.settings)
+
+
+def set_app_embedder(app: FastAPI, embedder: Embedder | None) -> None:
+    """Use this embedder for the app (tests); None: the one of its settings again."""
+    app.state.embedder = embedder

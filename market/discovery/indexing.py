@@ -18,6 +18,14 @@ One batch = one database transaction:
    outage is nobody's data problem, the rows wait for it).
 A crash anywhere before the commit leaves the rows unprocessed; they are indexed again.
 
+Vectors: with an embedder configured, each document carries its passage vector from the
+vector store (`vectors.attach_stored_vectors`, a lookup by content hash in step 2, so a
+change that leaves the text alone re-uses the vector). The model never runs in a batch:
+a document whose text has no stored vector yet is sent with vector None, so keyword
+search finds it at once, and step 4 queues a `listing.embed` row for it
+(`request_vectors`); `market.discovery.backfill` embeds it and announces the listing
+again, and the next batch sends it with its vector.
+
 Pipelining (`drain_pipelined`, what the worker loop runs): steps 1-3 of the next batches
 run while the engine indexes the earlier ones, up to `pipeline_depth` batches ahead, each
 in its own open transaction; batches settle (step 4, commit) strictly in claim order.
@@ -39,7 +47,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any, cast
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -47,6 +55,7 @@ from market.common.calendar import market_today
 from market.common.pagination import PageParams, paginate
 from market.config import Settings
 from market.db import is_postgres, one_of, session_scope, utcnow, writes_late
+from market.discovery import vectors
 from market.discovery.documents import (
     CATALOGUE_OF_KIND,
     MODEL_OF_CATALOGUE,
@@ -69,11 +78,14 @@ from search.backend import (
     async_writes,
 )
 from search.documents import CATALOGUES, Catalogue, DocumentError
-from search.worker import CatalogueChanges, WorkerLoop, apply_changes, backoff_seconds
+from search.embedding import Embedder
+from search.worker import CatalogueChanges, apply_changes, backoff_seconds
 
 logger = logging.getLogger("market.discovery")
 
 INDEXED_TOPICS = (LISTING_CHANGED,)
+# "This listing's passage vector is missing": consumed by market.discovery.backfill.
+LISTING_EMBED = "listing.embed"
 # The two keys of the indexing fence's advisory lock, chosen to stay clear of any other
 # advisory lock in the database.
 INDEXING_FENCE_KEYS = (731_000, 1)
@@ -114,6 +126,8 @@ class _Plan:
 
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)
     rows: list[OutboxEvent] = field(default_factory=list)
+    # Listings sent without a vector because the store has none for their text yet.
+    unembedded: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -146,12 +160,15 @@ class Indexer:
         search_engine: SearchBackend,
         policy: OutboxPolicy | None = None,
         *,
+        embedder: Embedder | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db_engine
         self._search = search_engine
         self._writes: AsyncWrites = async_writes(search_engine)
         self._policy = policy or OutboxPolicy()
+        # Only the model's name is needed here (it is part of every vector's hash).
+        self._model_id = embedder.model_id if embedder else None
         self._clock = clock
         self._indexes_ready = False
 
@@ -219,7 +236,7 @@ class Indexer:
                 batch.close(commit=True)
                 return None
             with _indexing_fence(self._db):
-                batch.plans, batch.bad_rows = plan_changes(session, batch.rows)
+                batch.plans, batch.bad_rows = plan_changes(session, batch.rows, self._model_id)
                 for catalogue, plan in batch.plans.items():
                     batch.sent[catalogue] = self._send(catalogue, plan.changes)
         except BaseException:
@@ -265,6 +282,9 @@ class Indexer:
                 self._retry_later(plan.rows, error, now)
                 continue
             _mark_processed(session, plan.rows, now)
+            if self._model_id:
+                request_vectors(session, _KIND_OF_CATALOGUE[catalogue], plan.unembedded, now,
+                                self._model_id)
             self._notify_saved_searches(session, catalogue, plan)
 
     def _claim(self, session: Session, in_flight: Sequence[int | None] = ()) -> list[OutboxEvent]:
@@ -297,18 +317,11 @@ class Indexer:
             hooks.listings_indexed(session, _KIND_OF_CATALOGUE[catalogue], plan.changes.upserts)
 
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
-        outage = isinstance(error, SearchUnavailable)
         logger.warning("indexing %d outbox rows failed: %s", len(rows), error)
-        for row in rows:
-            row.attempts += 1
-            row.last_error = _error_text(error)
-            if not outage and row.attempts >= self._policy.max_attempts:
-                row.failed_at = now
-                continue
-            delay = backoff_seconds(
-                row.attempts, self._policy.backoff_base_seconds, self._policy.backoff_max_seconds
-            )
-            row.available_at = now + timedelta(seconds=delay)
+        retry_later(
+            rows, error, outage=isinstance(error, SearchUnavailable), now=now,
+            policy=self._policy,
+        )
 
     def _fail(self, row: OutboxEvent, reason: str, now: datetime) -> None:
         # Bad data (a listing the document builder refuses) will not heal by retrying.
@@ -316,6 +329,59 @@ class Indexer:
         row.attempts += 1
         row.last_error = reason[:MAX_ERROR_LENGTH]
         row.failed_at = now
+
+
+def retry_later(
+    rows: Iterable[OutboxEvent], error: Exception, *, outage: bool, now: datetime,
+    policy: OutboxPolicy,
+) -> None:
+    """Count a failed attempt on each row and make it due again after a backoff; after
+    `max_attempts` set `failed_at`, unless the failure is an outage (the engine or the
+    embedding server unreachable): an outage is nobody's data problem, the rows wait."""
+    for row in rows:
+        row.attempts += 1
+        row.last_error = error_text(error)
+        if not outage and row.attempts >= policy.max_attempts:
+            row.failed_at = now
+            continue
+        delay = backoff_seconds(row.attempts, policy.backoff_base_seconds,
+                                policy.backoff_max_seconds)
+        row.available_at = now + timedelta(seconds=delay)
+
+
+def request_vectors(
+    session: Session, kind: ListingKind, listing_ids: Sequence[int], now: datetime,
+    model_id: str,
+) -> int:
+    """Queue a `listing.embed` row for each listing without an open one; returns how many.
+
+    In the transaction that settles the indexing rows, so a crash loses no request. Two
+    workers may both queue one for a listing; the second costs the backfill a lookup."""
+    if not listing_ids:
+        return 0
+    already = set(
+        session.exec(
+            select(OutboxEvent.entity_id).where(
+                col(OutboxEvent.topic) == LISTING_EMBED,
+                col(OutboxEvent.entity_type) == kind.value,
+                col(OutboxEvent.processed_at).is_(None),
+                col(OutboxEvent.failed_at).is_(None),
+                one_of(session, col(OutboxEvent.entity_id), listing_ids),
+            )
+        ).all()
+    )
+    wanted = [listing_id for listing_id in dict.fromkeys(listing_ids) if listing_id not in already]
+    if wanted:
+        session.execute(
+            insert(OutboxEvent),
+            [
+                {"topic": LISTING_EMBED, "entity_type": kind.value, "entity_id": listing_id,
+                 "payload": {"model": model_id}, "created_at": now, "available_at": now,
+                 "attempts": 0, "last_error": ""}
+                for listing_id in wanted
+            ],
+        )
+    return len(wanted)
 
 
 def _mark_processed(session: Session, rows: Sequence[OutboxEvent], now: datetime) -> None:
@@ -367,14 +433,15 @@ def _indexing_fence(db_engine: Engine) -> Iterator[None]:
 
 
 def plan_changes(
-    session: Session, rows: Iterable[OutboxEvent]
+    session: Session, rows: Iterable[OutboxEvent], model_id: str | None = None
 ) -> tuple[dict[Catalogue, _Plan], list[tuple[OutboxEvent, str]]]:
-    """Group rows by catalogue and turn each listing's current state into engine writes."""
+    """Group rows by catalogue and turn each listing's current state into engine writes,
+    each document with its stored vector of `model_id` (None: no embedder)."""
     plans: dict[Catalogue, _Plan] = {}
     bad_rows: list[tuple[OutboxEvent, str]] = []
     rows_by_listing: dict[tuple[Catalogue, int], list[OutboxEvent]] = {}
     for row in rows:
-        catalogue = _catalogue_of(row.entity_type)
+        catalogue = catalogue_of(row.entity_type)
         if catalogue is None:
             bad_rows.append((row, f"unknown entity_type {row.entity_type!r} for {row.topic}"))
             continue
@@ -384,6 +451,7 @@ def plan_changes(
         if not ids:
             continue
         plan = plans.setdefault(catalogue, _Plan())
+        documents: list[dict[str, Any]] = []
         for listing_id, outcome in current_documents(session, catalogue, ids):
             settled_rows = rows_by_listing[(catalogue, listing_id)]
             if isinstance(outcome, DocumentError):
@@ -392,8 +460,10 @@ def plan_changes(
             if outcome is None:
                 plan.changes.deletes.append(search_id(catalogue, listing_id))
             else:
-                plan.changes.upserts.append(outcome)
+                documents.append(outcome)
             plan.rows.extend(settled_rows)
+        plan.unembedded = vectors.attach_stored_vectors(session, model_id, catalogue, documents)
+        plan.changes.upserts.extend(documents)
     return plans, bad_rows
 
 
@@ -425,14 +495,14 @@ def organization_names(session: Session, organization_ids: set[int]) -> dict[int
     return {org_id: name for org_id, name in session.exec(statement).all() if org_id is not None}
 
 
-def _catalogue_of(entity_type: str) -> Catalogue | None:
+def catalogue_of(entity_type: str) -> Catalogue | None:
     try:
         return CATALOGUE_OF_KIND[ListingKind(entity_type)]
     except ValueError:
         return None
 
 
-def _error_text(error: Exception) -> str:
+def error_text(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
 
 
@@ -451,29 +521,40 @@ def reindex(
     search_engine: SearchBackend,
     catalogue: Catalogue,
     progress: ProgressCallback | None = None,
+    *,
+    embedder: Embedder | None = None,
 ) -> ReindexReport:
     """Rebuild one catalogue from the database into a fresh index and swap it in.
 
     Searches keep answering from the old index during the build. The swap drops writes
     the worker made to the live index meanwhile, so every listing announced in the
     outbox since the rebuild began is then written again from its current state.
+    Documents carry their stored vectors of `embedder`'s model; nothing is embedded
+    here (100,000 listings would take hours): listings without one get a
+    `listing.embed` row and their vector from the worker's backfill later.
     """
+    model_id = embedder.model_id if embedder else None
     started = utcnow() - REINDEX_SAFETY_MARGIN
-    indexed = search_engine.rebuild(catalogue, indexed_documents(db_engine, catalogue), progress)
-    reapplied = reapply_changes_since(db_engine, search_engine, catalogue, started)
+    documents = indexed_documents(db_engine, catalogue, model_id)
+    indexed = search_engine.rebuild(catalogue, documents, progress)
+    reapplied = reapply_changes_since(db_engine, search_engine, catalogue, started, model_id)
     return ReindexReport(catalogue=catalogue, indexed=indexed, reapplied=reapplied)
 
 
-def indexed_documents(db_engine: Engine, catalogue: Catalogue) -> Iterator[dict[str, Any]]:
-    """Every listing's document, read in id order one page at a time.
+def indexed_documents(
+    db_engine: Engine, catalogue: Catalogue, model_id: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every listing's document with its stored vector, read in id order a page at a time.
 
     Short transactions per page (keyset pagination) instead of one long cursor: a
     rebuild of 100k listings must not pin a snapshot or a SQLite read lock for minutes.
+    Read-only ones: a page whose listings lack vectors asks for them in a second, short
+    writing one, so pages with all their vectors never take SQLite's write lock.
     """
     model = MODEL_OF_CATALOGUE[catalogue]
     after_id = 0
     while True:
-        with session_scope(db_engine) as session:
+        with session_scope(db_engine, writes=False) as session:
             page = cast(
                 list[Listing],
                 session.exec(
@@ -486,9 +567,18 @@ def indexed_documents(db_engine: Engine, catalogue: Catalogue) -> Iterator[dict[
             if not page:
                 return
             names = organization_names(session, {listing.organization_id for listing in page})
-            documents = [_document_or_skip(listing, names) for listing in page]
+            documents = [
+                document
+                for document in (_document_or_skip(listing, names) for listing in page)
+                if document is not None
+            ]
+            unembedded = vectors.attach_stored_vectors(session, model_id, catalogue, documents)
             after_id = page[-1].id or after_id
-        yield from (document for document in documents if document is not None)
+        if model_id and unembedded:
+            with session_scope(db_engine) as session:
+                request_vectors(session, _KIND_OF_CATALOGUE[catalogue], unembedded, utcnow(),
+                                model_id)
+        yield from documents
 
 
 def _document_or_skip(listing: Listing, names: dict[int, str]) -> dict[str, Any] | None:
@@ -500,7 +590,11 @@ def _document_or_skip(listing: Listing, names: dict[int, str]) -> dict[str, Any]
 
 
 def reapply_changes_since(
-    db_engine: Engine, search_engine: SearchBackend, catalogue: Catalogue, since: datetime
+    db_engine: Engine,
+    search_engine: SearchBackend,
+    catalogue: Catalogue,
+    since: datetime,
+    model_id: str | None = None,
 ) -> int:
     """Write the current state of every listing announced since `since`; returns how many.
 
@@ -522,11 +616,15 @@ def reapply_changes_since(
         if not listing_ids:
             return 0
         changes = CatalogueChanges()
+        documents: list[dict[str, Any]] = []
         for listing_id, outcome in current_documents(session, catalogue, listing_ids):
             if outcome is None:
                 changes.deletes.append(search_id(catalogue, listing_id))
             elif not isinstance(outcome, DocumentError):
-                changes.upserts.append(outcome)
+                documents.append(outcome)
+        # Those still without a vector got their request from the worker that indexed them.
+        vectors.attach_stored_vectors(session, model_id, catalogue, documents)
+        changes.upserts.extend(documents)
         apply_changes(search_engine, catalogue, changes)
     return len(listing_ids)
 
@@ -598,14 +696,3 @@ def _indexing_hooks() -> tuple[ModuleType, ...]:
     (matching: saved searches). They sit above discovery in `market.domains`, so they are
     found by name rather than imported."""
     return tuple(domain_modules("hooks"))
-
-
-def worker_loop(settings: Settings, db_engine: Engine, search_engine: SearchBackend) -> WorkerLoop:
-    """The loop `market serve` runs in a thread and `market worker` in the foreground."""
-    indexer = Indexer(db_engine, search_engine, OutboxPolicy.from_settings(settings))
-    return WorkerLoop(
-        step=indexer.step,
-        poll_seconds=settings.outbox_poll_seconds,
-        error_backoff_max_seconds=settings.outbox_backoff_max_seconds,
-        periodic=(lambda: expire_due_listings(db_engine),),
-    )

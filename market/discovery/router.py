@@ -14,9 +14,10 @@ from market.auth.actor import Actor, BureauActor, OptionalActor, resolve_actor
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession, session_scope
-from market.discovery import indexing, service
+from market.discovery import indexing, service, workers
 from market.discovery.engine import (
     SearchEngine,
+    app_embedder,
     app_search_engine,
     ensure_indexes_quietly,
 )
@@ -358,7 +359,7 @@ def install(app: FastAPI) -> None:
         warm_up()
         settings = app.state.settings
         if settings.run_worker_in_process:
-            loop = indexing.worker_loop(settings, app.state.engine, engine)
+            loop = workers.worker_loop(settings, app.state.engine, engine, app_embedder(app))
             loop.start_thread()
             app.state.search_worker = loop
             logger.info("outbox worker running in this process")

@@ -10,6 +10,10 @@ session, so its connection stays checked out meanwhile; a worker that must not h
 connection while it waits for the model uses `vectors_for_engine`, which looks up in
 one short session, embeds with no connection held, and stores in another.
 
+The outbox worker reads the store only (`attach_stored_vectors`: one lookup per batch
+of documents); what it lacks is embedded later, outside any indexing batch, by
+`market.discovery.backfill`.
+
 The shipped cache (market/data/csl_research_results.vectors.npz) holds the vectors of
 the demo's 1,000 research records; `load_shipped_vectors` copies them into the store
 without embedding anything, and `build_shipped_cache` regenerates the file
@@ -18,9 +22,10 @@ without embedding anything, and `build_shipped_cache` regenerates the file
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -30,6 +35,7 @@ from sqlmodel import Session, col
 
 from market.db import session_scope
 from market.discovery.models import EmbeddingVector
+from search.documents import Catalogue
 from search.embedding import (
     Embedder,
     Encoding,
@@ -38,11 +44,14 @@ from search.embedding import (
     batches,
     content_hash,
     embed,
+    passage_text_of_document,
     read_cache_file,
     result_passage_text,
     write_cache_file,
 )
 
+# The key of a search document's vector (docs/SEARCH.md, "The interface").
+VECTOR_KEY = "vector"
 EMBED_BATCH = 32
 LOOKUP_CHUNK = 500  # hashes per IN list
 SHIPPED_CACHE_NAME = "csl_research_results.vectors.npz"
@@ -115,6 +124,35 @@ def _through_store(
         if progress:
             progress(len(batch))
     return [found[digest] for digest in hashes]
+
+
+def passage_hash(model_id: str, catalogue: Catalogue, document: Mapping[str, object]) -> str:
+    """The content hash of a search document's passage vector."""
+    return content_hash(model_id, "passage", passage_text_of_document(catalogue, document))
+
+
+def attach_stored_vectors(
+    session: Session,
+    model_id: str | None,
+    catalogue: Catalogue,
+    documents: Sequence[MutableMapping[str, Any]],
+) -> list[int]:
+    """Give each search document its stored passage vector, or None when the store has
+    none yet (or no embedder is configured: `model_id` None); returns the listing ids
+    left without one. Looks up, never embeds: the caller may hold its connection."""
+    if model_id is None:
+        for document in documents:
+            document[VECTOR_KEY] = None
+        return []
+    hashes = [passage_hash(model_id, catalogue, document) for document in documents]
+    found = cached_vectors(session, hashes)
+    missing: list[int] = []
+    for document, digest in zip(documents, hashes, strict=True):
+        vector = found.get(digest)
+        document[VECTOR_KEY] = None if vector is None else vector.tolist()
+        if vector is None:
+            missing.append(int(document["listing_id"]))
+    return missing
 
 
 def cached_vectors(session: Session, hashes: Iterable[str]) -> dict[str, Vectors]:

