@@ -23,9 +23,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from sqlmodel import Session
 
+from market.discovery.engine import app_embedder
 from market.discovery.vectors import cached_vectors
 from search.documents import Catalogue
 from search.embedding import (
@@ -33,7 +34,6 @@ from search.embedding import (
     EmbeddingError,
     Vectors,
     content_hash,
-    make_embedder,
     passage_text_of_document,
     query_text,
 )
@@ -42,27 +42,6 @@ logger = logging.getLogger("market.discovery")
 
 # Distinct query texts whose vectors a process keeps: 1.5 KB each.
 QUERY_CACHE_SIZE = 2048
-
-_creation_lock = threading.Lock()
-
-
-def app_embedder(app: FastAPI) -> Embedder | None:
-    """The app's embedder (one per process, built from settings on first use), or None
-    when MARKET_EMBEDDER=none. Building it loads nothing: the model loads at the first
-    embedding."""
-    if hasattr(app.state, "embedder"):
-        embedder: Embedder | None = app.state.embedder
-        return embedder
-    with _creation_lock:
-        if not hasattr(app.state, "embedder"):
-            app.state.embedder = make_embedder(app.state.settings)
-    return app.state.embedder
-
-
-def set_app_embedder(app: FastAPI, embedder: Embedder | None) -> None:
-    """Use this embedder for the app (tests); None switches the semantic side off."""
-    app.state.embedder = embedder
-
 
 async def get_embedder(request: Request) -> Embedder | None:
     """FastAPI dependency: the app's embedder (async: it never blocks)."""

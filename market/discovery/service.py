@@ -4,7 +4,7 @@ errors, exact totals, and the listings similar to one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -30,7 +30,7 @@ from search.backend import (
     Visibility,
 )
 from search.documents import Catalogue, DocumentError
-from search.embedding import Embedder
+from search.embedding import Embedder, Vectors
 from search.text import search_box_text
 
 from .schemas import TotalSource, hit_fields
@@ -76,9 +76,13 @@ async def with_meaning(
     if embedder is None or not typed.strip():
         return query
     vector = await run_in_threadpool(semantic.query_vector, embedder, typed)
-    if vector is None:
-        return query
-    return replace(query, vector=vector.tolist(), semantic_ratio=SEARCH_SEMANTIC_RATIO)
+    return query if vector is None else hybrid(query, vector)
+
+
+def hybrid(query: SearchQuery, vector: Sequence[float] | Vectors) -> SearchQuery:
+    """A search-box query ranked by the words and by this query vector."""
+    return replace(query, vector=[float(value) for value in vector],
+                   semantic_ratio=SEARCH_SEMANTIC_RATIO)
 
 
 async def run_search(

@@ -14,11 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from market.discovery import indexing
+from market.discovery.engine import set_app_embedder
 from search.backend import SearchBackend, SearchPage, SearchQuery
 from search.documents import Catalogue as CatalogueName
 from search.meili import MeilisearchEngine
 from tests.support.catalogue import Catalogue
 from tests.support.indexing import ids_of
+from tests.support.semantic import e5, index_with_vectors, plain_demand, record_payload
 
 pytestmark = pytest.mark.usefixtures("any_search_engine")
 
@@ -281,3 +283,79 @@ def test_a_meilisearch_app_keeps_one_search_session_while_it_runs(
     assert session.closed
     assert meili._async_connections._sessions == {}
     meili.drop_indexes()
+
+
+# --- words and meaning ------------------------------------------------------------------------
+
+
+def test_single_characters_do_not_decide_a_search(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    # jieba cuts 高镍三元 into 高 / 镍 / 三元: the engines used to return every listing
+    # with 高 in it. The run 高镍 is now one word (a phrase for Meilisearch).
+    owner = catalogue.maker("result")
+    right = catalogue.published("result", owner, title="高镍三元正极材料的包覆改性研究",
+                                keywords=["正极材料", "包覆"])
+    for title in ("高温合金涡轮叶片精密铸造", "高强度钢焊接接头疲劳寿命", "高分子膜分离污水处理"):
+        catalogue.published("result", owner, title=title, keywords=["工艺优化"],
+                            summary="该成果面向工业领域的实际应用，已完成中试验证，可提供转让。")
+    indexer.drain()
+    assert ids_of(search(api, "result", q="高镍三元")) == [right["id"]]
+    assert ids_of(search(api, "result", q="高镍")) == [right["id"]]
+    assert len(search(api, "result", q="高")["items"]) == 4  # one character, meant as typed
+
+
+def semantic_scene(api: TestClient, catalogue: Catalogue, engine: Engine,
+                   search_engine: SearchBackend) -> dict[str, Any]:
+    """Records 626 (bromination of a vanillin intermediate), 37 and 16 as published
+    results with their shipped vectors; the app embeds queries with e5."""
+    set_app_embedder(api.app, e5())  # type: ignore[arg-type]
+    owner = catalogue.maker("result")
+    listings = {position: catalogue.published("result", owner, **record_payload(position))
+                for position in (626, 37, 16)}
+    index_with_vectors(engine, search_engine)
+    return listings
+
+
+def test_free_text_search_is_hybrid_by_default_and_keywords_only_on_request(
+    api: TestClient, catalogue: Catalogue, engine: Engine, search_engine: SearchBackend
+) -> None:
+    listings = semantic_scene(api, catalogue, engine, search_engine)
+    try:
+        # Shares no word with the record's title or keywords (the plain-demand check).
+        title = plain_demand("pd009")["title"]
+        hybrid = search(api, "result", q=title)
+        assert ids_of(hybrid)[0] == listings[626]["id"]
+        # Scored by the vector side (Meilisearch reports no cosine for its keyword hits).
+        assert any((item["semantic_score"] or 0) > 0.8 for item in hybrid["items"])
+        words_only = search(api, "result", q=title, semantic="false")
+        assert all(item["semantic_score"] is None for item in words_only["items"])
+        assert len(words_only["items"]) < len(hybrid["items"])
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
+        no_embedder = search(api, "result", q=title)  # silently keywords only
+        assert ids_of(no_embedder) == ids_of(words_only)
+    finally:
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
+
+
+def test_similar_listings_by_meaning_and_who_may_ask(
+    api: TestClient, catalogue: Catalogue, engine: Engine, search_engine: SearchBackend
+) -> None:
+    listings = semantic_scene(api, catalogue, engine, search_engine)
+    try:
+        source = listings[626]
+        response = api.get(f"/results/{source['id']}/similar")
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert source["id"] not in [item["id"] for item in items]  # never itself
+        assert {item["id"] for item in items} == {listings[37]["id"], listings[16]["id"]}
+        assert all(item["semantic_score"] is not None for item in items)
+
+        stranger = catalogue.maker("result")
+        draft = catalogue.create("result", catalogue.maker("result"))
+        hidden = api.get(f"/results/{draft['id']}/similar", headers=stranger.headers)
+        assert hidden.status_code == 404, hidden.text
+        assert api.get("/demands/999999/similar").status_code == 404
+        assert api.get(f"/results/{source['id']}/similar", params={"limit": 0}).status_code == 422
+    finally:
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
