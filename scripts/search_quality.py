@@ -257,6 +257,8 @@ def known_item_ranks(
     queries found nothing at all. Search-box queries go as the API sends them."""
     ranks: list[int | None] = []
     zero_hits = 0
+    if semantics is not None and search_box:  # embedded in batches, before searching
+        semantics.source.vectors("query", [query_text(query.text) for query in queries])
     for position, query in enumerate(queries):
         sent = search_box_query(semantics, query) if search_box else query
         page = engine.search("results", sent)
@@ -276,6 +278,8 @@ def plain_demand_quality(
     matcher_ranks: list[int | None] = []
     search_ranks: list[int | None] = []
     zero_hits = 0
+    if semantics is not None:
+        semantics.source.vectors("query", [query_text(demand["title"]) for demand in demands])
     for demand in demands:
         source = {
             "listing_id": 0,
