@@ -388,7 +388,9 @@ def measure(
     sample = random.Random(seed).sample(range(len(records)), min(sample_size, len(records)))
     engine_p10, matcher_p10 = demand_precision(engine, records, sample, semantics)
     ceiling = _mean([_ceiling(records, position) for position in sample])
-    plain = [demand for demand in load_plain_demands() if demand["record"] < len(records)]
+    plain = plain_demand_quality(
+        engine, [demand for demand in load_plain_demands() if demand["record"] < len(records)],
+        semantics)
     if vectors is not None:
         vectors.save()
     return Quality(
@@ -399,7 +401,7 @@ def measure(
         paraphrase_zero_hits=paraphrase_zero_hits,
         demand_p10_engine=engine_p10, demand_p10_matcher=matcher_p10,
         demand_p10_ceiling=ceiling, demands=len(sample),
-        plain=plain_demand_quality(engine, plain, semantics),
+        plain=plain,
         seconds=time.perf_counter() - started,
     )
 
