@@ -88,13 +88,17 @@ from search.text import (
 Direction = Literal["demand_to_results", "result_to_demands"]
 
 # --- weights (sum to 1) -------------------------------------------------------------------
-WEIGHT_TEXT = 0.30
-WEIGHT_SEMANTIC = 0.25
-WEIGHT_FIELD = 0.13
-WEIGHT_IPC = 0.09
-WEIGHT_BUDGET = 0.07
-WEIGHT_MODE = 0.06
-WEIGHT_MATURITY = 0.06
+# Meaning weighs most: measured on the plain-language demands and the 200 demands of
+# scripts/search_quality.py (local engine, docs/SEARCH.md "Quality"), text/semantic
+# 0.30/0.25 put the record in the top 10 for 0.809 (MRR 0.583, P@10 0.368),
+# 0.25/0.35 for 0.861 (0.634, 0.373), 0.20/0.45 for 0.878 (0.668, 0.355).
+WEIGHT_TEXT = 0.20
+WEIGHT_SEMANTIC = 0.45
+WEIGHT_FIELD = 0.11
+WEIGHT_IPC = 0.07
+WEIGHT_BUDGET = 0.05
+WEIGHT_MODE = 0.04
+WEIGHT_MATURITY = 0.04
 WEIGHT_DISTRICT = 0.04
 WEIGHTS: dict[str, float] = {
     "text": WEIGHT_TEXT,
