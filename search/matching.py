@@ -29,8 +29,9 @@ so matching runs in two steps:
    with every component in 0..1:
 
    - semantic  cosine of the two passage vectors, mapped from e5's narrow band
-               (`SEMANTIC_FLOOR`..`SEMANTIC_CEILING`) to 0..1; `NEUTRAL` without vectors.
-               Symmetric: the same pair scores the same from both sides;
+               (`SEMANTIC_FLOOR`..`SEMANTIC_CEILING`) to 0..1. Symmetric: the same pair
+               scores the same from both sides. A pair without both vectors is scored
+               without it, with `LEXICAL_WEIGHTS`;
    - text      0.5 × engine relevance (the candidate's ranking score divided by the best
                candidate's, so scores of either engine become comparable within one list)
                + 0.5 × query-term coverage (share of query terms, or their synonyms, found
@@ -109,6 +110,20 @@ WEIGHTS: dict[str, float] = {
     "mode": WEIGHT_MODE,
     "maturity": WEIGHT_MATURITY,
     "district": WEIGHT_DISTRICT,
+}
+# A pair whose meaning is unknown (no embedder, or a listing not embedded yet) is judged
+# on its words and attributes with the weights matching had before vectors, so that a
+# deployment without an embedder ranks exactly as before (a neutral meaning would have
+# shifted the balance from the words to the attributes: the plain-language demands'
+# top 10 fell from 0.539 to 0.496 when measured).
+LEXICAL_WEIGHTS: dict[str, float] = {
+    "text": 0.45,
+    "field": 0.15,
+    "ipc": 0.10,
+    "budget": 0.10,
+    "mode": 0.08,
+    "maturity": 0.07,
+    "district": 0.05,
 }
 
 # An attribute one side leaves empty: no evidence either way.
@@ -519,7 +534,8 @@ def score_candidate(
     _judge_mode(verdicts, demand, result)
     _judge_maturity(verdicts, result)
     _judge_district(verdicts, demand, result)
-    score = sum(WEIGHTS[name] * credit for name, credit in verdicts.components.items())
+    weights = LEXICAL_WEIGHTS if similarity is None else WEIGHTS
+    score = sum(weights[name] * credit for name, credit in verdicts.components.items())
     explanation = Explanation(
         matched_terms=matched,
         missing_terms=missing,
@@ -617,8 +633,7 @@ def semantic_credit(similarity: float) -> float:
 
 def _judge_meaning(verdicts: _Verdicts, similarity: float | None, found_by_meaning: bool) -> None:
     if similarity is None:
-        verdicts.add("semantic", NEUTRAL)
-        return
+        return  # judged without it (`LEXICAL_WEIGHTS`)
     credit = semantic_credit(similarity)
     if credit < SEMANTIC_AGREEMENT:
         verdicts.add("semantic", credit)
@@ -813,6 +828,7 @@ def _condition_holds(document: Mapping[str, Any], condition: Condition) -> bool:
 
 __all__ = [
     "DEFAULT_CANDIDATES",
+    "LEXICAL_WEIGHTS",
     "WEIGHTS",
     "Direction",
     "Explanation",

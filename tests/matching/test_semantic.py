@@ -127,5 +127,5 @@ def test_without_an_embedder_matching_is_by_words_and_says_nothing_of_meaning(
     body = matches(client, "demand", scene.demand["id"], scene.enterprise)
     for item in body["items"]:
         assert item["semantic_score"] is None
-        assert item["explanation"]["components"]["semantic"] == 0.5  # unknown: neutral
+        assert "semantic" not in item["explanation"]["components"]  # judged without it
         assert "语义相近" not in item["explanation"]["summary"]
