@@ -46,7 +46,14 @@ from market.listings.models import (
     TechField,
     TransferMode,
 )
-from search.backend import MAX_PAGE_SIZE, SearchError, SearchFilters, SearchQuery, SortKey
+from search.backend import (
+    MAX_PAGE_SIZE,
+    SearchError,
+    SearchFilters,
+    SearchPage,
+    SearchQuery,
+    SortKey,
+)
 from search.documents import COOPERATION_MODES, DocumentError, normalize_ipc_prefix
 from search.text import warm_up
 
@@ -118,6 +125,7 @@ CooperationModeName = str
     ),
 )
 async def search_results(
+    request: Request,
     engine: SearchEngine,
     embedder: AppEmbedder,
     actor: SearchActor,
@@ -147,6 +155,12 @@ async def search_results(
     )
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
+    found = await run_in_threadpool(_by_patent_number, request, query, q)
+    if found is not None:
+        return _json(ResultSearchPage(
+            items=service.page_items(found), total=found.total,
+            total_source=service.TotalSource.ENGINE, offset=offset, limit=limit, facets={},
+        ))
     if semantic:
         query = await service.with_meaning(query, embedder, q)
     page, total_source = await service.run_search(engine, "results", query)
@@ -208,6 +222,15 @@ async def search_demands(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
     ))
+
+
+def _by_patent_number(request: Request, query: SearchQuery, typed: str) -> SearchPage | None:
+    """A query that is a patent number, answered from the database (no session for any
+    other query: search touches no table)."""
+    if service.patent_number_of(typed) is None:
+        return None
+    with session_scope(request.app.state.engine, writes=False) as session:
+        return service.identifier_page(session, "results", query, typed)
 
 
 def _query(

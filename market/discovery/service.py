@@ -4,26 +4,29 @@ errors, exact totals, and the listings similar to one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from market.auth.actor import Actor
 from market.discovery import documents as discovery_documents
 from market.discovery import semantic
 from market.errors import InvalidInput, ServiceUnavailable
+from market.listings import patents
 from market.listings import service as listings
-from market.listings.models import ListingKind
+from market.listings.models import ListingKind, Result
 from search import matching
 from search.backend import (
     MAX_PAGE_SIZE,
+    PUBLISHED,
     InvalidQueryError,
     SearchBackend,
     SearchError,
+    SearchHit,
     SearchPage,
     SearchQuery,
     SearchUnavailable,
@@ -59,6 +62,58 @@ def visibility_for(actor: Actor | None) -> Visibility:
     if actor.is_bureau:
         return Visibility.everything()
     return Visibility.for_organization(actor.organization_id)
+
+
+def patent_number_of(text: str) -> tuple[str, str] | None:
+    """("application" | "publication", the stored spelling) when the query is a Chinese
+    patent number however written (CN or ZL or neither, with or without the dot and the
+    check character, full-width digits), else None."""
+    compact = "".join(text.split()).upper()
+    try:
+        return "publication", patents.normalize_publication_number(compact)
+    except patents.PatentNumberError:
+        pass
+    digits = compact.removeprefix("CN").removeprefix("ZL").replace(".", "")
+    if digits.isdigit() and len(digits) in (8, 12):  # no check character: add it
+        compact = digits + patents.check_character(digits)
+    try:
+        return "application", patents.normalize_application_number(compact)
+    except patents.PatentNumberError:
+        return None
+
+
+def identifier_page(
+    session: Session, catalogue: Catalogue, query: SearchQuery, typed: str
+) -> SearchPage | None:
+    """The results holding this patent number, read from the database, or None when the
+    query is no patent number or no listing holds it (then the engine searches as usual).
+
+    The engines index no patent numbers (a number is cut into meaningless digit runs);
+    the numbers are indexed columns of `results`. The caller's visibility and the
+    query's filters apply as in the engine."""
+    number = patent_number_of(typed) if catalogue == "results" else None
+    if number is None:
+        return None
+    kind, spelling = number
+    column = (Result.patent_application_number if kind == "application"
+              else Result.patent_publication_number)
+    rows = session.exec(select(Result).where(column == spelling).order_by(col(Result.id))).all()
+    rule = matching.SavedSearchRule.of("", query.filters)
+    documents = [document for document in (discovery_documents.search_document(row)
+                                           for row in rows)
+                 if _visible_in_search(query.visibility, document) and rule.matches(document)]
+    if not documents:
+        return None
+    hits = [SearchHit(id=str(document["id"]), document=document, score=1.0)
+            for document in documents[query.offset:query.offset + query.limit]]
+    return SearchPage(hits=hits, total=len(documents), total_is_exact=True,
+                      offset=query.offset, limit=query.limit)
+
+
+def _visible_in_search(visibility: Visibility, document: Mapping[str, Any]) -> bool:
+    return (visibility.unrestricted or document.get("status") == PUBLISHED
+            or (visibility.organization_id is not None
+                and document.get("organization_id") == visibility.organization_id))
 
 
 def search_box(query: SearchQuery) -> SearchQuery:

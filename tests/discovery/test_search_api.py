@@ -361,3 +361,22 @@ def test_similar_listings_by_meaning_and_who_may_ask(
         assert api.get(f"/results/{source['id']}/similar", params={"limit": 0}).status_code == 422
     finally:
         set_app_embedder(api.app, None)  # type: ignore[arg-type]
+
+
+def test_a_patent_number_however_written_finds_its_result(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("result")
+    patent = catalogue.published(
+        "result", owner, ip_form="发明专利", patent_application_number="CN201610311380.X",
+        patent_publication_number="CN106022747A", inventors=["张伟", "李娜"])
+    draft = catalogue.create("result", owner, ip_form="发明专利",
+                             patent_application_number="CN201710000001.X")
+    indexer.drain()
+    for typed in ("CN201610311380.X", "201610311380X", "ZL 2016 1031 1380.X", "201610311380",
+                  "ｃｎ２０１６１０３１１３８０．Ｘ", "CN106022747A", "106022747A"):
+        assert ids_of(search(api, "result", q=typed)) == [patent["id"]], typed
+    # Visibility and filters hold: another organisation's draft stays hidden.
+    assert search(api, "result", q="CN201710000001.X")["items"] == []
+    assert ids_of(search(api, "result", headers=owner.headers, q="201710000001")) == [draft["id"]]
+    assert search(api, "result", q="CN201610311380.X", field="现代农业")["items"] == []
