@@ -380,3 +380,14 @@ def test_a_patent_number_however_written_finds_its_result(
     assert search(api, "result", q="CN201710000001.X")["items"] == []
     assert ids_of(search(api, "result", headers=owner.headers, q="201710000001")) == [draft["id"]]
     assert search(api, "result", q="CN201610311380.X", field="现代农业")["items"] == []
+
+
+def test_the_holders_name_finds_its_listings(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    holder = catalogue.market.institute_member(name="甬江材料与化工研究院")
+    other = catalogue.market.institute_member(name="四明生命健康研究所")
+    mine = catalogue.published("result", holder)
+    catalogue.published("result", other)
+    indexer.drain()
+    assert ids_of(search(api, "result", q="甬江材料与化工研究院")) == [mine["id"]]
