@@ -90,6 +90,7 @@ from search.highlight import (
 )
 from search.text import (
     ENGINE_MAX_QUERY_WORDS,
+    characters_of_run,
     load_dictionary,
     segment_for_index,
     segment_query,
@@ -657,6 +658,9 @@ def _query_words(text: str) -> list[_QueryWord]:
     for position, word in enumerate(words):
         is_last = position == len(words) - 1
         alternatives = [_fts_phrase(word, prefix=is_last)]
+        characters = characters_of_run(word)
+        if characters is not None:  # indexed as characters side by side (高 镍)
+            alternatives.append(_fts_phrase(" ".join(characters)))
         surface_forms = [word]
         for synonym in dictionary.synonyms_of(word):
             synonym_words = segment_query(synonym)

@@ -224,6 +224,18 @@ def segment_for_index(text: str) -> list[str]:
     return [word for word in words if _is_word(word) and word not in dictionary.stop_words]
 
 
+def characters_of_run(word: str) -> list[str] | None:
+    """The single characters jieba cuts `word` into, when it cuts it into nothing else
+    (a word `segment_query` joined back from a run: 高镍 → 高 / 镍), else None.
+
+    An index holds such a word as those characters side by side, so an engine looks
+    for them as a phrase."""
+    if len(word) < 2:
+        return None
+    parts = [token for token in _segmenter().cut(word) if token.strip()]
+    return parts if len(parts) > 1 and all(map(_is_lone_character, parts)) else None
+
+
 def segment_query(text: str) -> list[str]:
     """The distinct words of a query, in order, lower case, without stop words.
 

@@ -301,10 +301,13 @@ def test_single_characters_do_not_decide_a_search(
                   "高轨大功率卫星电源系统设计"):
         catalogue.published("result", owner, title=title, keywords=["工艺优化"],
                             summary="该成果面向工业领域的实际应用，已完成中试验证，可提供转让。")
+    in_summary = catalogue.published(
+        "result", owner, title="锂电池正极前驱体共沉淀工艺", keywords=["前驱体"],
+        summary="采用高镍三元前驱体与共沉淀工艺控制粒径分布，提高振实密度和循环寿命。")
     indexer.drain()
-    assert ids_of(search(api, "result", q="高镍三元")) == [right["id"]]
-    assert ids_of(search(api, "result", q="高镍")) == [right["id"]]
-    assert len(search(api, "result", q="高")["items"]) == 4  # one character, meant as typed
+    assert ids_of(search(api, "result", q="高镍三元")) == [right["id"], in_summary["id"]]
+    assert ids_of(search(api, "result", q="高镍")) == [right["id"], in_summary["id"]]
+    assert len(search(api, "result", q="高")["items"]) == 5  # one character, meant as typed
 
 
 def semantic_scene(api: TestClient, catalogue: Catalogue, engine: Engine,
