@@ -99,12 +99,12 @@ from search.text import (
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the table layout changes; an older file is emptied and must be rebuilt.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 BATCH_SIZE = 500
 CROP_LENGTH_CHARACTERS = 60
 CROP_CONTEXT_BEFORE_MATCH = 15
 # Attribute weights for bm25, heaviest first, like Meilisearch's attribute ranking rule.
-ATTRIBUTE_WEIGHTS = (10.0, 8.0, 3.0, 2.0, 1.0)
+ATTRIBUTE_WEIGHTS = (10.0, 8.0, 3.0, 2.0, 1.0, 1.0)
 LITERAL_COLUMN = "literal"
 # The short texts only: over long texts the phrase queries cost 3x per search (measured
 # on the 1,000 CSL records), and a listing is found by its title and keywords.

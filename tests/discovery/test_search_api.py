@@ -394,3 +394,14 @@ def test_the_holders_name_finds_its_listings(
     catalogue.published("result", other)
     indexer.drain()
     assert ids_of(search(api, "result", q="甬江材料与化工研究院")) == [mine["id"]]
+
+
+def test_an_inventors_name_finds_the_patent(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("result")
+    patent = catalogue.published("result", owner, inventors=["欧阳明远", "李娜"])
+    catalogue.published("result", owner, inventors=["王强"])
+    indexer.drain()
+    for name in ("欧阳明远", "李娜"):
+        assert ids_of(search(api, "result", q=name)) == [patent["id"]], name
