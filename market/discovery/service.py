@@ -88,9 +88,9 @@ def identifier_page(
     """The results holding this patent number, read from the database, or None when the
     query is no patent number or no listing holds it (then the engine searches as usual).
 
-    The engines index no patent numbers (a number is cut into meaningless digit runs);
-    the numbers are indexed columns of `results`. The caller's visibility and the
-    query's filters apply as in the engine."""
+    The engines index no patent numbers (a number would be cut into meaningless digit
+    runs); they are columns of `results` (the application number indexed). The caller's
+    search visibility and the query's filters apply as in the engine."""
     number = patent_number_of(typed) if catalogue == "results" else None
     if number is None:
         return None
@@ -117,8 +117,9 @@ def _visible_in_search(visibility: Visibility, document: Mapping[str, Any]) -> b
 
 
 def search_box(query: SearchQuery) -> SearchQuery:
-    """What someone typed, as the engines should read it (`search_box_text`: real words
-    before runs of single characters, which must not decide the ranking)."""
+    """What someone typed, as the engines should read it (`search_box_text`: a run of
+    single characters as a phrase, so that a lone character does not decide the
+    ranking)."""
     return replace(query, text=search_box_text(query.text)) if query.text.strip() else query
 
 
