@@ -4,7 +4,7 @@ both sides, and never embeds in the request (the stored passage vectors decide).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,38 +13,19 @@ from fastapi.testclient import TestClient
 
 from market.discovery.engine import set_app_embedder
 from search.backend import SearchBackend
-from search.embedding import Embedder, Vectors
 from tests.support.catalogue import Catalogue
 from tests.support.factories import Account
-from tests.support.semantic import e5, index_with_vectors, plain_demand, record_payload
+from tests.support.semantic import (
+    CountingEmbedder,
+    e5,
+    index_with_vectors,
+    plain_demand,
+    record_payload,
+)
 
 # pd009: 香兰素中间体溴化工序副产物多、收率低, written for record 626; 37 and 16 are
 # records of other disciplines (fish balls, copper etchant).
 TARGET, OTHERS = 626, (37, 16)
-
-
-class CountingEmbedder:
-    """The real e5 embedder, counting what it is asked to embed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dimensions(self) -> int:
-        return self.inner.dimensions
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        self.calls += 1
-        return self.inner.embed_queries(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        self.calls += 1
-        return self.inner.embed_passages(texts)
 
 
 @pytest.fixture(params=["local", "meili"])

