@@ -333,6 +333,11 @@ def test_free_text_search_is_hybrid_by_default_and_keywords_only_on_request(
         assert ids_of(hybrid)[0] == listings[626]["id"]
         # Scored by the vector side (Meilisearch reports no cosine for its keyword hits).
         assert any((item["semantic_score"] or 0) > 0.8 for item in hybrid["items"])
+        # Sorting, facets and filters still hold on a hybrid search.
+        newest = search(api, "result", q=title, sort="published_at:desc", field="绿色石化",
+                        facets=["field"])
+        assert {item["field"] for item in newest["items"]} <= {"绿色石化"}
+        assert newest["total"] == sum(newest["facets"]["field"].values())
         words_only = search(api, "result", q=title, semantic="false")
         assert all(item["semantic_score"] is None for item in words_only["items"])
         assert len(words_only["items"]) < len(hybrid["items"])
