@@ -31,6 +31,7 @@ from search.documents import (
     Catalogue,
     CatalogueSchema,
     DocumentError,
+    VectorLike,
     normalize_ipc_prefix,
     vector_values,
 )
@@ -165,7 +166,7 @@ class SearchQuery:
     matching_strategy: MatchingStrategy = "last"
     show_ranking_score: bool = False
     ranking_score_threshold: float | None = None
-    vector: Sequence[float] | None = None
+    vector: VectorLike | None = None
     semantic_ratio: float = 0.0
 
     @property
@@ -273,8 +274,14 @@ class SearchBackend(Protocol):
         """Return if the engine answers; raise SearchUnavailable with the reason if not."""
 
 
-def validate_query(catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
-    """Reject what the catalogue cannot answer, before any engine work."""
+def validate_query(
+    catalogue: Catalogue, query: SearchQuery, *, vector_dimensions: int | None = None
+) -> CatalogueSchema:
+    """Reject what the catalogue cannot answer, before any engine work.
+
+    Engines pass their `vector_dimensions`, so that a query vector of another size is
+    refused here rather than by the engine.
+    """
     schema = CATALOGUE_SCHEMAS[catalogue]
     if not 0 < query.limit <= MAX_PAGE_SIZE:
         raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {query.limit}")
@@ -299,22 +306,25 @@ def validate_query(catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
     threshold = query.ranking_score_threshold
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InvalidQueryError(f"ranking_score_threshold must be within 0..1, got {threshold}")
-    _validate_semantic(query)
+    _validate_semantic(query, vector_dimensions)
     return schema
 
 
-def _validate_semantic(query: SearchQuery) -> None:
+def _validate_semantic(query: SearchQuery, vector_dimensions: int | None) -> None:
     if not 0.0 <= query.semantic_ratio <= 1.0:
         raise InvalidQueryError(f"semantic_ratio must be within 0..1, got {query.semantic_ratio}")
-    if query.vector is not None:
-        try:
-            vector_values(query.vector)
-        except DocumentError as error:
-            raise InvalidQueryError(f"query vector: {error}") from error
+    if query.vector is None:
+        return
+    try:
+        vector_values(query.vector)
+    except DocumentError as error:
+        raise InvalidQueryError(f"query vector: {error}") from error
+    if vector_dimensions is not None:
+        check_vector_dimensions(query.vector, vector_dimensions, "the query vector")
 
 
 def check_vector_dimensions(
-    vector: Sequence[float],
+    vector: VectorLike,
     dimensions: int,
     what: str,
     error: type[SearchError] = InvalidQueryError,
@@ -411,6 +421,7 @@ __all__ = [
     "SearchQuery",
     "SearchUnavailable",
     "SortKey",
+    "VectorLike",
     "Visibility",
     "check_vector_dimensions",
     "default_sort",

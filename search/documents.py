@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, NotRequired, TypedDict
 
+import numpy as np
+import numpy.typing as npt
+
 from search.text import fold_for_search
 
 Catalogue = Literal["results", "demands"]
@@ -36,6 +39,8 @@ VECTOR_KEY = "vector"
 EMBEDDER_NAME = "e5"
 # multilingual-e5-small; an engine is told otherwise through its constructor.
 DEFAULT_VECTOR_DIMENSIONS = 384
+# A vector as callers hold it: a list of floats or a row of an embedder's answer.
+VectorLike = Sequence[float] | npt.NDArray[np.floating[Any]]
 
 # The ten key fields of the city's technology plan: the top-level taxonomy.
 TECHNICAL_FIELDS = (
@@ -320,7 +325,7 @@ def demand_document(fields: Mapping[str, Any]) -> DemandDocument:
     )
 
 
-def with_vector(document: Mapping[str, Any], vector: Sequence[float] | None) -> dict[str, Any]:
+def with_vector(document: Mapping[str, Any], vector: VectorLike | None) -> dict[str, Any]:
     """A copy of `document` carrying `vector` (None: the text has no vector yet).
 
     The vector becomes a list of plain floats (a numpy row is not JSON); one with a
@@ -330,7 +335,7 @@ def with_vector(document: Mapping[str, Any], vector: Sequence[float] | None) -> 
     return {**document, VECTOR_KEY: None if vector is None else vector_values(vector)}
 
 
-def vector_values(vector: Sequence[float]) -> list[float]:
+def vector_values(vector: VectorLike) -> list[float]:
     """`vector` as a non-empty list of finite floats, or DocumentError."""
     values = [float(value) for value in vector]
     if not values:

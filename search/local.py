@@ -12,10 +12,13 @@ Per catalogue, three tables:
 - `<catalogue>_fts`: an FTS5 table of space-joined jieba words, one column per
   searchable attribute, weighted like Meilisearch's attribute order, plus one
   `literal` column with the title and keywords cut into pairs of characters;
-- `<catalogue>_vectors`: (document id, listing id, float32 BLOB) for documents that
-  have a vector. Semantic queries rank a numpy matrix of them that the process keeps
-  per catalogue (`_VectorMatrix`) and reloads when `search_vector_generation` says the
-  vectors changed (in this process or another one writing the same file).
+- `<catalogue>_vectors`: (document id, listing id, generation, float32 BLOB) for
+  documents that have a vector, and `<catalogue>_vector_removals` (document id,
+  generation) for vectors removed. Semantic queries rank a numpy matrix of them that
+  the process keeps per catalogue (`_VectorMatrix`). Every write that really changes a
+  vector stamps it with the next value of `search_vector_generation`; a search reads
+  that value and applies only the rows stamped since its matrix's generation, whichever
+  process (API, outbox worker) wrote them.
 
 The literal column is there because jieba cuts the same characters differently in
 different surroundings: 含药血清 in a query is 含药 / 血清, in 药含药血清 it is 药含 / 药 /
@@ -79,6 +82,7 @@ from search.documents import (
     VECTOR_KEY,
     Catalogue,
     CatalogueSchema,
+    VectorLike,
     document_vector,
 )
 from search.highlight import (
@@ -124,6 +128,7 @@ class _Tables:
     values: str
     fts: str
     vectors: str
+    vector_removals: str
 
     @classmethod
     def named(cls, base: str) -> _Tables:
@@ -132,10 +137,11 @@ class _Tables:
             values=f"{base}_values",
             fts=f"{base}_fts",
             vectors=f"{base}_vectors",
+            vector_removals=f"{base}_vector_removals",
         )
 
-    def all(self) -> tuple[str, str, str, str]:
-        return (self.docs, self.values, self.fts, self.vectors)
+    def all(self) -> tuple[str, ...]:
+        return (self.docs, self.values, self.fts, self.vectors, self.vector_removals)
 
 
 def _live_tables(catalogue: Catalogue) -> _Tables:
@@ -204,9 +210,12 @@ class LocalSearchEngine:
                 "CREATE TABLE IF NOT EXISTS search_layout (catalogue TEXT PRIMARY KEY,"
                 " version INTEGER NOT NULL)"
             )
+            # generation: of the last vector change; reset: of the last time every
+            # vector was replaced at once (a rebuild), which no cached matrix survives.
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS search_vector_generation"
-                " (catalogue TEXT PRIMARY KEY, generation INTEGER NOT NULL)"
+                " (catalogue TEXT PRIMARY KEY, generation INTEGER NOT NULL,"
+                " reset INTEGER NOT NULL)"
             )
             for catalogue in CATALOGUES:
                 self._ensure_catalogue(connection, catalogue)
@@ -216,16 +225,20 @@ class LocalSearchEngine:
         for batch in _batches(documents, BATCH_SIZE):
             with self._transaction() as connection:
                 live = _live_tables(catalogue)
-                if _write_documents(connection, live, schema, batch, self._vector_dimensions):
-                    _bump_vector_generation(connection, catalogue)
+                generation = _VectorGeneration.read(connection, catalogue).next
+                if _write_documents(
+                    connection, live, schema, batch, self._vector_dimensions, generation
+                ):
+                    _VectorGeneration.record(connection, catalogue, generation)
 
     def delete(self, catalogue: Catalogue, ids: Iterable[str]) -> None:
         for batch in _batches(ids, BATCH_SIZE):
             with self._transaction() as connection:
                 live = _live_tables(catalogue)
+                generation = _VectorGeneration.read(connection, catalogue).next
                 _delete_documents(connection, live, batch)
-                if _delete_vectors(connection, live, batch):
-                    _bump_vector_generation(connection, catalogue)
+                if _delete_vectors(connection, live, batch, generation):
+                    _VectorGeneration.record(connection, catalogue, generation)
 
     def search(self, catalogue: Catalogue, query: SearchQuery) -> SearchPage:
         schema = self._validated(catalogue, query)
@@ -276,7 +289,8 @@ class LocalSearchEngine:
         # One transaction per batch, so searches on the live tables run in between.
         for batch in _batches(documents, BATCH_SIZE):
             with self._transaction() as connection:
-                _write_documents(connection, fresh, schema, batch, self._vector_dimensions)
+                # Generation 0: the swap resets every cached matrix anyway.
+                _write_documents(connection, fresh, schema, batch, self._vector_dimensions, 0)
             indexed += len(batch)
             if progress is not None:
                 progress(indexed)
@@ -288,7 +302,7 @@ class LocalSearchEngine:
                     f"ALTER TABLE {_quote(fresh_name)} RENAME TO {_quote(live_name)}"
                 )
             _record_layout(connection, catalogue)
-            _bump_vector_generation(connection, catalogue)
+            _VectorGeneration.reset_all(connection, catalogue)
         return indexed
 
     def health(self) -> None:
@@ -308,10 +322,7 @@ class LocalSearchEngine:
         return self._vector_dimensions
 
     def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
-        schema = validate_query(catalogue, query)
-        if query.vector is not None:
-            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
-        return schema
+        return validate_query(catalogue, query, vector_dimensions=self._vector_dimensions)
 
     def _run(
         self,
@@ -327,14 +338,18 @@ class LocalSearchEngine:
         return _SemanticSearch(connection, catalogue, schema, query, matrix).run()
 
     def _vector_matrix(self, connection: sqlite3.Connection, catalogue: Catalogue) -> _VectorMatrix:
-        """The catalogue's vectors, reloaded only when a write changed them since."""
-        generation = _vector_generation(connection, catalogue)
+        """The catalogue's vectors, brought up to date with the writes made since.
+
+        Runs under the engine's lock, like the search that uses the matrix, so the
+        matrix is never changed while a search reads it.
+        """
+        state = _VectorGeneration.read(connection, catalogue)
         cached = self._matrices.get(catalogue)
-        if cached is None or cached.generation != generation:
-            cached = _VectorMatrix.load(
-                connection, _live_tables(catalogue), generation, self._vector_dimensions
-            )
+        if cached is None or not cached.can_catch_up(state):
+            cached = _VectorMatrix(self._vector_dimensions)
             self._matrices[catalogue] = cached
+        if cached.generation != state.generation:
+            cached.catch_up(connection, _live_tables(catalogue), state.generation)
         return cached
 
     @contextlib.contextmanager
@@ -374,6 +389,7 @@ class LocalSearchEngine:
         _drop_tables(connection, live)
         _create_tables(connection, live, CATALOGUE_SCHEMAS[catalogue])
         _record_layout(connection, catalogue)
+        _VectorGeneration.reset_all(connection, catalogue)
 
     # -- pipelined writes (search.backend.AsyncWrites) ------------------------------
     # Writes here are synchronous: they are applied when submitted, `wait` has nothing
@@ -445,7 +461,15 @@ def _create_tables(
     # status change) keeps its row, and the cached matrix stays valid.
     connection.execute(
         f"CREATE TABLE {_quote(tables.vectors)} (id TEXT PRIMARY KEY,"
-        " listing_id INTEGER NOT NULL, vector BLOB NOT NULL)"
+        " listing_id INTEGER NOT NULL, generation INTEGER NOT NULL, vector BLOB NOT NULL)"
+    )
+    connection.execute(
+        f"CREATE INDEX {_quote('ix_' + suffix + '_vector_generation')}"
+        f" ON {_quote(tables.vectors)} (generation)"
+    )
+    connection.execute(
+        f"CREATE TABLE {_quote(tables.vector_removals)} (id TEXT PRIMARY KEY,"
+        " generation INTEGER NOT NULL)"
     )
 
 
@@ -481,8 +505,10 @@ def _write_documents(
     schema: CatalogueSchema,
     documents: Sequence[Document],
     vector_dimensions: int,
+    generation: int,
 ) -> bool:
-    """Write the documents; True when a vector was added, changed or removed."""
+    """Write the documents, stamping changed vectors with `generation`; True when a
+    vector was added, changed or removed."""
     # Later duplicates win, as when Meilisearch receives the same id twice in one batch.
     latest = {str(document["id"]): document for document in documents}
     invalid_ids = [id_ for id_ in latest if not VALID_DOCUMENT_ID.match(id_)]
@@ -527,7 +553,7 @@ def _write_documents(
                 _literal_bigrams([document.get(name) for name in LITERAL_ATTRIBUTES]),
             ],
         )
-    return _write_vectors(connection, tables, latest, vectors)
+    return _write_vectors(connection, tables, latest, vectors, generation)
 
 
 def _stored_vector(document: Document, vector_dimensions: int) -> bytes | None:
@@ -546,57 +572,89 @@ def _write_vectors(
     tables: _Tables,
     documents: Mapping[str, Document],
     vectors: Mapping[str, bytes | None],
+    generation: int,
 ) -> bool:
     """Store or remove each document's vector; True when any row really changed.
 
-    An unchanged vector (a status or price change) writes nothing, so the cached
-    matrix survives the outbox's many non-text updates.
+    An unchanged vector (a status or price change) writes nothing, so cached matrices
+    have nothing to catch up on after the outbox's many non-text updates.
     """
     table = _quote(tables.vectors)
-    changed = _delete_vectors(
-        connection, tables, [document_id for document_id, blob in vectors.items() if blob is None]
-    )
+    removed = [document_id for document_id, blob in vectors.items() if blob is None]
+    changed = _delete_vectors(connection, tables, removed, generation)
     for document_id, blob in vectors.items():
         if blob is None:
             continue
         cursor = connection.execute(
-            f"INSERT INTO {table} (id, listing_id, vector) VALUES (?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (id) DO UPDATE SET vector = excluded.vector,"
-            " listing_id = excluded.listing_id"
+            f"INSERT INTO {table} (id, listing_id, generation, vector)"  # noqa: S608
+            " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET vector = excluded.vector,"
+            " listing_id = excluded.listing_id, generation = excluded.generation"
             " WHERE vector IS NOT excluded.vector OR listing_id IS NOT excluded.listing_id",
-            [document_id, int(documents[document_id]["listing_id"]), blob],
+            [document_id, int(documents[document_id]["listing_id"]), generation, blob],
         )
         changed = changed or cursor.rowcount > 0
     return changed
 
 
-def _delete_vectors(connection: sqlite3.Connection, tables: _Tables, ids: Sequence[str]) -> bool:
-    """Remove these documents' vectors; True when there was one to remove."""
+def _delete_vectors(
+    connection: sqlite3.Connection, tables: _Tables, ids: Sequence[str], generation: int
+) -> bool:
+    """Remove these documents' vectors, noting the removal; True when there was one."""
     if not ids:
         return False
     cursor = connection.execute(
-        f"DELETE FROM {_quote(tables.vectors)} WHERE id IN (SELECT value FROM json_each(?))",  # noqa: S608
+        f"DELETE FROM {_quote(tables.vectors)} WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+        " RETURNING id",
         [json.dumps(list(ids))],
     )
-    return cursor.rowcount > 0
-
-
-def _vector_generation(connection: sqlite3.Connection, catalogue: Catalogue) -> int:
-    row = _execute(
-        connection,
-        "SELECT generation FROM search_vector_generation WHERE catalogue = ?",
-        [catalogue],
-    ).fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-def _bump_vector_generation(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
-    """Tell every process holding this catalogue's matrix that it is stale."""
-    connection.execute(
-        "INSERT INTO search_vector_generation (catalogue, generation) VALUES (?, 1)"
-        " ON CONFLICT (catalogue) DO UPDATE SET generation = generation + 1",
-        [catalogue],
+    removed = [(row[0], generation) for row in cursor.fetchall()]
+    connection.executemany(
+        f"INSERT INTO {_quote(tables.vector_removals)} (id, generation) VALUES (?, ?)"  # noqa: S608
+        " ON CONFLICT (id) DO UPDATE SET generation = excluded.generation",
+        removed,
     )
+    return bool(removed)
+
+
+@dataclass(frozen=True)
+class _VectorGeneration:
+    """A catalogue's row of `search_vector_generation`."""
+
+    generation: int
+    reset: int
+
+    @property
+    def next(self) -> int:
+        """The stamp of the next change: writes are serialised (BEGIN IMMEDIATE), so the
+        transaction that reads it is the only one to use it."""
+        return self.generation + 1
+
+    @classmethod
+    def read(cls, connection: sqlite3.Connection, catalogue: Catalogue) -> _VectorGeneration:
+        row = _execute(
+            connection,
+            "SELECT generation, reset FROM search_vector_generation WHERE catalogue = ?",
+            [catalogue],
+        ).fetchone()
+        return cls(int(row[0]), int(row[1])) if row is not None else cls(0, 0)
+
+    @staticmethod
+    def record(connection: sqlite3.Connection, catalogue: Catalogue, generation: int) -> None:
+        connection.execute(
+            "INSERT INTO search_vector_generation (catalogue, generation, reset)"
+            " VALUES (?, ?, 0) ON CONFLICT (catalogue) DO UPDATE SET generation = ?",
+            [catalogue, generation, generation],
+        )
+
+    @classmethod
+    def reset_all(cls, connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+        """Every vector was replaced: cached matrices must be rebuilt from scratch."""
+        generation = cls.read(connection, catalogue).next
+        connection.execute(
+            "INSERT INTO search_vector_generation (catalogue, generation, reset)"
+            " VALUES (?, ?, ?) ON CONFLICT (catalogue) DO UPDATE SET generation = ?, reset = ?",
+            [catalogue, generation, generation, generation, generation],
+        )
 
 
 def _column_value(value: Any) -> Any:
@@ -843,7 +901,8 @@ class _Search:
 
     def _order_by(self) -> str:
         # Text made only of symbols has no words to rank by: order it like a browse.
-        query = self.query if self.is_text_search else replace(self.query, text="")
+        # Without the vector too: a vector with no text would mean "rank by cosine".
+        query = self.query if self.is_text_search else replace(self.query, text="", vector=None)
         sort = default_sort(query)
         if sort:
             return ", ".join(_sort_clause(key) for key in sort)
@@ -887,45 +946,109 @@ class _Search:
 FUSION_RANK_CONSTANT = 60
 
 
-@dataclass(frozen=True)
 class _VectorMatrix:
-    """One catalogue's vectors as a unit-row matrix, rows in `listing_id` order (so that
-    a stable sort breaks equal cosines by listing id, deterministically)."""
+    """One catalogue's vectors as unit rows, kept up to date by applying changes.
 
-    generation: int
-    ids: tuple[str, ...]
-    listing_ids: tuple[int, ...]
-    rows: npt.NDArray[np.float32]
-    row_of: dict[str, int]
+    Rows live in slots: a changed vector overwrites its slot, a new one takes a fresh
+    slot at the end (capacity grows by doubling), a removed one leaves a dead slot that
+    ranks nowhere. Too many dead slots and the matrix is built afresh. Equal cosines
+    are broken by listing id (`_top_rows`), not by slot, so the order is deterministic.
+    """
 
-    @classmethod
-    def load(
-        cls, connection: sqlite3.Connection, tables: _Tables, generation: int, dimensions: int
-    ) -> _VectorMatrix:
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+        self.generation = -1  # nothing applied yet: catching up loads everything
+        self.size = 0  # slots in use, dead or alive
+        self.rows = np.zeros((0, dimensions), dtype=np.float32)
+        self.listing_ids = np.zeros(0, dtype=np.int64)
+        self.alive = np.zeros(0, dtype=bool)
+        self.ids: list[str] = []
+        self.row_of: dict[str, int] = {}
+
+    def can_catch_up(self, state: _VectorGeneration) -> bool:
+        """False after a reset (a rebuild), or with more dead slots than live ones."""
+        if self.generation < state.reset or self.generation > state.generation:
+            return False
+        return self.size - len(self.row_of) <= max(1_000, len(self.row_of))
+
+    def catch_up(self, connection: sqlite3.Connection, tables: _Tables, generation: int) -> None:
+        """Apply every change stamped after this matrix's generation, up to `generation`
+        (read before the changes: a change committed meanwhile is applied again next
+        time, harmlessly)."""
+        since = self.generation
+        if since >= 0:
+            removed = _execute(
+                connection,
+                f"SELECT id FROM {_quote(tables.vector_removals)} WHERE generation > ?",  # noqa: S608
+                [since],
+            )
+            for (id_,) in removed:
+                self._remove(id_)
+        # Removals first: a vector removed then stored again is in the vectors table.
         records = _execute(
             connection,
             f"SELECT id, listing_id, vector FROM {_quote(tables.vectors)}"  # noqa: S608
-            " ORDER BY listing_id, id",
+            " WHERE generation > ? ORDER BY listing_id, id",
+            [since],
         ).fetchall()
-        row_bytes = 4 * dimensions
+        self._put(records)
+        self.generation = generation
+
+    def cosines(self, vector: VectorLike) -> npt.NDArray[np.float32]:
+        """Cosine of every slot to `vector`; dead slots get -inf.
+
+        einsum, not `@`: a matrix-vector product through a multi-threaded BLAS was 5x
+        slower on a busy two-core machine (threads fighting for the cores), einsum stays
+        on the calling thread.
+        """
+        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        scores = np.einsum("ij,j->i", self.rows[: self.size], query)
+        scores[~self.alive[: self.size]] = -np.inf
+        return scores
+
+    def _remove(self, id_: str) -> None:
+        row = self.row_of.pop(id_, None)
+        if row is not None:
+            self.alive[row] = False
+
+    def _put(self, records: list[Any]) -> None:
+        row_bytes = 4 * self.dimensions
         if any(len(record[2]) != row_bytes for record in records):
             raise SearchError(
-                f"stored vectors are not {dimensions}-dimensional: the engine's dimensions"
-                " changed since they were written; reindex"
+                f"stored vectors are not {self.dimensions}-dimensional: the engine's"
+                " dimensions changed since they were written; reindex"
             )
-        rows = np.frombuffer(b"".join(record[2] for record in records), dtype=np.float32)
-        ids = tuple(record[0] for record in records)
-        return cls(
-            generation=generation,
-            ids=ids,
-            listing_ids=tuple(int(record[1]) for record in records),
-            rows=_unit(rows.reshape(len(records), dimensions)),
-            row_of={id_: row for row, id_ in enumerate(ids)},
-        )
+        if not records:
+            return
+        vectors = np.frombuffer(b"".join(record[2] for record in records), dtype=np.float32)
+        vectors = _unit(vectors.reshape(len(records), self.dimensions))
+        fresh = [index for index, record in enumerate(records) if record[0] not in self.row_of]
+        self._reserve(len(fresh))
+        for index, record in enumerate(records):
+            id_ = record[0]
+            row = self.row_of.get(id_)
+            if row is None:
+                row = self.size
+                self.size += 1
+                self.ids.append(id_)
+                self.row_of[id_] = row
+            self.rows[row] = vectors[index]
+            self.listing_ids[row] = int(record[1])
+            self.alive[row] = True
 
-    def cosines(self, vector: Sequence[float]) -> npt.NDArray[np.float32]:
-        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-        return self.rows @ query
+    def _reserve(self, extra: int) -> None:
+        needed = self.size + extra
+        capacity = len(self.rows)
+        if needed <= capacity:
+            return
+        capacity = max(needed, 2 * capacity)
+        rows = np.zeros((capacity, self.dimensions), dtype=np.float32)
+        rows[: self.size] = self.rows[: self.size]
+        listing_ids = np.zeros(capacity, dtype=np.int64)
+        listing_ids[: self.size] = self.listing_ids[: self.size]
+        alive = np.zeros(capacity, dtype=bool)
+        alive[: self.size] = self.alive[: self.size]
+        self.rows, self.listing_ids, self.alive = rows, listing_ids, alive
 
 
 def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -936,16 +1059,20 @@ def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (rows / norms).astype(np.float32, copy=False)
 
 
-def _top_rows(scores: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+def _top_rows(
+    scores: npt.NDArray[np.float32], listing_ids: npt.NDArray[np.int64], count: int
+) -> npt.NDArray[np.intp]:
     """At least the `count` best rows (all rows tied with the last one too), best first,
-    equal scores in row order. Partitions first: a full sort of a large catalogue for
-    one page would cost more than the matrix product."""
+    equal scores by listing id. Partitions first: a full sort of a large catalogue for
+    one page would cost more than the cosines."""
     if count >= len(scores):
-        return np.argsort(-scores, kind="stable")
-    cut = len(scores) - count
-    kth_best = np.partition(scores, cut)[cut]
-    candidates = np.flatnonzero(scores >= kth_best)
-    return candidates[np.argsort(-scores[candidates], kind="stable")]
+        candidates = np.arange(len(scores))
+    else:
+        cut = len(scores) - count
+        kth_best = np.partition(scores, cut)[cut]
+        candidates = np.flatnonzero(scores >= kth_best)
+    order = np.lexsort((listing_ids[candidates], -scores[candidates]))
+    return candidates[order]
 
 
 class _SemanticSearch:
@@ -1031,7 +1158,8 @@ class _SemanticSearch:
         examined = 0
         wanted = self.window if not self.candidates.where.clauses else 2 * self.window
         while len(found) < self.window and examined < eligible:
-            rows = _top_rows(scores, min(wanted, eligible))[examined:eligible]
+            best = _top_rows(scores, self.matrix.listing_ids[: self.matrix.size], wanted)
+            rows = best[examined:eligible]
             ids = [self.matrix.ids[row] for row in rows.tolist()]
             allowed = self._allowed(ids)
             found.extend(id_ for id_ in ids if id_ in allowed)
@@ -1052,8 +1180,11 @@ class _SemanticSearch:
         return {row[0] for row in rows}
 
     def _without_vectors(self, count: int) -> list[str]:
-        """Filtered documents with no vector, by listing id: the end of a vector ranking."""
-        if count <= 0:
+        """Filtered documents with no vector, by listing id: the end of a vector ranking.
+
+        None under a ranking-score threshold: their semantic score is 0, below any.
+        """
+        if count <= 0 or self.query.ranking_score_threshold:
             return []
         where = self.candidates.where
         rows = _execute(
@@ -1074,7 +1205,7 @@ class _SemanticSearch:
             fused[id_] = fused.get(id_, 0.0) + ratio / (FUSION_RANK_CONSTANT + rank)
         listing_of = {hit.id: int(hit.document["listing_id"]) for hit in keyword_hits}
         for id_ in semantic_ids:
-            listing_of[id_] = self.matrix.listing_ids[self.matrix.row_of[id_]]
+            listing_of[id_] = int(self.matrix.listing_ids[self.matrix.row_of[id_]])
         return sorted(fused, key=lambda id_: (-fused[id_], listing_of[id_]))
 
     def _documents(self, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
@@ -71,6 +72,8 @@ from search.highlight import (
 )
 from search.text import fold_for_search, load_dictionary
 
+logger = logging.getLogger(__name__)
+
 # Hit counts are capped at this; the default of 1000 made "N results" wrong past 1000.
 MAX_TOTAL_HITS = 100_000
 BATCH_SIZE = 1_000
@@ -82,6 +85,9 @@ CROP_LENGTH_WORDS = 30
 # "sort" first: an explicit sort (price, newest) must win over relevance. Without a sort
 # parameter the rule does nothing and relevance decides.
 RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+# What Meilisearch answers when the embedder cannot be set on an index that holds
+# documents indexed before it (no `_vectors` at all) or vectors of other dimensions.
+EMBEDDER_REFUSED_BY_DOCUMENTS = ("vector_embedding_error", "invalid_vector_dimensions")
 # Kept-alive connections for searches: about one per thread searching at once (uvicorn's
 # thread pool). Past it, extra connections are opened and closed after their request.
 SEARCH_CONNECTIONS = 32
@@ -254,10 +260,7 @@ class MeilisearchEngine:
         return self._vector_dimensions
 
     def _validated(self, catalogue: Catalogue, query: SearchQuery) -> CatalogueSchema:
-        schema = validate_query(catalogue, query)
-        if query.vector is not None:
-            check_vector_dimensions(query.vector, self._vector_dimensions, "the query vector")
-        return schema
+        return validate_query(catalogue, query, vector_dimensions=self._vector_dimensions)
 
     def _engine_documents(self, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
         """Our documents as Meilisearch takes them: the vector moved into `_vectors`.
@@ -293,16 +296,30 @@ class MeilisearchEngine:
         """Create `uid` if missing, then (re)apply the catalogue's settings."""
         with _translated_errors():
             task_uid = self._client().create_index(uid, {"primaryKey": "id"}).task_uid
-        self._wait(task_uid, tolerated_error="index_already_exists")
+        self._wait(task_uid, tolerated_errors=("index_already_exists",))
         settings = index_settings(CATALOGUE_SCHEMAS[catalogue], self._vector_dimensions)
+        embedders = {"embedders": settings.pop("embedders")}
         with _translated_errors():
             task_uid = self._index(uid).update_settings(settings).task_uid
         self._wait(task_uid)
+        # Apart, so that an index from before vectors keeps its other settings and
+        # keeps answering keyword searches until a reindex gives it the embedder.
+        with _translated_errors():
+            task_uid = self._index(uid).update_settings(embedders).task_uid
+        refused = self._wait(task_uid, tolerated_errors=EMBEDDER_REFUSED_BY_DOCUMENTS)
+        if refused is not None:
+            logger.warning(
+                "Meilisearch index %s holds documents without vectors of %d dimensions (%s):"
+                " vector search there is off until `market reindex` rebuilds it",
+                uid,
+                self._vector_dimensions,
+                refused,
+            )
 
     def _delete_index(self, uid: str) -> None:
         with _translated_errors():
             task_uid = self._client().delete_index(uid).task_uid
-        self._wait(task_uid, tolerated_error="index_not_found")
+        self._wait(task_uid, tolerated_errors=("index_not_found",))
 
     def _swap(self, live_uid: str, fresh_uid: str) -> None:
         with _translated_errors():
@@ -333,8 +350,9 @@ class MeilisearchEngine:
             wait_oldest()
         return indexed
 
-    def _wait(self, task_uid: int, *, tolerated_error: str | None = None) -> None:
-        """Wait for a task and raise SearchError unless it succeeded."""
+    def _wait(self, task_uid: int, *, tolerated_errors: Sequence[str] = ()) -> str | None:
+        """Wait for a task and raise SearchError unless it succeeded or failed with one
+        of `tolerated_errors` (whose code it returns; None for a success)."""
         try:
             task = self._client().wait_for_task(
                 task_uid, timeout_in_ms=self._task_timeout_ms, interval_in_ms=25
@@ -348,10 +366,11 @@ class MeilisearchEngine:
                 f"Meilisearch at {self._url} is unreachable: {error}"
             ) from error
         if task.status == "succeeded":
-            return
+            return None
         error_details = task.error or {}
-        if tolerated_error is not None and error_details.get("code") == tolerated_error:
-            return
+        code = error_details.get("code")
+        if code in tolerated_errors:
+            return str(code)
         raise SearchError(
             f"Meilisearch task {task_uid} ({task.type} on {task.index_uid}) {task.status}: "
             f"{error_details.get('code')}: {error_details.get('message')}"

@@ -1020,6 +1020,18 @@ def test_ratio_zero_is_the_keyword_search(semantic_market: SearchBackend, text: 
     assert all(hit.semantic_score is None for hit in with_vector_.hits)
 
 
+@pytest.mark.parametrize("ratio", [0.0, 0.5])
+def test_a_vector_with_text_of_symbols_only(semantic_market: SearchBackend, ratio: float) -> None:
+    """Symbols have no words: at ratio 0 the search browses as without a vector, above
+    it the vector ranks alone."""
+    page = semantic(semantic_market, unit((VISION, 1.0)), "*", semantic_ratio=ratio, limit=100)
+    assert page.total >= len(page.hits)
+    if ratio == 0.0:
+        assert listing_ids(page) == listing_ids(search(semantic_market, "*", limit=100))
+    else:
+        assert listing_ids(page)[0] == SORTING
+
+
 def test_without_a_vector_the_ratio_changes_nothing(semantic_market: SearchBackend) -> None:
     assert listing_ids(search(semantic_market, "永磁", semantic_ratio=0.9)) == listing_ids(
         search(semantic_market, "永磁"))
@@ -1199,6 +1211,7 @@ def test_semantic_searches_from_many_threads_while_vectors_change(
 
 
 def test_rebuild_keeps_vectors_searchable(semantic_market: SearchBackend) -> None:
+    assert listing_ids(semantic(semantic_market, unit((VISION, 1.0))))[0] == SORTING
     replacement = [
         with_vector(document, RESULT_VECTORS[document["listing_id"]])
         for document in RESULTS if document["listing_id"] != SORTING
@@ -1243,3 +1256,55 @@ def test_local_engine_sees_vectors_written_by_another_process(tmp_path: Any) -> 
     finally:
         api.close()
         worker.close()
+
+
+def test_local_matrix_follows_many_removals_and_returns(tmp_path: Any) -> None:
+    """Past a thousand dead slots the cached matrix is built afresh; before, removals
+    and returns are applied in place. Either way the ranking is the stored vectors'."""
+    path = tmp_path / "search.sqlite3"
+    api, worker = LocalSearchEngine(path), LocalSearchEngine(path)
+    try:
+        api.ensure_indexes()
+        many = [with_vector(_result(2000 + number, title=f"批次{number}"),
+                            unit((VISION, 1.0), (CARBON, number / 1500)))
+                for number in range(1500)]
+        worker.upsert("results", many)
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=3)) == [2000, 2001, 2002]
+        worker.delete("results", [document["id"] for document in many[:10]])
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=1)) == [2010]
+        worker.upsert("results", many[:1])  # back, in a new slot
+        assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=2)) == [2000, 2010]
+        worker.delete("results", [document["id"] for document in many[:1400]])
+        page = semantic(api, unit((VISION, 1.0)), limit=100)
+        assert listing_ids(page) == list(range(3400, 3500))
+        assert page.total == 100
+    finally:
+        api.close()
+        worker.close()
+
+
+def test_meilisearch_index_from_before_vectors_keeps_answering_until_a_reindex(
+    search_engine: SearchBackend, meili_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index filled before the embedder existed holds documents without `_vectors`:
+    Meilisearch refuses the embedder there. Start-up must still succeed (keyword search
+    goes on), and the reindex's fresh index gets the embedder and the vectors."""
+    assert isinstance(search_engine, MeilisearchEngine)
+    client = meilisearch.Client(search_engine.url, search_engine.api_key)
+    uid = search_engine.index_uid("results")
+    client.wait_for_task(client.delete_index(uid).task_uid)
+    client.wait_for_task(client.create_index(uid, {"primaryKey": "id"}).task_uid)
+    legacy = client.index(uid).add_documents([RESULTS[0]], primary_key="id")
+    assert client.wait_for_task(legacy.task_uid).status == "succeeded"
+
+    with caplog.at_level("WARNING", logger="search.meili"):
+        search_engine.ensure_indexes()
+    assert "market reindex" in caplog.text
+    assert listing_ids(search(search_engine, "钕铁硼")) == [MAGNET]
+
+    search_engine.rebuild("results", iter([
+        with_vector(document, RESULT_VECTORS[document["listing_id"]]) for document in RESULTS
+    ]))
+    page = semantic(search_engine, unit((VISION, 1.0)))
+    assert listing_ids(page)[0] == SORTING
+    assert page.hits[0].semantic_score == pytest.approx(1.0, abs=1e-5)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from search.documents import (
+    VECTOR_KEY,
     DocumentError,
     demand_document,
     document_id,
+    document_vector,
     ipc_prefixes,
     normalize_ipc_prefix,
     result_document,
+    with_vector,
 )
 from search.text import (
     ENGINE_MAX_QUERY_WORDS,
@@ -206,3 +210,22 @@ def test_key_terms_drop_lone_characters_of_keywords_but_keep_one_character_keywo
     terms = extract_key_terms("海水鱼类保鲜技术", ["货架期", "钢"])
     assert "期" not in terms
     assert "货架期" in terms and "钢" in terms
+
+
+def test_with_vector_carries_plain_floats_and_leaves_the_document_alone() -> None:
+    document = result_document({"listing_id": 7, "title": "储能", "status": "published"})
+    row = np.array([0.6, 0.8], dtype=np.float32)
+    carrying = with_vector(document, row)
+    assert VECTOR_KEY not in document
+    assert carrying[VECTOR_KEY] == pytest.approx([0.6, 0.8])
+    assert all(type(value) is float for value in carrying[VECTOR_KEY])
+    assert document_vector(carrying) == carrying[VECTOR_KEY]
+    assert with_vector(document, None)[VECTOR_KEY] is None
+    assert document_vector(document) is None
+
+
+@pytest.mark.parametrize("vector", [[], [0.1, float("nan")], [float("inf")]])
+def test_with_vector_refuses_empty_or_non_finite_vectors(vector: list[float]) -> None:
+    document = result_document({"listing_id": 7, "title": "储能", "status": "published"})
+    with pytest.raises(DocumentError):
+        with_vector(document, vector)
