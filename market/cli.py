@@ -267,12 +267,14 @@ def outbox_failures(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """List outbox rows a worker gave up on, newest first."""
-    from market.discovery import indexing
+    from market.discovery import backfill, indexing
 
     with session_scope(_engine(_settings())) as session:
         rows, total = indexing.failed_events(session, 0, limit)
         status = indexing.outbox_status(session)
-    typer.echo(f"{total} failed, {status.pending} pending for search")
+        waiting = backfill.pending_backfill(session)
+    typer.echo(f"{total} failed, {status.pending} pending for search, "
+               f"{waiting} listings waiting for a vector")
     for row in rows:
         typer.echo(
             f"#{row.id} {row.topic} {row.entity_type} {row.entity_id} "

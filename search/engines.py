@@ -22,7 +22,8 @@ def create_search_engine(
     local_path: str | Path = ":memory:",
     vector_dimensions: int = DEFAULT_VECTOR_DIMENSIONS,
 ) -> SearchBackend:
-    """The configured engine; call `ensure_indexes()` on it once at startup."""
+    """The configured engine; call `ensure_indexes()` on it once at startup.
+    `vector_dimensions`: those of the embedder whose vectors the documents carry."""
     if backend == "meilisearch":
         if not meili_url:
             raise ValueError("the meilisearch search backend needs a URL (MARKET_MEILI_URL)")

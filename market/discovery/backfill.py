@@ -98,23 +98,9 @@ class VectorBackfill:
         if not claimed:
             return 0
         started = time.monotonic()
-        ours = [item for item in claimed if item.model_id in (None, self._embedder.model_id)]
-        if len(ours) < len(claimed):
-            logger.warning(
-                "%d listing.embed rows asked for another model than %s: settled unembedded",
-                len(claimed) - len(ours), self._embedder.model_id,
-            )
-        texts = self._passage_texts(ours)
-        embedded = 0
-
-        def count(batch: int) -> None:
-            nonlocal embedded
-            embedded += batch
-
+        texts = self._passage_texts(self._of_our_model(claimed))
         try:
-            vectors.vectors_for_engine(
-                self._db, self._embedder, list(dict.fromkeys(texts.values())), progress=count
-            )
+            embedded = self._embed_missing(list(dict.fromkeys(texts.values())))
         except EmbeddingError as error:
             self._retry_later(claimed, error)
             return len(claimed)
@@ -161,6 +147,27 @@ class VectorBackfill:
                      (payload or {}).get("model"))
             for row_id, entity_type, listing_id, payload in leased
         ]
+
+    def _of_our_model(self, claimed: Sequence[_Claimed]) -> list[_Claimed]:
+        ours = [item for item in claimed if item.model_id in (None, self._embedder.model_id)]
+        if len(ours) < len(claimed):
+            logger.warning(
+                "%d listing.embed rows asked for another model than %s: settled unembedded",
+                len(claimed) - len(ours), self._embedder.model_id,
+            )
+        return ours
+
+    def _embed_missing(self, texts: list[str]) -> int:
+        """Store a vector for every text (no connection held while the model works);
+        returns how many had to be embedded."""
+        embedded = 0
+
+        def count(batch: int) -> None:
+            nonlocal embedded
+            embedded += batch
+
+        vectors.vectors_for_engine(self._db, self._embedder, texts, progress=count)
+        return embedded
 
     def _passage_texts(self, claimed: Sequence[_Claimed]) -> dict[tuple[Catalogue, int], str]:
         """The current passage text of each claimed listing that still exists."""

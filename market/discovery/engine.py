@@ -36,16 +36,26 @@ _embedders: dict[tuple[object, ...], Embedder | None] = {}
 
 def search_engine_from_settings(settings: Settings) -> SearchBackend:
     """A new engine as configured (MARKET_SEARCH_BACKEND); indexes not yet ensured."""
+    dimensions = vector_dimensions(settings)
     if settings.search_backend == "local":
         path = settings.effective_search_local_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return create_search_engine("local", local_path=path)
+        return create_search_engine("local", local_path=path, vector_dimensions=dimensions)
     return create_search_engine(
         "meilisearch",
         meili_url=settings.meili_url,
         meili_api_key=settings.meili_master_key or None,
         index_prefix=settings.meili_index_prefix,
+        vector_dimensions=dimensions,
     )
+
+
+def vector_dimensions(settings: Settings) -> int:
+    """The engine's vector size: the embedder's (e5-small: 384). Without an embedder the
+    documents carry no vectors, and MARKET_EMBEDDING_DIMENSIONS keeps the engine's
+    settings what they will be once one is switched on."""
+    embedder = embedder_from_settings(settings)
+    return embedder.dimensions if embedder else settings.embedding_dimensions
 
 
 def app_search_engine(app: FastAPI) -> SearchBackend:

@@ -72,6 +72,7 @@ def test_killing_the_worker_mid_batch_loses_nothing(
         "MARKET_MEILI_INDEX_PREFIX": prefix,
         "MARKET_OUTBOX_BATCH_SIZE": "25",
         "MARKET_OUTBOX_POLL_SECONDS": "0.1",
+        "MARKET_EMBEDDER": "none",  # indexing is under test here, not vectors
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "market.cli", "worker"], env=environment, cwd=REPO_ROOT,
@@ -106,6 +107,7 @@ def test_sigterm_lets_the_worker_finish_its_batch_and_exit(
         "MARKET_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "MARKET_SEARCH_BACKEND": "local",
         "MARKET_OUTBOX_POLL_SECONDS": "0.1",
+        "MARKET_EMBEDDER": "none",  # indexing is under test here, not vectors
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "market.cli", "worker"], env=environment, cwd=REPO_ROOT,

