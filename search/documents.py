@@ -85,6 +85,8 @@ class ResultDocument(TypedDict):
     status: str
     published_at: int | None
     discipline: str | None
+    # Searchable, so that an inventor's name finds the patent (the lowest weight).
+    inventors: list[str]
     vector: NotRequired[list[float] | None]
 
 
@@ -127,7 +129,7 @@ class CatalogueSchema:
 
 RESULTS_SCHEMA = CatalogueSchema(
     id_prefix="result",
-    searchable=("title", "keywords", "summary", "ipc_codes", "organization_name"),
+    searchable=("title", "keywords", "summary", "ipc_codes", "organization_name", "inventors"),
     filterable=(
         "listing_id",
         "kind",
@@ -282,6 +284,7 @@ def result_document(fields: Mapping[str, Any]) -> ResultDocument:
         status=_required_text(fields, "status"),
         published_at=_optional_timestamp(fields, "published_at"),
         discipline=_optional_text(fields, "discipline"),
+        inventors=_texts(fields, "inventors"),
     )
 
 

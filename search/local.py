@@ -94,6 +94,7 @@ from search.highlight import (
 )
 from search.text import (
     ENGINE_MAX_QUERY_WORDS,
+    characters_of_run,
     load_dictionary,
     segment_for_index,
     segment_query,
@@ -102,12 +103,12 @@ from search.text import (
 logger = logging.getLogger(__name__)
 
 # Bumped whenever the table layout changes; an older file is emptied and must be rebuilt.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 BATCH_SIZE = 500
 CROP_LENGTH_CHARACTERS = 60
 CROP_CONTEXT_BEFORE_MATCH = 15
 # Attribute weights for bm25, heaviest first, like Meilisearch's attribute ranking rule.
-ATTRIBUTE_WEIGHTS = (10.0, 8.0, 3.0, 2.0, 1.0)
+ATTRIBUTE_WEIGHTS = (10.0, 8.0, 3.0, 2.0, 1.0, 1.0)
 LITERAL_COLUMN = "literal"
 # The short texts only: over long texts the phrase queries cost 3x per search (measured
 # on the 1,000 CSL records), and a listing is found by its title and keywords.
@@ -715,6 +716,9 @@ def _query_words(text: str) -> list[_QueryWord]:
     for position, word in enumerate(words):
         is_last = position == len(words) - 1
         alternatives = [_fts_phrase(word, prefix=is_last)]
+        characters = characters_of_run(word)
+        if characters is not None:  # indexed as characters side by side (高 镍)
+            alternatives.append(_fts_phrase(" ".join(characters)))
         surface_forms = [word]
         for synonym in dictionary.synonyms_of(word):
             synonym_words = segment_query(synonym)

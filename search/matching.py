@@ -4,7 +4,8 @@ The engine is good at words and blind to everything else a technology broker wei
 so matching runs in two steps:
 
 1. Recall. The source listing's most specific terms (`search.text.extract_key_terms`:
-   keywords first, then title words; demand phrasing such as 寻求/征集/需求 and generic
+   keywords first, then title words, then a few words of the description or summary;
+   demand phrasing such as 寻求/征集/需求 and generic
    words such as 技术 removed; at most 20 words, sent as combined queries of at most 10,
    the engines' limit, so no key term is silently dropped) go to the engine with the
    "frequency" matching strategy, which tolerates missing words: far more precise than
@@ -16,6 +17,10 @@ so matching runs in two steps:
    field and everywhere, and the key field's newest listings join
    (`_broadening_queries`). These searches go to the engine together, in one round trip
    (`SearchBackend.search_many`).
+   With the source's stored passage vector (`SemanticSide`), the nearest listings by
+   cosine join as candidates, in the same round trip as the combined query: they find
+   the counterpart told in other words (a symptom against a method), which no word
+   search can.
 
 2. Re-ranking. Each (demand, result) pair gets
 
@@ -23,6 +28,10 @@ so matching runs in two steps:
 
    with every component in 0..1:
 
+   - semantic  cosine of the two passage vectors, mapped from e5's narrow band
+               (`SEMANTIC_FLOOR`..`SEMANTIC_CEILING`) to 0..1. Symmetric: the same pair
+               scores the same from both sides. A pair without both vectors is scored
+               without it, with `LEXICAL_WEIGHTS`;
    - text      0.5 × engine relevance (the candidate's ranking score divided by the best
                candidate's, so scores of either engine become comparable within one list)
                + 0.5 × query-term coverage (share of query terms, or their synonyms, found
@@ -49,9 +58,12 @@ a row), never on ORM objects; `find_matches` is the only function that talks to 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from search.backend import (
     MAX_PAGE_SIZE,
@@ -77,21 +89,41 @@ from search.text import (
 Direction = Literal["demand_to_results", "result_to_demands"]
 
 # --- weights (sum to 1) -------------------------------------------------------------------
-WEIGHT_TEXT = 0.45
-WEIGHT_FIELD = 0.15
-WEIGHT_IPC = 0.10
-WEIGHT_BUDGET = 0.10
-WEIGHT_MODE = 0.08
-WEIGHT_MATURITY = 0.07
-WEIGHT_DISTRICT = 0.05
+# Meaning weighs most: measured on the plain-language demands and the 200 demands of
+# scripts/search_quality.py (local engine, docs/SEARCH.md "Quality"), text/semantic
+# 0.30/0.25 put the record in the top 10 for 0.809 (MRR 0.583, P@10 0.368),
+# 0.25/0.35 for 0.861 (0.634, 0.373), 0.20/0.45 for 0.878 (0.668, 0.355).
+WEIGHT_TEXT = 0.20
+WEIGHT_SEMANTIC = 0.45
+WEIGHT_FIELD = 0.11
+WEIGHT_IPC = 0.07
+WEIGHT_BUDGET = 0.05
+WEIGHT_MODE = 0.04
+WEIGHT_MATURITY = 0.04
+WEIGHT_DISTRICT = 0.04
 WEIGHTS: dict[str, float] = {
     "text": WEIGHT_TEXT,
+    "semantic": WEIGHT_SEMANTIC,
     "field": WEIGHT_FIELD,
     "ipc": WEIGHT_IPC,
     "budget": WEIGHT_BUDGET,
     "mode": WEIGHT_MODE,
     "maturity": WEIGHT_MATURITY,
     "district": WEIGHT_DISTRICT,
+}
+# A pair whose meaning is unknown (no embedder, or a listing not embedded yet) is judged
+# on its words and attributes with the weights matching had before vectors, so that a
+# deployment without an embedder ranks exactly as before (a neutral meaning would have
+# shifted the balance from the words to the attributes: the plain-language demands'
+# top 10 fell from 0.539 to 0.496 when measured).
+LEXICAL_WEIGHTS: dict[str, float] = {
+    "text": 0.45,
+    "field": 0.15,
+    "ipc": 0.10,
+    "budget": 0.10,
+    "mode": 0.08,
+    "maturity": 0.07,
+    "district": 0.05,
 }
 
 # An attribute one side leaves empty: no evidence either way.
@@ -132,6 +164,22 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
     "转让": frozenset({"许可"}),
     "许可": frozenset({"转让"}),
 }
+
+# e5 puts almost every pair of listings at a cosine of 0.8-0.9: the band is stretched
+# to 0..1 so that the component separates neighbours from strangers. Measured with the
+# 115 plain-language demands' passage vectors against the 1,000 records: the median
+# pair 0.844 (99th percentile 0.882), a demand and its own record 0.898 (10th
+# percentile 0.868). A floor at the median pair (0.84) put the record in the top 10 for
+# 0.878 of them (MRR@10 0.668); at 0.86, 0.887 (0.714), while the 200 topic demands'
+# P@10 fell from 0.355 to 0.327 (still above the lexical 0.296). The plain-language
+# demands are the case meaning is for, so 0.86; credit 0.5 (an agreement in the
+# explanation) starts at 0.89, above the 99th percentile of record pairs.
+SEMANTIC_FLOOR = 0.86
+SEMANTIC_CEILING = 0.92
+# From this credit on the explanation says the pair is close in meaning.
+SEMANTIC_AGREEMENT = 0.5
+# Nearest listings by vector fetched beside the word searches.
+SEMANTIC_CANDIDATES = 50
 
 DEFAULT_CANDIDATES = 50
 # When the combined query finds fewer than the wanted candidates, this many leading
@@ -202,6 +250,33 @@ class Match:
     score: float
     engine_score: float | None
     explanation: Explanation
+    # Cosine of the two passage vectors; None when either has none.
+    semantic_score: float | None = None
+
+
+VectorLike = Sequence[float] | npt.NDArray[np.float32]
+CandidateVectors = Callable[[Sequence[Mapping[str, Any]]], Sequence[VectorLike | None]]
+
+
+@dataclass(frozen=True)
+class SemanticSide:
+    """The source's stored passage vector, and where the candidates' vectors come from.
+
+    `candidate_vectors(documents)` answers one stored vector (or None) per candidate
+    document, in order; the application reads them from its vector store, so that every
+    candidate, however it was found, gets the same symmetric passage-to-passage cosine.
+    """
+
+    vector: VectorLike
+    candidate_vectors: CandidateVectors
+
+    def similarities(self, documents: Sequence[Mapping[str, Any]]) -> list[float | None]:
+        if not documents:
+            return []
+        source = np.asarray(self.vector, dtype=np.float32)
+        found = self.candidate_vectors(documents)
+        return [None if vector is None else float(np.dot(source, np.asarray(vector, "f4")))
+                for vector in found]
 
 
 @dataclass(frozen=True)
@@ -243,6 +318,7 @@ def build_query(source: Mapping[str, Any]) -> MatchQuery:
         str(source.get("title") or ""),
         [str(keyword) for keyword in source.get("keywords") or ()],
         max_words=MATCHING_QUERY_WORDS,
+        body=str(source.get("description") or source.get("summary") or ""),
     )
     return MatchQuery(terms=terms)
 
@@ -259,26 +335,39 @@ def find_matches(
     candidates: int = DEFAULT_CANDIDATES,
     limit: int = DEFAULT_LIMIT,
     visibility: Visibility | None = None,
+    semantic: SemanticSide | None = None,
 ) -> list[Match]:
     """Ask the engine for candidates and return the best `limit` after re-ranking.
 
     Raises the engine's `SearchUnavailable` when it cannot be reached. Candidates are
     published listings only (the default visibility): a match is a suggestion to
-    contact someone, which makes sense only for listings on the market.
+    contact someone, which makes sense only for listings on the market. With
+    `semantic`, the source's nearest listings by vector are candidates too, and every
+    candidate's cosine to the source is part of its score.
     """
     query = build_query(source)
-    if not query.terms:
+    if not query.terms and semantic is None:
         return []
     catalogue = candidate_catalogue(direction)
     wanted = min(max(candidates, limit), MAX_PAGE_SIZE)
     visibility = visibility or Visibility.public()
-    leading, *later = _combined_pages(engine, catalogue, query, wanted, visibility)
+    searches = [_recall_query(text, wanted, visibility) for text in query.chunks]
+    if semantic is not None:
+        searches.append(_nearest_query(semantic.vector, visibility))
+    pages = _search_all(engine, catalogue, searches)
+    nearest = pages.pop() if semantic is not None else None
     candidates_found = _Candidates()
-    candidates_found.add(leading, 1.0)
-    # The later terms' combined queries: weaker evidence than the leading terms'.
-    for page in later:
-        candidates_found.add(page, BROADENED_RELEVANCE)
-    if len(candidates_found.hits) < wanted:
+    if pages:
+        leading, *later = pages
+        candidates_found.add(leading, 1.0)
+        # The later terms' combined queries: weaker evidence than the leading terms'.
+        for page in later:
+            candidates_found.add(page, BROADENED_RELEVANCE)
+    lexical_found = len(candidates_found.hits)
+    if nearest is not None:
+        # Found by meaning alone: the engine has no opinion about their words.
+        candidates_found.add(nearest, 0.0, by_meaning=True)
+    if query.terms and lexical_found < wanted:
         # A second round trip, only when needed: in a large catalogue the combined query
         # fills the candidates (all 100 sampled demands at 100,000 listings), in a small
         # one it comes back short for almost every listing (docs/SEARCH.md).
@@ -287,36 +376,50 @@ def find_matches(
         for search, page in zip(searches, engine.search_many(catalogue, searches), strict=True):
             # A browse of the key field matched no words: the engine has no opinion.
             candidates_found.add(page, BROADENED_RELEVANCE if search.text else 0.0)
+    similarities = (semantic.similarities([hit.document for hit in candidates_found.hits])
+                    if semantic is not None else None)
     return rerank(direction, source, query, candidates_found.hits,
-                  candidates_found.relevance)[:limit]
+                  candidates_found.relevance, similarities,
+                  candidates_found.by_meaning)[:limit]
 
 
 @dataclass
 class _Candidates:
     """Hits gathered from several searches, each once, with the engine's opinion of it
-    (relative to the best hit of its own search, times the search's credit)."""
+    (relative to the best hit of its own search, times the search's credit), and which
+    of them the vector search brought (`by_meaning`)."""
 
     hits: list[SearchHit] = field(default_factory=list)
     relevance: list[float] = field(default_factory=list)
+    by_meaning: set[str] = field(default_factory=set)
     _seen: set[str] = field(default_factory=set)
 
-    def add(self, page: SearchPage, credit: float) -> None:
+    def add(self, page: SearchPage, credit: float, *, by_meaning: bool = False) -> None:
         fresh = [hit for hit in page.hits if hit.id not in self._seen]
+        if by_meaning:
+            self.by_meaning.update(hit.id for hit in fresh)
         self._seen.update(hit.id for hit in fresh)
         self.hits += fresh
         self.relevance += [credit * value for value in relative_engine_scores(fresh)]
 
 
-def _combined_pages(
-    engine: SearchBackend, catalogue: Catalogue, query: MatchQuery, wanted: int,
-    visibility: Visibility,
+def _search_all(
+    engine: SearchBackend, catalogue: Catalogue, searches: list[SearchQuery]
 ) -> list[SearchPage]:
-    """One page per combined query (usually one), in one round trip. Terms past the
-    engines' 10-word limit go to a second combined query rather than being dropped."""
-    recalls = [_recall_query(text, wanted, visibility) for text in query.chunks]
-    if len(recalls) == 1:
-        return [engine.search(catalogue, recalls[0])]
-    return list(engine.search_many(catalogue, recalls))
+    """The pages of the first round trip: one per combined query (usually one; terms
+    past the engines' 10-word limit go to a second combined query rather than being
+    dropped) and the vector search, all in one request."""
+    if len(searches) == 1:
+        return [engine.search(catalogue, searches[0])]
+    return list(engine.search_many(catalogue, searches))
+
+
+def _nearest_query(vector: VectorLike, visibility: Visibility) -> SearchQuery:
+    """The source's nearest listings by cosine alone (no words: ratio 1)."""
+    return SearchQuery(
+        vector=list(vector), semantic_ratio=1.0, visibility=visibility,
+        limit=SEMANTIC_CANDIDATES, show_ranking_score=True,
+    )
 
 
 def _recall_query(
@@ -372,17 +475,22 @@ def rerank(
     query: MatchQuery,
     hits: Sequence[SearchHit],
     relevance: Sequence[float] | None = None,
+    similarities: Sequence[float | None] | None = None,
+    by_meaning: Iterable[str] = (),
 ) -> list[Match]:
     """Score every hit against the source; best first, ties by engine order then id.
 
     `relevance` is the engine's opinion of each hit in 0..1 (default: each hit's score
-    relative to the best hit's, see `relative_engine_scores`).
+    relative to the best hit's, see `relative_engine_scores`); `similarities` each hit's
+    cosine to the source (None: unknown); `by_meaning` the ids the vector search found.
     """
     relevance = list(relevance) if relevance is not None else relative_engine_scores(hits)
+    cosines = list(similarities) if similarities is not None else [None] * len(hits)
+    found_by_meaning = set(by_meaning)
     scored: list[tuple[float, int, int, Match]] = []
     for rank, hit in enumerate(hits):
         match = score_candidate(direction, source, hit.document, query, relevance[rank],
-                                hit.score)
+                                hit.score, cosines[rank], hit.id in found_by_meaning)
         scored.append((-match.score, rank, match.listing_id, match))
     scored.sort(key=lambda item: item[:3])
     return [item[3] for item in scored]
@@ -409,8 +517,11 @@ def score_candidate(
     query: MatchQuery,
     engine_relevance: float,
     engine_score: float | None = None,
+    similarity: float | None = None,
+    found_by_meaning: bool = False,
 ) -> Match:
-    """Score one pair. `engine_relevance` is the engine's relative opinion in 0..1."""
+    """Score one pair. `engine_relevance` is the engine's relative opinion in 0..1,
+    `similarity` the cosine of the two passage vectors (None: one has none)."""
     if direction == "demand_to_results":
         demand, result = source, candidate
     else:
@@ -419,13 +530,15 @@ def score_candidate(
     verdicts = _Verdicts()
     text_credit = ENGINE_SHARE_OF_TEXT * engine_relevance + (1 - ENGINE_SHARE_OF_TEXT) * coverage
     verdicts.add("text", text_credit)
+    _judge_meaning(verdicts, similarity, found_by_meaning)
     _judge_field(verdicts, demand, result)
     _judge_ipc(verdicts, demand, result)
     _judge_budget(verdicts, demand, result)
     _judge_mode(verdicts, demand, result)
     _judge_maturity(verdicts, result)
     _judge_district(verdicts, demand, result)
-    score = sum(WEIGHTS[name] * credit for name, credit in verdicts.components.items())
+    weights = LEXICAL_WEIGHTS if similarity is None else WEIGHTS
+    score = sum(weights[name] * credit for name, credit in verdicts.components.items())
     explanation = Explanation(
         matched_terms=matched,
         missing_terms=missing,
@@ -440,6 +553,7 @@ def score_candidate(
         score=round(min(max(score, 0.0), 1.0), 4),
         engine_score=engine_score,
         explanation=explanation,
+        semantic_score=None if similarity is None else round(similarity, 4),
     )
 
 
@@ -512,6 +626,24 @@ def _mentions(text: str, term: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _variants(term: str) -> tuple[str, ...]:
     return tuple(variant.lower() for variant in (term, *load_dictionary().synonyms_of(term)))
+
+
+def semantic_credit(similarity: float) -> float:
+    """A cosine of two passage vectors as a credit in 0..1 (see `SEMANTIC_FLOOR`)."""
+    spread = (similarity - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR)
+    return min(max(spread, 0.0), 1.0)
+
+
+def _judge_meaning(verdicts: _Verdicts, similarity: float | None, found_by_meaning: bool) -> None:
+    if similarity is None:
+        return  # judged without it (`LEXICAL_WEIGHTS`)
+    credit = semantic_credit(similarity)
+    if credit < SEMANTIC_AGREEMENT:
+        verdicts.add("semantic", credit)
+        return
+    how = "按语义检索找到" if found_by_meaning else "文本语义也接近"
+    verdicts.add("semantic", credit, agree=Reason(
+        "semantic", f"语义相近：内容相似度{similarity:.2f}，{how}"))
 
 
 def _judge_field(verdicts: _Verdicts, demand: Mapping[str, Any], result: Mapping[str, Any]) -> None:
@@ -699,6 +831,7 @@ def _condition_holds(document: Mapping[str, Any], condition: Condition) -> bool:
 
 __all__ = [
     "DEFAULT_CANDIDATES",
+    "LEXICAL_WEIGHTS",
     "WEIGHTS",
     "Direction",
     "Explanation",
@@ -706,11 +839,13 @@ __all__ = [
     "MatchQuery",
     "Reason",
     "SavedSearchRule",
+    "SemanticSide",
     "build_query",
     "document_matches_saved_search",
     "find_matches",
     "rerank",
     "score_candidate",
+    "semantic_credit",
     "shared_ipc_level",
     "term_coverage",
 ]

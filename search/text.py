@@ -224,12 +224,25 @@ def segment_for_index(text: str) -> list[str]:
     return [word for word in words if _is_word(word) and word not in dictionary.stop_words]
 
 
+def characters_of_run(word: str) -> list[str] | None:
+    """The single characters jieba cuts `word` into, when it cuts it into nothing else
+    (a word `segment_query` joined back from a run: 高镍 → 高 / 镍), else None.
+
+    An index holds such a word as those characters side by side, so an engine looks
+    for them as a phrase."""
+    if len(word) < 2:
+        return None
+    parts = [token for token in _segmenter().cut(word) if token.strip()]
+    return parts if len(parts) > 1 and all(map(_is_lone_character, parts)) else None
+
+
 def segment_query(text: str) -> list[str]:
-    """The distinct words of a query, in order, lower case, without stop words."""
-    dictionary = load_dictionary()
-    words = (token.strip().lower() for token in _segmenter().cut(fold_for_search(text)))
-    meaningful = (word for word in words if _is_word(word) and word not in dictionary.stop_words)
-    return list(dict.fromkeys(meaningful))
+    """The distinct words of a query, in order, lower case, without stop words.
+
+    A run of single characters is one word (`_words_with_rejoined_characters`): jieba
+    cuts a word it does not know (高镍, 箍趾病) into characters, and each of them alone
+    would match hundreds of listings."""
+    return _words_with_rejoined_characters(text, keep_lone_characters=True)
 
 
 def _is_lone_character(word: str) -> bool:
@@ -248,19 +261,20 @@ def query_word_count(term: str) -> int:
     return max(len(segment_query(term)), 1)
 
 
-def _words_with_rejoined_characters(text: str) -> list[str]:
-    """`segment_query`'s words, except that a run of single characters is joined back.
+def _words_with_rejoined_characters(text: str, *, keep_lone_characters: bool = False) -> list[str]:
+    """jieba's words of a query, except that a run of single characters is joined back.
 
     jieba cuts a word it does not know (箍趾病, 癫癎, 去雾) into single characters, and
     a lone character says nothing; the run as a whole is the rare, telling word. A lone
-    character between words is still dropped.
+    character between words is dropped unless `keep_lone_characters` (a query of one
+    character, 钢, means it).
     """
     dictionary = load_dictionary()
     words: list[str] = []
     run: list[str] = []
 
     def end_run() -> None:
-        if len(run) > 1:
+        if len(run) > 1 or (run and keep_lone_characters):
             words.append("".join(run))
         run.clear()
 
@@ -302,14 +316,25 @@ def keyword_terms(keyword: str) -> list[str]:
     return terms
 
 
+# Words a listing's long text (a demand's problem description, a result's summary) may
+# add to its matching terms, after the keywords' and the title's: the description is
+# where an enterprise names the product and the symptom in its own words, but it is
+# long, and every extra term dilutes the query.
+BODY_MAX_TERMS = 6
+
+
 def extract_key_terms(
-    title: str, keywords: Sequence[str] = (), max_words: int = ENGINE_MAX_QUERY_WORDS
+    title: str,
+    keywords: Sequence[str] = (),
+    max_words: int = ENGINE_MAX_QUERY_WORDS,
+    body: str = "",
 ) -> list[str]:
     """The most specific terms of a listing, for a matching query.
 
     Keywords come first (their owner chose them, see `keyword_terms`), then title
     words, longest first (longer Chinese words are rarer and more specific: 钕铁硼 before
-    材料). Demand phrasing, function words, generic words (技术 of 相关技术) and lone
+    材料), then up to `BODY_MAX_TERMS` words of the long text `body`, longest first.
+    Demand phrasing, function words, generic words (技术 of 相关技术) and lone
     Chinese characters are dropped. The terms hold at most `max_words` words as the
     engines count them, so with the default `" ".join(result)` is a query that loses
     nothing to the engines' 10-word limit (`query_chunks` cuts a longer list).
@@ -317,17 +342,56 @@ def extract_key_terms(
     if max_words < 1:
         raise ValueError("max_words must be at least 1")
     keyword_part = [term for keyword in keywords for term in keyword_terms(keyword)]
-    title_part = sorted(
-        filter(_meaningful, _words_with_rejoined_characters(title)), key=len, reverse=True)
+    title_part = _longest_first(title)
+    known = set(keyword_part) | set(title_part)
+    body_part = [word for word in _longest_first(body) if word not in known][:BODY_MAX_TERMS]
     terms: list[str] = []
     words = 0
-    for term in dict.fromkeys([*keyword_part, *title_part]):
+    for term in dict.fromkeys([*keyword_part, *title_part, *body_part]):
         count = query_word_count(term)
         if words + count > max_words:
             continue  # a shorter term further on may still fit
         terms.append(term)
         words += count
     return terms
+
+
+def _longest_first(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    return sorted(filter(_meaningful, _words_with_rejoined_characters(text)), key=len,
+                  reverse=True)
+
+
+def search_box_text(text: str) -> str:
+    """A search-box query as the engines should read it: runs of single characters as
+    phrases.
+
+    jieba cuts a word it does not know into single characters (高镍三元 → 高 / 镍 /
+    三元), and a lone character occurs in hundreds of listings: both engines' "last"
+    strategy then returned every listing with 高 in it. A run of two or more single
+    characters becomes a quoted phrase (`"高镍" 三元`): Meilisearch then wants those
+    characters side by side, and the local engine reads the run as one word
+    (`segment_query`), found literally in titles and keywords. Everything else, a lone
+    character between words included, stays as typed.
+    """
+    folded = fold_for_search(text)
+    parts: list[str] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        parts.append(' "' + "".join(run) + '" ' if len(run) > 1 else "".join(run))
+        run.clear()
+
+    stop_words = load_dictionary().stop_words
+    for token in _segmenter().cut(folded):
+        if _is_lone_character(token) and _is_word(token) and token not in stop_words:
+            run.append(token)
+        else:
+            end_run()
+            parts.append(token)
+    end_run()
+    return _WHITESPACE_RUN.sub(" ", "".join(parts)).strip()
 
 
 def query_chunks(terms: Sequence[str], max_words: int = ENGINE_MAX_QUERY_WORDS) -> list[str]:

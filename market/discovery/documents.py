@@ -55,6 +55,7 @@ def result_search_document(result: Result, organization_name: str = "") -> Resul
             "price_fen": result.price_fen,
             "price_negotiable": result.price_negotiable or result.price_fen is None,
             "discipline": result.discipline or None,
+            "inventors": list(result.inventors or []),
         }
     )
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from market.auth.actor import Actor, BureauActor, resolve_actor
+from market.auth.actor import Actor, BureauActor, OptionalActor, resolve_actor
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession, session_scope
@@ -34,10 +34,26 @@ from market.discovery.schemas import (
     ResultFacet,
     ResultSearchPage,
     ResultSearchSort,
+    SimilarDemands,
+    SimilarResults,
 )
+from market.discovery.semantic import AppEmbedder
 from market.errors import InvalidInput, NotFound, problem_responses
-from market.listings.models import ListingStatus, MaturityStage, TechField, TransferMode
-from search.backend import MAX_PAGE_SIZE, SearchError, SearchFilters, SearchQuery, SortKey
+from market.listings.models import (
+    ListingKind,
+    ListingStatus,
+    MaturityStage,
+    TechField,
+    TransferMode,
+)
+from search.backend import (
+    MAX_PAGE_SIZE,
+    SearchError,
+    SearchFilters,
+    SearchPage,
+    SearchQuery,
+    SortKey,
+)
 from search.documents import COOPERATION_MODES, DocumentError, normalize_ipc_prefix
 from search.text import warm_up
 
@@ -90,6 +106,10 @@ Fen = Annotated[int | None, Query(ge=0, le=10**13, description="Amount in fen")]
 Offset = Annotated[int, Query(ge=0, le=MAX_SEARCH_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Highlight = Annotated[bool, Query(description="Mark matches with <em> in `highlights`")]
+Semantic = Annotated[bool, Query(
+    description="Rank by meaning as well as by words (hybrid); false: keywords only. "
+                "Keywords only anyway when the server has no embedder")]
+SimilarLimit = Annotated[int, Query(ge=1, le=50, description="How many (max 50)")]
 SEARCH_PROBLEMS = problem_responses(401, 422, 503)
 CooperationModeName = str
 
@@ -105,7 +125,9 @@ CooperationModeName = str
     ),
 )
 async def search_results(
+    request: Request,
     engine: SearchEngine,
+    embedder: AppEmbedder,
     actor: SearchActor,
     q: Text = "",
     field: Fields = [],  # noqa: B006 - FastAPI copies defaults per request
@@ -121,6 +143,7 @@ async def search_results(
     facets: Annotated[list[ResultFacet], Query()] = DEFAULT_RESULT_FACETS,
     sort: ResultSearchSort = ResultSearchSort.RELEVANCE,
     highlight: Highlight = True,
+    semantic: Semantic = True,
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> Response:
@@ -132,6 +155,14 @@ async def search_results(
     )
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
+    found = await run_in_threadpool(_by_patent_number, request, query, q)
+    if found is not None:
+        return _json(ResultSearchPage(
+            items=service.page_items(found), total=found.total,
+            total_source=service.TotalSource.ENGINE, offset=offset, limit=limit, facets={},
+        ))
+    if semantic:
+        query = await service.with_meaning(query, embedder, q)
     page, total_source = await service.run_search(engine, "results", query)
     return _json(ResultSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
@@ -150,6 +181,7 @@ async def search_results(
 )
 async def search_demands(
     engine: SearchEngine,
+    embedder: AppEmbedder,
     actor: SearchActor,
     q: Text = "",
     field: Fields = [],  # noqa: B006
@@ -165,6 +197,7 @@ async def search_demands(
     facets: Annotated[list[DemandFacet], Query()] = DEFAULT_DEMAND_FACETS,
     sort: DemandSearchSort = DemandSearchSort.RELEVANCE,
     highlight: Highlight = True,
+    semantic: Semantic = True,
     offset: Offset = 0,
     limit: Limit = 20,
 ) -> Response:
@@ -182,11 +215,22 @@ async def search_demands(
         budget_min_fen=budget_min_fen, budget_max_fen=budget_max_fen,
     )
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
+    if semantic:
+        query = await service.with_meaning(query, embedder, q)
     page, total_source = await service.run_search(engine, "demands", query)
     return _json(DemandSearchPage(
         items=service.page_items(page), total=page.total, total_source=total_source,
         offset=offset, limit=limit, facets=page.facets,
     ))
+
+
+def _by_patent_number(request: Request, query: SearchQuery, typed: str) -> SearchPage | None:
+    """A query that is a patent number, answered from the database (no session for any
+    other query: search touches no table)."""
+    if service.patent_number_of(typed) is None:
+        return None
+    with session_scope(request.app.state.engine, writes=False) as session:
+        return service.identifier_page(session, "results", query, typed)
 
 
 def _query(
@@ -199,12 +243,12 @@ def _query(
     offset: int,
     limit: int,
 ) -> SearchQuery:
-    return SearchQuery(
+    return service.search_box(SearchQuery(
         text=text, filters=filters, visibility=service.visibility_for(actor),
         facets=tuple(dict.fromkeys(str(facet) for facet in facets)),
         sort=() if sort.value == "relevance" else (SortKey.parse(sort.value),),
         offset=offset, limit=limit, highlight=highlight,
-    )
+    ))
 
 
 def _json(page: ResultSearchPage | DemandSearchPage) -> Response:
@@ -234,6 +278,43 @@ def _check_range(name: str, low: int | None, high: int | None) -> None:
         raise InvalidInput.on(
             f"query.{name}_min_fen", f"{name}_min_fen must not be above {name}_max_fen"
         )
+
+
+# --- similar listings ----------------------------------------------------------------------
+
+SIMILAR_PROBLEMS = problem_responses(401, 404, 422, 503)
+
+
+@router.get(
+    "/results/{listing_id}/similar", response_model=SimilarResults, responses=SIMILAR_PROBLEMS,
+    tags=["search"], summary="Research results similar to this one, best first",
+    description=(
+        "By the result's stored meaning (its passage vector) and its key terms. Anyone "
+        "who may read the result may ask; the similar results are those the caller "
+        "sees in search."
+    ),
+)
+def similar_results(
+    listing_id: PathId, actor: OptionalActor, session: DbSession, engine: SearchEngine,
+    embedder: AppEmbedder, limit: SimilarLimit = 10,
+) -> SimilarResults:
+    items = service.similar_listings(session, engine, embedder, actor, ListingKind.RESULT,
+                                     listing_id, limit)
+    return SimilarResults.model_validate({"source_id": listing_id, "items": items})
+
+
+@router.get(
+    "/demands/{listing_id}/similar", response_model=SimilarDemands, responses=SIMILAR_PROBLEMS,
+    tags=["search"], summary="Technology demands similar to this one, best first",
+    description="As GET /results/{listing_id}/similar, for demands.",
+)
+def similar_demands(
+    listing_id: PathId, actor: OptionalActor, session: DbSession, engine: SearchEngine,
+    embedder: AppEmbedder, limit: SimilarLimit = 10,
+) -> SimilarDemands:
+    items = service.similar_listings(session, engine, embedder, actor, ListingKind.DEMAND,
+                                     listing_id, limit)
+    return SimilarDemands.model_validate({"source_id": listing_id, "items": items})
 
 
 # --- outbox operations (bureau) ---------------------------------------------------------------

@@ -85,6 +85,11 @@ class _Hit(BaseModel):
         default_factory=dict,
         description="Attribute → HTML-safe text with matches in <em></em>; long texts cropped",
     )
+    semantic_score: float | None = Field(
+        default=None,
+        description="Cosine similarity of the listing to the query's meaning, when the "
+                    "search was semantic and the listing has a vector",
+    )
 
 
 class ResultHit(_Hit):
@@ -123,6 +128,16 @@ class ResultSearchPage(_SearchPage):
 
 
 class DemandSearchPage(_SearchPage):
+    items: list[DemandHit]
+
+
+class SimilarResults(BaseModel):
+    source_id: int
+    items: list[ResultHit]
+
+
+class SimilarDemands(BaseModel):
+    source_id: int
     items: list[DemandHit]
 
 

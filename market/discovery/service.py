@@ -1,25 +1,40 @@
-"""Searching the catalogues: who sees what, engine errors as API errors, exact totals."""
+"""Searching the catalogues: who sees what, words and meaning, engine errors as API
+errors, exact totals, and the listings similar to one."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session, col, select
+
 from market.auth.actor import Actor
+from market.discovery import documents as discovery_documents
+from market.discovery import semantic
 from market.errors import InvalidInput, ServiceUnavailable
+from market.listings import patents
+from market.listings import service as listings
+from market.listings.models import ListingKind, Result
+from search import matching
 from search.backend import (
+    MAX_PAGE_SIZE,
+    PUBLISHED,
     InvalidQueryError,
     SearchBackend,
     SearchError,
+    SearchHit,
     SearchPage,
     SearchQuery,
     SearchUnavailable,
     Visibility,
 )
 from search.documents import Catalogue, DocumentError
+from search.embedding import Embedder, Vectors
+from search.text import search_box_text
 
 from .schemas import TotalSource, hit_fields
 
@@ -29,6 +44,16 @@ SEARCH_UNAVAILABLE = "search_unavailable"
 # When the engine cannot answer, clients may try again after this many seconds.
 RETRY_AFTER_SECONDS = "30"
 
+# How much the query's meaning weighs against its words in a search-box query
+# (`SearchQuery.semantic_ratio`). Measured on the 1,000 records (docs/SEARCH.md,
+# "Quality"): a plain-language demand's title finds its record far more often with
+# meaning, while known-item queries (a title, keywords) stay on top, which at 0.5 and
+# above they no longer do: semantic hits crowd the keyword hits out.
+SEARCH_SEMANTIC_RATIO = 0.3
+# Similar listings: the source's own stored vector is the better evidence (its terms
+# alone find only listings that share a rare word).
+SIMILAR_SEMANTIC_RATIO = 0.7
+
 
 def visibility_for(actor: Actor | None) -> Visibility:
     """The public sees published listings; members also their own; the bureau all."""
@@ -37,6 +62,83 @@ def visibility_for(actor: Actor | None) -> Visibility:
     if actor.is_bureau:
         return Visibility.everything()
     return Visibility.for_organization(actor.organization_id)
+
+
+def patent_number_of(text: str) -> tuple[str, str] | None:
+    """("application" | "publication", the stored spelling) when the query is a Chinese
+    patent number however written (CN or ZL or neither, with or without the dot and the
+    check character, full-width digits), else None."""
+    compact = "".join(text.split()).upper()
+    try:
+        return "publication", patents.normalize_publication_number(compact)
+    except patents.PatentNumberError:
+        pass
+    digits = compact.removeprefix("CN").removeprefix("ZL").replace(".", "")
+    if digits.isdigit() and len(digits) in (8, 12):  # no check character: add it
+        compact = digits + patents.check_character(digits)
+    try:
+        return "application", patents.normalize_application_number(compact)
+    except patents.PatentNumberError:
+        return None
+
+
+def identifier_page(
+    session: Session, catalogue: Catalogue, query: SearchQuery, typed: str
+) -> SearchPage | None:
+    """The results holding this patent number, read from the database, or None when the
+    query is no patent number or no listing holds it (then the engine searches as usual).
+
+    The engines index no patent numbers (a number would be cut into meaningless digit
+    runs); they are columns of `results` (the application number indexed). The caller's
+    search visibility and the query's filters apply as in the engine."""
+    number = patent_number_of(typed) if catalogue == "results" else None
+    if number is None:
+        return None
+    kind, spelling = number
+    column = (Result.patent_application_number if kind == "application"
+              else Result.patent_publication_number)
+    rows = session.exec(select(Result).where(column == spelling).order_by(col(Result.id))).all()
+    rule = matching.SavedSearchRule.of("", query.filters)
+    documents = [document for document in (discovery_documents.search_document(row)
+                                           for row in rows)
+                 if _visible_in_search(query.visibility, document) and rule.matches(document)]
+    if not documents:
+        return None
+    hits = [SearchHit(id=str(document["id"]), document=document, score=1.0)
+            for document in documents[query.offset:query.offset + query.limit]]
+    return SearchPage(hits=hits, total=len(documents), total_is_exact=True,
+                      offset=query.offset, limit=query.limit)
+
+
+def _visible_in_search(visibility: Visibility, document: Mapping[str, Any]) -> bool:
+    return (visibility.unrestricted or document.get("status") == PUBLISHED
+            or (visibility.organization_id is not None
+                and document.get("organization_id") == visibility.organization_id))
+
+
+def search_box(query: SearchQuery) -> SearchQuery:
+    """What someone typed, as the engines should read it (`search_box_text`: a run of
+    single characters as a phrase, so that a lone character does not decide the
+    ranking)."""
+    return replace(query, text=search_box_text(query.text)) if query.text.strip() else query
+
+
+async def with_meaning(
+    query: SearchQuery, embedder: Embedder | None, typed: str
+) -> SearchQuery:
+    """The query made hybrid with the typed text's query vector (embedded off the event
+    loop, once per text and process). Unchanged without an embedder, for an empty text
+    or when embedding fails: then the search is by keywords, as before."""
+    if embedder is None or not typed.strip():
+        return query
+    vector = await run_in_threadpool(semantic.query_vector, embedder, typed)
+    return query if vector is None else hybrid(query, vector)
+
+
+def hybrid(query: SearchQuery, vector: Sequence[float] | Vectors) -> SearchQuery:
+    """A search-box query ranked by the words and by this query vector."""
+    return replace(query, vector=[float(value) for value in vector],
+                   semantic_ratio=SEARCH_SEMANTIC_RATIO)
 
 
 async def run_search(
@@ -53,9 +155,48 @@ async def run_search(
 
 def page_items(page: SearchPage) -> list[dict[str, Any]]:
     return [
-        {**hit_fields(hit.document), "score": hit.score, "highlights": hit.highlights}
+        {**hit_fields(hit.document), "score": hit.score, "highlights": hit.highlights,
+         "semantic_score": hit.semantic_score}
         for hit in page.hits
     ]
+
+
+def similar_listings(
+    session: Session,
+    engine: SearchBackend,
+    embedder: Embedder | None,
+    actor: Actor | None,
+    kind: ListingKind,
+    listing_id: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Listings of the same catalogue close to this one, best first, the listing itself
+    left out: by its stored passage vector and its matching terms.
+
+    The listing must be readable by the actor (another organisation's draft is a 404);
+    the similar ones are what the actor may see in search. Without a stored vector (no
+    embedder, or the worker has not embedded it yet) its words alone decide.
+    """
+    listing = listings.get_visible(session, actor, kind, listing_id)
+    catalogue = discovery_documents.CATALOGUE_OF_KIND[kind]
+    source = discovery_documents.search_document(listing)
+    vector = semantic.stored_passage_vector(session, embedder, catalogue, source)
+    terms = matching.build_query(source).text
+    if vector is None and not terms:
+        return []
+    query = SearchQuery(
+        text=terms,
+        vector=None if vector is None else vector.tolist(),
+        semantic_ratio=SIMILAR_SEMANTIC_RATIO if vector is not None else 0.0,
+        visibility=visibility_for(actor),
+        limit=min(limit + 1, MAX_PAGE_SIZE),
+        matching_strategy=matching.MATCHING_STRATEGY,
+        show_ranking_score=True,
+    )
+    with _engine_errors():
+        page = engine.search(catalogue, query)
+    others = [hit for hit in page.hits if hit.document.get("listing_id") != listing_id]
+    return page_items(replace(page, hits=others[:limit]))
 
 
 async def _total_from_facets(

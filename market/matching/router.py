@@ -11,6 +11,7 @@ from market.common.ids import PathId
 from market.common.pagination import Page, Paging
 from market.db import DbSession
 from market.discovery.engine import SearchEngine
+from market.discovery.semantic import AppEmbedder
 from market.errors import problem_responses
 from market.listings.models import ListingKind
 from market.matching import service
@@ -39,9 +40,10 @@ MatchLimit = Annotated[int, Query(ge=1, le=50, description="How many matches (ma
 )
 def demand_matches(
     listing_id: RowId, actor: CurrentActor, session: DbSession, engine: SearchEngine,
-    limit: MatchLimit = 10,
+    embedder: AppEmbedder, limit: MatchLimit = 10,
 ) -> MatchList:
-    return service.matches_for(session, engine, actor, ListingKind.DEMAND, listing_id, limit)
+    return service.matches_for(session, engine, actor, ListingKind.DEMAND, listing_id, limit,
+                               embedder)
 
 
 @router.get(
@@ -52,9 +54,10 @@ def demand_matches(
 )
 def result_matches(
     listing_id: RowId, actor: CurrentActor, session: DbSession, engine: SearchEngine,
-    limit: MatchLimit = 10,
+    embedder: AppEmbedder, limit: MatchLimit = 10,
 ) -> MatchList:
-    return service.matches_for(session, engine, actor, ListingKind.RESULT, listing_id, limit)
+    return service.matches_for(session, engine, actor, ListingKind.RESULT, listing_id, limit,
+                               embedder)
 
 
 @router.post(

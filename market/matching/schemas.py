@@ -43,6 +43,10 @@ class MatchRead(BaseModel):
     listing: MatchedListing
     score: float = Field(description="0..1; see docs/SEARCH.md, Quality, for the formula")
     engine_score: float | None
+    semantic_score: float | None = Field(
+        default=None,
+        description="Cosine of the two listings' passage vectors; null when either has none",
+    )
     explanation: ExplanationRead
     useful: bool | None = None
     feedback_reason: str = ""

@@ -30,6 +30,7 @@ from market.common.codes import split_codes
 from market.common.pagination import PageParams, paginate
 from market.db import one_of, utcnow
 from market.discovery import documents as discovery_documents
+from market.discovery import semantic
 from market.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from market.listings import service as listings
 from market.listings.models import (
@@ -65,6 +66,7 @@ from search.backend import (
     SearchUnavailable,
     validate_query,
 )
+from search.embedding import Embedder
 
 MAX_SAVED_SEARCHES_PER_USER = 20
 SAVED_SEARCH_TOPIC = "saved_search.match"
@@ -95,13 +97,20 @@ def matches_for(
     kind: ListingKind,
     listing_id: int,
     limit: int,
+    embedder: Embedder | None = None,
 ) -> MatchList:
-    """The best counterparts of a listing, stored for brokers and owners."""
+    """The best counterparts of a listing, stored for brokers and owners.
+
+    With an embedder, the listing's stored passage vector brings the nearest
+    counterparts by meaning too (never embedded here: a listing the worker has not
+    embedded yet is matched by its words)."""
     listing = _matchable_source(session, actor, kind, listing_id)
     source = listing_features(listing)
     query = matching.build_query(source)
+    direction = _DIRECTIONS[kind]
+    side = semantic_side(session, embedder, kind, source)
     try:
-        found = matching.find_matches(engine, _DIRECTIONS[kind], source, limit=limit)
+        found = matching.find_matches(engine, direction, source, limit=limit, semantic=side)
     except SearchError as error:
         # The engine's own message (its address, index names) goes to the log only.
         logger.warning("matching %s %s failed: %s", kind, listing_id, error)
@@ -115,6 +124,20 @@ def matches_for(
     assert listing.id is not None
     return MatchList(source_kind=kind.value, source_id=listing.id, query_terms=query.terms,
                      items=items)
+
+
+def semantic_side(
+    session: Session, embedder: Embedder | None, kind: ListingKind, source: Mapping[str, Any]
+) -> matching.SemanticSide | None:
+    """The source's stored vector and the reader of its candidates' vectors, or None."""
+    if embedder is None:
+        return None
+    own = discovery_documents.CATALOGUE_OF_KIND[kind]
+    vector = semantic.stored_passage_vector(session, embedder, own, source)
+    if vector is None:
+        return None
+    other = matching.candidate_catalogue(_DIRECTIONS[kind])
+    return matching.SemanticSide(vector, semantic.stored_vectors_reader(session, embedder, other))
 
 
 def listing_features(listing: Listing) -> dict[str, Any]:
@@ -243,6 +266,7 @@ def _present(match: matching.Match, row: _Shown | None) -> MatchRead:
         ),
         score=match.score,
         engine_score=match.engine_score,
+        semantic_score=match.semantic_score,
         explanation=ExplanationRead.model_validate(match.explanation.as_dict()),
         useful=row.useful if row else None,
         feedback_reason=row.feedback_reason if row else "",

@@ -14,11 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from market.discovery import indexing
+from market.discovery.engine import set_app_embedder
 from search.backend import SearchBackend, SearchPage, SearchQuery
 from search.documents import Catalogue as CatalogueName
 from search.meili import MeilisearchEngine
 from tests.support.catalogue import Catalogue
 from tests.support.indexing import ids_of
+from tests.support.semantic import e5, index_with_vectors, plain_demand, record_payload
 
 pytestmark = pytest.mark.usefixtures("any_search_engine")
 
@@ -281,3 +283,130 @@ def test_a_meilisearch_app_keeps_one_search_session_while_it_runs(
     assert session.closed
     assert meili._async_connections._sessions == {}
     meili.drop_indexes()
+
+
+# --- words and meaning ------------------------------------------------------------------------
+
+
+def test_single_characters_do_not_decide_a_search(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    # jieba cuts 高镍三元 into 高 / 镍 / 三元: the engines used to return every listing
+    # with 高 in it. The run 高镍 is now one word (a phrase for Meilisearch).
+    owner = catalogue.maker("result")
+    right = catalogue.published("result", owner, title="高镍三元正极材料的包覆改性研究",
+                                keywords=["正极材料", "包覆"])
+    # Titles where jieba, too, cuts 高 off as a character of its own (高氮, 高含盐, 高轨).
+    for title in ("四嗪类高氮含能化合物的合成及表征", "高含盐油藏储层渗透率预测",
+                  "高轨大功率卫星电源系统设计"):
+        catalogue.published("result", owner, title=title, keywords=["工艺优化"],
+                            summary="该成果面向工业领域的实际应用，已完成中试验证，可提供转让。")
+    in_summary = catalogue.published(
+        "result", owner, title="锂电池正极前驱体共沉淀工艺", keywords=["前驱体"],
+        summary="采用高镍三元前驱体与共沉淀工艺控制粒径分布，提高振实密度和循环寿命。")
+    indexer.drain()
+    assert ids_of(search(api, "result", q="高镍三元")) == [right["id"], in_summary["id"]]
+    assert ids_of(search(api, "result", q="高镍")) == [right["id"], in_summary["id"]]
+    assert len(search(api, "result", q="高")["items"]) == 5  # one character, meant as typed
+
+
+def semantic_scene(api: TestClient, catalogue: Catalogue, engine: Engine,
+                   search_engine: SearchBackend) -> dict[str, Any]:
+    """Records 626 (bromination of a vanillin intermediate), 37 and 16 as published
+    results with their shipped vectors; the app embeds queries with e5."""
+    set_app_embedder(api.app, e5())  # type: ignore[arg-type]
+    owner = catalogue.maker("result")
+    listings = {position: catalogue.published("result", owner, **record_payload(position))
+                for position in (626, 37, 16)}
+    index_with_vectors(engine, search_engine)
+    return listings
+
+
+def test_free_text_search_is_hybrid_by_default_and_keywords_only_on_request(
+    api: TestClient, catalogue: Catalogue, engine: Engine, search_engine: SearchBackend
+) -> None:
+    listings = semantic_scene(api, catalogue, engine, search_engine)
+    try:
+        # Shares no word with the record's title or keywords (the plain-demand check).
+        title = plain_demand("pd009")["title"]
+        hybrid = search(api, "result", q=title)
+        assert ids_of(hybrid)[0] == listings[626]["id"]
+        # Scored by the vector side (Meilisearch reports no cosine for its keyword hits).
+        assert any((item["semantic_score"] or 0) > 0.8 for item in hybrid["items"])
+        # Sorting, facets and filters still hold on a hybrid search.
+        newest = search(api, "result", q=title, sort="published_at:desc", field="绿色石化",
+                        facets=["field"])
+        assert {item["field"] for item in newest["items"]} <= {"绿色石化"}
+        assert newest["total"] == sum(newest["facets"]["field"].values())
+        words_only = search(api, "result", q=title, semantic="false")
+        assert all(item["semantic_score"] is None for item in words_only["items"])
+        assert len(words_only["items"]) < len(hybrid["items"])
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
+        no_embedder = search(api, "result", q=title)  # silently keywords only
+        assert ids_of(no_embedder) == ids_of(words_only)
+    finally:
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
+
+
+def test_similar_listings_by_meaning_and_who_may_ask(
+    api: TestClient, catalogue: Catalogue, engine: Engine, search_engine: SearchBackend
+) -> None:
+    listings = semantic_scene(api, catalogue, engine, search_engine)
+    try:
+        source = listings[626]
+        response = api.get(f"/results/{source['id']}/similar")
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert source["id"] not in [item["id"] for item in items]  # never itself
+        assert {item["id"] for item in items} == {listings[37]["id"], listings[16]["id"]}
+        assert all(item["semantic_score"] is not None for item in items)
+
+        stranger = catalogue.maker("result")
+        draft = catalogue.create("result", catalogue.maker("result"))
+        hidden = api.get(f"/results/{draft['id']}/similar", headers=stranger.headers)
+        assert hidden.status_code == 404, hidden.text
+        assert api.get("/demands/999999/similar").status_code == 404
+        assert api.get(f"/results/{source['id']}/similar", params={"limit": 0}).status_code == 422
+    finally:
+        set_app_embedder(api.app, None)  # type: ignore[arg-type]
+
+
+def test_a_patent_number_however_written_finds_its_result(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("result")
+    patent = catalogue.published(
+        "result", owner, ip_form="发明专利", patent_application_number="CN201610311380.X",
+        patent_publication_number="CN106022747A", inventors=["张伟", "李娜"])
+    draft = catalogue.create("result", owner, ip_form="发明专利",
+                             patent_application_number="CN201710000001.X")
+    indexer.drain()
+    for typed in ("CN201610311380.X", "201610311380X", "ZL 2016 1031 1380.X", "201610311380",
+                  "ｃｎ２０１６１０３１１３８０．Ｘ", "CN106022747A", "106022747A"):
+        assert ids_of(search(api, "result", q=typed)) == [patent["id"]], typed
+    # Visibility and filters hold: another organisation's draft stays hidden.
+    assert search(api, "result", q="CN201710000001.X")["items"] == []
+    assert ids_of(search(api, "result", headers=owner.headers, q="201710000001")) == [draft["id"]]
+    assert search(api, "result", q="CN201610311380.X", field="现代农业")["items"] == []
+
+
+def test_the_holders_name_finds_its_listings(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    holder = catalogue.market.institute_member(name="甬江材料与化工研究院")
+    other = catalogue.market.institute_member(name="四明生命健康研究所")
+    mine = catalogue.published("result", holder)
+    catalogue.published("result", other)
+    indexer.drain()
+    assert ids_of(search(api, "result", q="甬江材料与化工研究院")) == [mine["id"]]
+
+
+def test_an_inventors_name_finds_the_patent(
+    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
+) -> None:
+    owner = catalogue.maker("result")
+    patent = catalogue.published("result", owner, inventors=["欧阳明远", "李娜"])
+    catalogue.published("result", owner, inventors=["王强"])
+    indexer.drain()
+    for name in ("欧阳明远", "李娜"):
+        assert ids_of(search(api, "result", q=name)) == [patent["id"]], name

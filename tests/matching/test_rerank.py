@@ -11,6 +11,7 @@ from search.backend import SearchFilters, SearchHit, SearchPage, SearchQuery
 from search.documents import Catalogue, demand_document, result_document
 from search.local import LocalSearchEngine
 from search.matching import (
+    LEXICAL_WEIGHTS,
     WEIGHTS,
     MatchQuery,
     build_query,
@@ -47,14 +48,16 @@ def result(listing_id: int = 10, **overrides: Any) -> dict[str, Any]:
 
 
 def score(candidate: dict[str, Any], source: dict[str, Any] | None = None,
-          relevance: float = 1.0) -> Any:
+          relevance: float = 1.0, similarity: float | None = None) -> Any:
     source = source or demand()
     return score_candidate("demand_to_results", source, candidate, build_query(source),
-                           relevance)
+                           relevance, similarity=similarity)
 
 
 def test_weights_sum_to_one() -> None:
     assert sum(WEIGHTS.values()) == pytest.approx(1.0)
+    assert sum(LEXICAL_WEIGHTS.values()) == pytest.approx(1.0)
+    assert set(WEIGHTS) - set(LEXICAL_WEIGHTS) == {"semantic"}
 
 
 def test_query_drops_demand_phrasing_and_never_exceeds_the_engine_limit() -> None:
@@ -70,8 +73,9 @@ def test_query_drops_demand_phrasing_and_never_exceeds_the_engine_limit() -> Non
 
 
 def test_a_perfect_pair_scores_high_and_explains_itself() -> None:
-    match = score(result())
+    match = score(result(), similarity=0.93)
     assert match.score > 0.85
+    assert "semantic" not in score(result()).explanation.components  # meaning unknown
     explanation = match.explanation
     assert "钕铁硼" in explanation.matched_terms
     codes = {reason.code for reason in explanation.agreements}
