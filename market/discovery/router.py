@@ -36,6 +36,7 @@ from market.discovery.schemas import (
     ResultSearchSort,
     SimilarDemands,
     SimilarResults,
+    TotalSource,
 )
 from market.discovery.semantic import AppEmbedder
 from market.errors import InvalidInput, NotFound, problem_responses
@@ -159,7 +160,7 @@ async def search_results(
     if found is not None:
         return _json(ResultSearchPage(
             items=service.page_items(found), total=found.total,
-            total_source=service.TotalSource.ENGINE, offset=offset, limit=limit, facets={},
+            total_source=TotalSource.ENGINE, offset=offset, limit=limit, facets={},
         ))
     if semantic:
         query = await service.with_meaning(query, embedder, q)

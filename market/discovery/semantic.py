@@ -23,6 +23,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import Depends, Request
 from sqlmodel import Session
 
@@ -70,7 +72,7 @@ class QueryVectorCache:
             if found is not None:
                 self._vectors.move_to_end(key)
                 return found
-        vector = embedder.embed_queries([key[1]])[0]
+        vector: npt.NDArray[np.float32] = embedder.embed_queries([key[1]])[0]
         with self._lock:
             self._vectors[key] = vector
             while len(self._vectors) > self._size:

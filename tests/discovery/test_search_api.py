@@ -311,7 +311,7 @@ def test_single_characters_do_not_decide_a_search(
 
 
 def semantic_scene(api: TestClient, catalogue: Catalogue, engine: Engine,
-                   search_engine: SearchBackend) -> dict[str, Any]:
+                   search_engine: SearchBackend) -> dict[int, dict[str, Any]]:
     """Records 626 (bromination of a vanillin intermediate), 37 and 16 as published
     results with their shipped vectors; the app embeds queries with e5."""
     set_app_embedder(api.app, e5())  # type: ignore[arg-type]
