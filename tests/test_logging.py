@@ -54,14 +54,14 @@ def data_dir(tmp_path: Path) -> Path:
 def test_worker_messages_are_visible_as_text(data_dir: Path) -> None:
     err = _run_worker_until_stopped(data_dir, MARKET_LOG_FORMAT="text")
     (line,) = [line for line in err.splitlines() if STOP_MESSAGE in line]
-    assert "INFO" in line and "search.worker" in line
+    assert "INFO" in line and "market.discovery" in line
 
 
 def test_json_format_writes_one_parseable_object_per_line(data_dir: Path) -> None:
     err = _run_worker_until_stopped(data_dir, MARKET_LOG_FORMAT="json")
     records = [json.loads(line) for line in err.splitlines() if line.strip()]
     (stop,) = [record for record in records if STOP_MESSAGE in record["message"]]
-    assert stop["level"] == "INFO" and stop["logger"] == "search.worker"
+    assert stop["level"] == "INFO" and stop["logger"] == "market.discovery"
     assert "time" in stop
 
 

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from market import demo
 from market.db import session_scope
@@ -67,7 +68,7 @@ def store_vectors(db_engine: Engine) -> None:
         vector_store.load_shipped_vectors(session, embedder.model_id)
         texts = []
         for model in (Result, Demand):
-            for row in session.query(model).all():
+            for row in session.exec(select(model)).all():
                 kind = ListingKind.RESULT if model is Result else ListingKind.DEMAND
                 texts.append(passage_text_of_document(CATALOGUE_OF_KIND[kind],
                                                       search_document(row)))
