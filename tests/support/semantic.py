@@ -67,11 +67,10 @@ def store_vectors(db_engine: Engine) -> None:
     with session_scope(db_engine) as session:
         vector_store.load_shipped_vectors(session, embedder.model_id)
         texts = []
-        for model in (Result, Demand):
-            for row in session.exec(select(model)).all():
-                kind = ListingKind.RESULT if model is Result else ListingKind.DEMAND
-                texts.append(passage_text_of_document(CATALOGUE_OF_KIND[kind],
-                                                      search_document(row)))
+        rows: list[Result | Demand] = [*session.exec(select(Result)), *session.exec(select(Demand))]
+        for row in rows:
+            kind = ListingKind.RESULT if isinstance(row, Result) else ListingKind.DEMAND
+            texts.append(passage_text_of_document(CATALOGUE_OF_KIND[kind], search_document(row)))
     vector_store.vectors_for_engine(db_engine, embedder, texts)
 
 
