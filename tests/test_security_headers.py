@@ -93,6 +93,7 @@ def _operations(client: TestClient) -> dict[tuple[str, str], dict[str, Any]]:
 ANONYMOUS_OR_SIGNED_IN = [
     ("get", "/results"), ("get", "/results/{listing_id}"), ("get", "/demands"),
     ("get", "/demands/{listing_id}"), ("get", "/search/results"), ("get", "/search/demands"),
+    ("get", "/results/{listing_id}/similar"), ("get", "/demands/{listing_id}/similar"),
 ]
 
 
