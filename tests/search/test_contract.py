@@ -1010,6 +1010,19 @@ def test_the_ratio_moves_hybrid_ranking_from_words_to_meaning(
     assert listing_ids(semantic(semantic_market, vector, "永磁", semantic_ratio=0.1))[0] == first
 
 
+def test_a_strong_keyword_match_keeps_its_lead_at_a_low_ratio(
+    semantic_market: SearchBackend,
+) -> None:
+    """永磁 矢量: the motor has both words, the magnet only 永磁. The vector points at the
+    magnet and away from the motor (fourth by cosine, behind two unrelated listings).
+    At ratio 0.3 the words must still decide: ranks fused by reciprocal rank let the
+    magnet overtake (issue #11, paraphrase MRR@10 0.895 on the local engine)."""
+    vector = unit((MAGNETISM, 1.0), (DRIVES, -0.5), (STORAGE, 0.3), (VISION, 0.3))
+    assert listing_ids(semantic(semantic_market, vector))[:4] == [MAGNET, BATTERY, SORTING, MOTOR]
+    hybrid = semantic(semantic_market, vector, "永磁 矢量", semantic_ratio=0.3)
+    assert listing_ids(hybrid)[:2] == [MOTOR, MAGNET]
+
+
 @pytest.mark.parametrize("text", ["钕铁硼", "永磁 电机 矢量", "锂电池", "没有这样的词"])
 def test_ratio_zero_is_the_keyword_search(semantic_market: SearchBackend, text: str) -> None:
     keyword = search(semantic_market, text, show_ranking_score=True, matching_strategy="frequency")
