@@ -96,18 +96,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     _document_problem_responses(app)
 
-    @app.get("/health", response_model=Health, tags=["health"],
-             responses=problem_responses(503))
+    @app.get("/health", response_model=Health, tags=["health"], responses=problem_responses(503))
     async def health() -> Health:
         # On the event loop, not in the request threads, and with a thread of its own for
         # the database: a health check must not queue behind the traffic it checks.
         loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(loop.run_in_executor(_HEALTH_THREAD, _ping, engine),
-                                   HEALTH_DEADLINE_SECONDS)
+            await asyncio.wait_for(
+                loop.run_in_executor(_HEALTH_THREAD, _ping, engine), HEALTH_DEADLINE_SECONDS
+            )
         except (TimeoutError, SQLAlchemyError) as error:
-            raise ServiceUnavailable("The database does not answer",
-                                     code="database_unavailable") from error
+            raise ServiceUnavailable(
+                "The database does not answer", code="database_unavailable"
+            ) from error
         return Health(status="ok")
 
     return app

@@ -120,8 +120,12 @@ def demo_load() -> None:
     """Load demo organisations, accounts, 1,000 real research results and demands."""
     settings = _settings()
     if settings.is_production:
-        typer.secho("error: demo data is never loaded in production (its accounts share a "
-                    "published password)", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "error: demo data is never loaded in production (its accounts share a "
+            "published password)",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(code=2)
     migrate.upgrade(settings.effective_database_url)
     _load_demo(settings, only_if_empty=False)
@@ -273,8 +277,10 @@ def outbox_failures(
         rows, total = indexing.failed_events(session, 0, limit)
         status = indexing.outbox_status(session)
         waiting = backfill.pending_backfill(session)
-    typer.echo(f"{total} failed, {status.pending} pending for search, "
-               f"{waiting} listings waiting for a vector")
+    typer.echo(
+        f"{total} failed, {status.pending} pending for search, "
+        f"{waiting} listings waiting for a vector"
+    )
     for row in rows:
         typer.echo(
             f"#{row.id} {row.topic} {row.entity_type} {row.entity_id} "

@@ -75,20 +75,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # one: more of them than request threads (40), so no request waits for the pool.
         in_memory = make_url(url).database in (None, "", ":memory:")  # one connection
         pool = {} if in_memory else {"pool_size": 10, "max_overflow": SQLITE_POOL - 10}
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False},
-                               **pool)
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False}, **pool)
         turnstile = _WriterTurnstile()
         _REQUEST_GATES[engine.pool] = _RequestGates(SQLITE_POOL - POOL_RESERVE, one_writer=True)
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", partial(_begin_sqlite_transaction, turnstile))
-        event.listen(engine, "before_cursor_execute",
-                     partial(_begin_before_first_write, turnstile))
+        event.listen(engine, "before_cursor_execute", partial(_begin_before_first_write, turnstile))
         for ending in ("commit", "rollback"):
             event.listen(engine, ending, turnstile.leave)
         event.listen(engine.pool, "checkin", turnstile.leave_on_checkin)
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10,
-                           max_overflow=POSTGRES_POOL - 10)
+    engine = create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=POSTGRES_POOL - 10
+    )
     _REQUEST_GATES[engine.pool] = _RequestGates(POSTGRES_POOL - POOL_RESERVE, one_writer=False)
     return engine
 
@@ -116,7 +115,8 @@ class _WriterTurnstile:
         if not self._lock.acquire(timeout=SQLITE_WRITE_WAIT_SECONDS):
             raise ServiceUnavailable(
                 "The database is busy with other writes; try again shortly",
-                code="database_busy", headers={"Retry-After": "5"},
+                code="database_busy",
+                headers={"Retry-After": "5"},
             )
         connection.connection.info[_HOLDS_TURN] = True
 
@@ -132,6 +132,7 @@ class _WriterTurnstile:
 
 
 _HOLDS_TURN = "market_sqlite_writer_turn"
+
 
 class _RequestGates:
     """Where a request's units of work wait for their turn: on the event loop, holding

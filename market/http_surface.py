@@ -107,7 +107,8 @@ def _serve_docs_pages(app: FastAPI) -> None:
     redoc_url=None, so these routes replace FastAPI's."""
     openapi_url = app.openapi_url or "/openapi.json"
     swagger = get_swagger_ui_html(
-        openapi_url=openapi_url, title=f"{app.title} - Swagger UI",
+        openapi_url=openapi_url,
+        title=f"{app.title} - Swagger UI",
         oauth2_redirect_url=OAUTH2_REDIRECT_URL,
     )
     redoc = get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc")
@@ -131,19 +132,21 @@ def docs_page_policy(html: bytes) -> str:
     only to this API. Styles stay 'unsafe-inline': both UIs set style attributes and
     ReDoc injects style elements at run time, which no hash can name."""
     script_hashes = " ".join(f"'{digest}'" for digest in _inline_script_hashes(html))
-    return "; ".join((
-        "default-src 'none'",
-        f"script-src {_DOCS_ASSET_HOSTS} {script_hashes}".rstrip(),
-        f"style-src 'unsafe-inline' {_DOCS_ASSET_HOSTS} {_DOCS_FONT_STYLES}",
-        f"font-src {_DOCS_FONTS}",
-        f"img-src 'self' data: {_DOCS_FAVICON_HOST}",
-        "connect-src 'self'",
-        # ReDoc runs its search index in a worker made from a blob URL
-        "worker-src blob:",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "form-action 'none'",
-    ))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {_DOCS_ASSET_HOSTS} {script_hashes}".rstrip(),
+            f"style-src 'unsafe-inline' {_DOCS_ASSET_HOSTS} {_DOCS_FONT_STYLES}",
+            f"font-src {_DOCS_FONTS}",
+            f"img-src 'self' data: {_DOCS_FAVICON_HOST}",
+            "connect-src 'self'",
+            # ReDoc runs its search index in a worker made from a blob URL
+            "worker-src blob:",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
 
 
 def _inline_script_hashes(html: bytes) -> Iterable[str]:

@@ -22,7 +22,9 @@ def _database_url() -> str:
 def run_migrations_offline() -> None:
     url = _database_url()
     context.configure(
-        url=url, target_metadata=metadata, literal_binds=True,
+        url=url,
+        target_metadata=metadata,
+        literal_binds=True,
         render_as_batch=url.startswith("sqlite"),
     )
     with context.begin_transaction():
@@ -33,7 +35,8 @@ def run_migrations_online() -> None:
     engine = make_engine(_database_url())
     with engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=metadata,
+            connection=connection,
+            target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )

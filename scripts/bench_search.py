@@ -115,11 +115,18 @@ class Cast:
 def seed_cast(db: Engine) -> Cast:
     with session_scope(db) as session:
         ids: dict[str, int] = {}
-        for kind in (OrganizationKind.INSTITUTE, OrganizationKind.ENTERPRISE,
-                     OrganizationKind.BROKER_AGENCY, OrganizationKind.BUREAU):
+        for kind in (
+            OrganizationKind.INSTITUTE,
+            OrganizationKind.ENTERPRISE,
+            OrganizationKind.BROKER_AGENCY,
+            OrganizationKind.BUREAU,
+        ):
             organization = Organization(
-                name=f"基准{kind}", kind=kind, credit_code=f"BENCH{kind[:8]:0>13}"[:18],
-                district_code="330212", verification_status=VerificationStatus.VERIFIED,
+                name=f"基准{kind}",
+                kind=kind,
+                credit_code=f"BENCH{kind[:8]:0>13}"[:18],
+                district_code="330212",
+                verification_status=VerificationStatus.VERIFIED,
             )
             session.add(organization)
             session.flush()
@@ -132,14 +139,25 @@ def seed_cast(db: Engine) -> Cast:
             ("broker", ids[OrganizationKind.BROKER_AGENCY], Role.BROKER),
             ("bureau", ids[OrganizationKind.BUREAU], Role.BUREAU_STAFF),
         ):
-            user = User(email=f"{key}@bench.example.cn", display_name=key, password_hash="!bench",  # noqa: S106 - cannot log in
-                        role=role, organization_id=organization_id)
+            user = User(
+                email=f"{key}@bench.example.cn",
+                display_name=key,
+                password_hash="!bench",  # noqa: S106 - cannot log in
+                role=role,
+                organization_id=organization_id,
+            )
             session.add(user)
             session.flush()
             assert user.id is not None
             users[key] = user.id
-    return Cast(ids[OrganizationKind.INSTITUTE], ids[OrganizationKind.ENTERPRISE],
-                users["author"], users["requester"], users["broker"], users["bureau"])
+    return Cast(
+        ids[OrganizationKind.INSTITUTE],
+        ids[OrganizationKind.ENTERPRISE],
+        users["author"],
+        users["requester"],
+        users["broker"],
+        users["bureau"],
+    )
 
 
 def load_records() -> list[dict[str, Any]]:
@@ -189,15 +207,24 @@ def result_row(cast: Cast, topic: dict[str, Any], index: int, now: datetime) -> 
     price = None if index % 5 in (0, 3) else (5 + (index * 37) % 196) * 1_000_000
     modes = list(TransferMode)
     return Result(
-        organization_id=cast.institute_id, created_by_user_id=cast.author_id,
-        title=topic["title"][:200], summary=topic["abstract"][:5000],
+        organization_id=cast.institute_id,
+        created_by_user_id=cast.author_id,
+        title=topic["title"][:200],
+        summary=topic["abstract"][:5000],
         keywords=_clean(topic["keywords"])[:10],
-        field=field_for_discipline(topic["discipline"]), district_code="330212",
-        ip_form=IpForm.OTHER, maturity_stage=list(MaturityStage)[index % 4],
+        field=field_for_discipline(topic["discipline"]),
+        district_code="330212",
+        ip_form=IpForm.OTHER,
+        maturity_stage=list(MaturityStage)[index % 4],
         transfer_modes=f"|{modes[index % 5]}|{modes[(index + 2) % 5]}|",
-        price_fen=price, price_negotiable=price is None, discipline=topic["discipline"],
-        status=ListingStatus.PUBLISHED, published_at=now, submitted_at=now,
-        valid_from=date.today(), valid_until=date.today() + timedelta(days=730),
+        price_fen=price,
+        price_negotiable=price is None,
+        discipline=topic["discipline"],
+        status=ListingStatus.PUBLISHED,
+        published_at=now,
+        submitted_at=now,
+        valid_from=date.today(),
+        valid_until=date.today() + timedelta(days=730),
     ).model_dump(exclude={"id"})
 
 
@@ -205,13 +232,21 @@ def demand_row(cast: Cast, topic: dict[str, Any], index: int, now: datetime) -> 
     keywords = _clean(topic["keywords"])[:3]
     budget = (10 + index % 300) * 1_000_000
     return Demand(
-        organization_id=cast.enterprise_id, created_by_user_id=cast.requester_id,
+        organization_id=cast.enterprise_id,
+        created_by_user_id=cast.requester_id,
         title=f"寻求{'、'.join(keywords[:2]) or topic['title'][:20]}相关技术"[:200],
-        description=topic["abstract"][:5000], keywords=keywords,
-        field=field_for_discipline(topic["discipline"]), district_code="330212",
-        cooperation_modes="|合作开发|转让|", budget_min_fen=0, budget_max_fen=budget,
-        status=ListingStatus.PUBLISHED, published_at=now, submitted_at=now,
-        valid_from=date.today(), valid_until=date.today() + timedelta(days=365),
+        description=topic["abstract"][:5000],
+        keywords=keywords,
+        field=field_for_discipline(topic["discipline"]),
+        district_code="330212",
+        cooperation_modes="|合作开发|转让|",
+        budget_min_fen=0,
+        budget_max_fen=budget,
+        status=ListingStatus.PUBLISHED,
+        published_at=now,
+        submitted_at=now,
+        valid_from=date.today(),
+        valid_until=date.today() + timedelta(days=365),
     ).model_dump(exclude={"id"})
 
 
@@ -246,12 +281,22 @@ def _insert_with_outbox(
     before = session.exec(select(col(model.id)).order_by(col(model.id).desc())).first() or 0
     session.execute(insert(model), rows)
     new_ids = session.exec(select(col(model.id)).where(col(model.id) > before)).all()
-    session.execute(insert(OutboxEvent), [
-        {"topic": "listing.changed", "entity_type": kind, "entity_id": listing_id,
-         "payload": {"status": "published"}, "created_at": datetime.now(UTC),
-         "available_at": datetime.now(UTC), "attempts": 0, "last_error": ""}
-        for listing_id in new_ids
-    ])
+    session.execute(
+        insert(OutboxEvent),
+        [
+            {
+                "topic": "listing.changed",
+                "entity_type": kind,
+                "entity_id": listing_id,
+                "payload": {"status": "published"},
+                "created_at": datetime.now(UTC),
+                "available_at": datetime.now(UTC),
+                "attempts": 0,
+                "last_error": "",
+            }
+            for listing_id in new_ids
+        ],
+    )
 
 
 def documents_from_database(db: Engine) -> dict[str, list[dict[str, Any]]]:
@@ -338,9 +383,11 @@ def search_latencies(
     api_seconds: list[float] = []
     engine_seconds: list[float] = []
     bodies = {query: _engine_body(query) for query in queries}  # built outside the timing
-    with _session(base_url) as api, _session(
-        meili_url, {"Authorization": f"Bearer {key}"}
-    ) as engine:
+    with (
+        _session(base_url) as api,
+        _session(meili_url, {"Authorization": f"Bearer {key}"}) as engine,
+    ):
+
         def through_api(query: str) -> httpx.Response:
             return api.get("/search/results", params={"q": query})
 
@@ -383,16 +430,19 @@ def matching_latencies(base_url: str, token: str, demand_ids: Sequence[int]) -> 
 
 
 def matcher_latencies(meili: MeilisearchEngine, demands: Sequence[dict[str, Any]]) -> list[float]:
-    return [timed(functools.partial(find_matches, meili, "demand_to_results", demand))
-            for demand in demands]
+    return [
+        timed(functools.partial(find_matches, meili, "demand_to_results", demand))
+        for demand in demands
+    ]
 
 
 @contextmanager
 def _session(base_url: str, headers: dict[str, str] | None = None) -> Iterator[httpx.Client]:
     # identity: a persistent session asking for gzip stalls ~44 ms per response
     # on loopback (shared/notes/meilisearch.md).
-    with httpx.Client(base_url=base_url, timeout=30.0,
-                      headers={"Accept-Encoding": "identity", **(headers or {})}) as client:
+    with httpx.Client(
+        base_url=base_url, timeout=30.0, headers={"Accept-Encoding": "identity", **(headers or {})}
+    ) as client:
         yield client
 
 
@@ -410,9 +460,23 @@ def api_server(env: dict[str, str], workdir: Path) -> Iterator[str]:
     port = free_port()
     log_file = (workdir / "uvicorn.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and app
-        [sys.executable, "-m", "uvicorn", "market.asgi:app", "--host", LOOPBACK,
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, **env}, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "market.asgi:app",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://{LOOPBACK}:{port}"
     try:
@@ -457,10 +521,15 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cast = seed_cast(db)
     started = time.perf_counter()
     results, demands = load_listings(db, cast, args.count, args.seed)
-    figures: dict[str, Any] = {"count": args.count, "results": results, "demands": demands,
-                               "batch_size": args.batch_size, "depth": args.pipeline_depth,
-                               "database": db.dialect.name,
-                               "database_load_s": time.perf_counter() - started}
+    figures: dict[str, Any] = {
+        "count": args.count,
+        "results": results,
+        "demands": demands,
+        "batch_size": args.batch_size,
+        "depth": args.pipeline_depth,
+        "database": db.dialect.name,
+        "database_load_s": time.perf_counter() - started,
+    }
     with running_meilisearch(workdir / "meili", binary=binary) as server:
         log("building documents from the database")
         started = time.perf_counter()
@@ -473,22 +542,29 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         del documents
         log(f"  raw bulk: {figures['raw_bulk_per_s']:,.0f} docs/s; outbox indexing")
         live = MeilisearchEngine(server.url, server.master_key, index_prefix="bench")
-        figures["outbox_per_s"] = outbox_indexing(db, live, args.batch_size, args.count,
-                                                  args.pipeline_depth)
+        figures["outbox_per_s"] = outbox_indexing(
+            db, live, args.batch_size, args.count, args.pipeline_depth
+        )
         log(f"  outbox: {figures['outbox_per_s']:,.0f} rows/s")
         secret = secrets.token_urlsafe(48)
         env = {
-            "MARKET_ENVIRONMENT": "development", "MARKET_JWT_SECRET": secret,
-            "MARKET_DATABASE_URL": database_url, "MARKET_DATA_DIR": str(workdir),
-            "MARKET_SEARCH_BACKEND": "meilisearch", "MARKET_MEILI_URL": server.url,
-            "MARKET_MEILI_MASTER_KEY": server.master_key, "MARKET_MEILI_INDEX_PREFIX": "bench",
-            "MARKET_RUN_WORKER_IN_PROCESS": "false", "MARKET_LOAD_DEMO_DATA": "false",
+            "MARKET_ENVIRONMENT": "development",
+            "MARKET_JWT_SECRET": secret,
+            "MARKET_DATABASE_URL": database_url,
+            "MARKET_DATA_DIR": str(workdir),
+            "MARKET_SEARCH_BACKEND": "meilisearch",
+            "MARKET_MEILI_URL": server.url,
+            "MARKET_MEILI_MASTER_KEY": server.master_key,
+            "MARKET_MEILI_INDEX_PREFIX": "bench",
+            "MARKET_RUN_WORKER_IN_PROCESS": "false",
+            "MARKET_LOAD_DEMO_DATA": "false",
         }
         queries = keyword_queries(args.queries, args.seed)
         with api_server(env, workdir) as base_url:
             log(f"API search vs engine: {len(queries)} queries each")
-            api, engine = search_latencies(base_url, server.url, server.master_key,
-                                           live.index_uid("results"), queries)
+            api, engine = search_latencies(
+                base_url, server.url, server.master_key, live.index_uid("results"), queries
+            )
             figures["api_search"] = Latency.of(api)
             figures["engine_search"] = Latency.of(engine)
             demand_ids, demand_features = sample_demands(db, args.matches, args.seed)
@@ -498,7 +574,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             figures["api_matching"] = Latency.of(matching_latencies(base_url, token, demand_ids))
             bureau_token, _ = issue_access_token(settings, cast.bureau_user_id, 0)
             figures["api_matching_unstored"] = Latency.of(
-                matching_latencies(base_url, bureau_token, demand_ids))
+                matching_latencies(base_url, bureau_token, demand_ids)
+            )
             figures["matcher"] = Latency.of(matcher_latencies(live, demand_features))
     return figures
 
@@ -516,23 +593,30 @@ def report(figures: dict[str, Any]) -> None:
     matching, matcher = figures["api_matching"], figures["matcher"]
     unstored = figures["api_matching_unstored"]
     ratio = figures["outbox_per_s"] / figures["raw_bulk_per_s"]
-    print(f"\nlistings {figures['count']:,} ({figures['results']:,} results, "
-          f"{figures['demands']:,} demands) on {figures['database']}; "
-          f"database load {figures['database_load_s']:.0f} s")
+    print(
+        f"\nlistings {figures['count']:,} ({figures['results']:,} results, "
+        f"{figures['demands']:,} demands) on {figures['database']}; "
+        f"database load {figures['database_load_s']:.0f} s"
+    )
     print(f"{'measure':<50} {'value':>14} {'target':>18}")
     rows = [
         ("documents built from rows (docs/s)", f"{figures['document_build_per_s']:,.0f}", ""),
         ("raw bulk indexing (docs/s)", f"{figures['raw_bulk_per_s']:,.0f}", ""),
-        (f"outbox indexing (rows/s; batch {figures['batch_size']}, depth {figures['depth']})",
-         f"{figures['outbox_per_s']:,.0f}", ""),
+        (
+            f"outbox indexing (rows/s; batch {figures['batch_size']}, depth {figures['depth']})",
+            f"{figures['outbox_per_s']:,.0f}",
+            "",
+        ),
         ("outbox / raw bulk", f"{ratio:.2f}x", ">= 0.80x"),
         ("engine search p50 / p95 (ms)", f"{engine.p50:.1f} / {engine.p95:.1f}", ""),
         ("API search p50 / p95 (ms)", f"{api.p50:.1f} / {api.p95:.1f}", "p95 < 25"),
         ("API p50 / engine p50", f"{api.p50 / engine.p50:.2f}x", "<= 1.50x"),
-        ("matching over HTTP p50 / p95 (ms)", f"{matching.p50:.1f} / {matching.p95:.1f}",
-         "p95 < 30"),
-        ("matching, bureau: nothing stored (ms)", f"{unstored.p50:.1f} / {unstored.p95:.1f}",
-         ""),
+        (
+            "matching over HTTP p50 / p95 (ms)",
+            f"{matching.p50:.1f} / {matching.p95:.1f}",
+            "p95 < 30",
+        ),
+        ("matching, bureau: nothing stored (ms)", f"{unstored.p50:.1f} / {unstored.p95:.1f}", ""),
         ("matcher in-process p50 / p95 (ms)", f"{matcher.p50:.1f} / {matcher.p95:.1f}", ""),
     ]
     for name, value, target in rows:
@@ -545,11 +629,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300, help="search queries (default 300)")
     parser.add_argument("--matches", type=int, default=100, help="demands to match (default 100)")
     defaults = Settings.model_fields
-    parser.add_argument("--batch-size", type=int, default=defaults["outbox_batch_size"].default,
-                        help="outbox batch (default: the service's, %(default)s)")
-    parser.add_argument("--pipeline-depth", type=int,
-                        default=defaults["outbox_pipeline_depth"].default,
-                        help="outbox batches sent ahead (0: send-wait-settle; default %(default)s)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["outbox_batch_size"].default,
+        help="outbox batch (default: the service's, %(default)s)",
+    )
+    parser.add_argument(
+        "--pipeline-depth",
+        type=int,
+        default=defaults["outbox_pipeline_depth"].default,
+        help="outbox batches sent ahead (0: send-wait-settle; default %(default)s)",
+    )
     parser.add_argument("--database-url", default="", help="an EMPTY database; default SQLite")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)

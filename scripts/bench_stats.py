@@ -130,8 +130,12 @@ def main() -> None:
     parser.add_argument("--server", required=True, help="a PostgreSQL URL (any database)")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="fraction of the million entries (a quick try: 0.01)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the million entries (a quick try: 0.01)",
+    )
     args = parser.parse_args()
 
     name = f"market_bench_{secrets.token_hex(4)}"
@@ -144,9 +148,14 @@ def main() -> None:
         engine = make_engine(url)
         started = time.perf_counter()
         with engine.begin() as connection:
-            sizes = {name: round(size * args.scale) for name, size in (
-                ("contracts", CONTRACTS), ("changes", CHANGES),
-                ("cancellations", CANCELLATIONS))}
+            sizes = {
+                name: round(size * args.scale)
+                for name, size in (
+                    ("contracts", CONTRACTS),
+                    ("changes", CHANGES),
+                    ("cancellations", CANCELLATIONS),
+                )
+            }
             for statement in FILL:
                 used = {name: value for name, value in sizes.items() if f":{name}" in statement}
                 connection.execute(text(statement), used)
@@ -175,8 +184,9 @@ def _rebuild(engine: Engine) -> None:
         session.commit()
     with engine.begin() as connection:
         connection.execute(text("ANALYZE ledger_rollup"))
-    print(f"rollup rebuilt from the ledger: {written:,} rows in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"rollup rebuilt from the ledger: {written:,} rows in {time.perf_counter() - started:.1f} s"
+    )
 
 
 Query = Callable[[Session, service.Source], object]
@@ -215,8 +225,10 @@ def _queries() -> dict[str, Query]:
 
 
 def _report(engine: Engine, runs: int) -> None:
-    print(f"{'query':<44} {'ledger p50':>10} {'p95':>7} {'rollup p50':>10} {'p95':>7} "
-          f"{'p50 ratio':>9}")
+    print(
+        f"{'query':<44} {'ledger p50':>10} {'p95':>7} {'rollup p50':>10} {'p95':>7} "
+        f"{'p50 ratio':>9}"
+    )
     worst = 0.0
     with Session(engine) as session:
         for label, query in _queries().items():
@@ -225,10 +237,11 @@ def _report(engine: Engine, runs: int) -> None:
             base50, base95 = _timed(functools.partial(query, session, "ledger"), runs)
             fast50, fast95 = _timed(functools.partial(query, session, "rollup"), runs)
             worst = max(worst, fast95)
-            print(f"{label:<44} {base50:10.1f} {base95:7.1f} {fast50:10.1f} {fast95:7.1f} "
-                  f"{base50 / fast50:8.0f}x")
-    print(f"worst rollup p95: {worst:.1f} ms (target < 100 ms); every answer equal to the "
-          "ledger's")
+            print(
+                f"{label:<44} {base50:10.1f} {base95:7.1f} {fast50:10.1f} {fast95:7.1f} "
+                f"{base50 / fast50:8.0f}x"
+            )
+    print(f"worst rollup p95: {worst:.1f} ms (target < 100 ms); every answer equal to the ledger's")
 
 
 if __name__ == "__main__":

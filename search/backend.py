@@ -241,9 +241,7 @@ class SearchBackend(Protocol):
 
     async def close_async(self) -> None: ...
 
-    def search_many(
-        self, catalogue: Catalogue, queries: Sequence[SearchQuery]
-    ) -> list[SearchPage]:
+    def search_many(self, catalogue: Catalogue, queries: Sequence[SearchQuery]) -> list[SearchPage]:
         """Several searches of one catalogue, one page per query in the same order.
 
         The same answers as calling `search` for each, in one engine round trip where the

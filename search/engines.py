@@ -28,7 +28,9 @@ def create_search_engine(
         if not meili_url:
             raise ValueError("the meilisearch search backend needs a URL (MARKET_MEILI_URL)")
         return MeilisearchEngine(
-            meili_url, meili_api_key, index_prefix=index_prefix,
+            meili_url,
+            meili_api_key,
+            index_prefix=index_prefix,
             vector_dimensions=vector_dimensions,
         )
     if backend == "local":

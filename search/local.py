@@ -255,9 +255,7 @@ class LocalSearchEngine:
     async def close_async(self) -> None:
         """Nothing to close."""
 
-    def search_many(
-        self, catalogue: Catalogue, queries: Sequence[SearchQuery]
-    ) -> list[SearchPage]:
+    def search_many(self, catalogue: Catalogue, queries: Sequence[SearchQuery]) -> list[SearchPage]:
         """The queries one after another (there is no round trip to save), all validated
         before any runs, under one hold of the lock."""
         schemas = [self._validated(catalogue, query) for query in queries]
@@ -687,7 +685,7 @@ def _literal_bigrams(values: Sequence[Any]) -> str:
 
 
 def _bigrams(run: str) -> list[str]:
-    return [run[index:index + 2] for index in range(len(run) - 1)]
+    return [run[index : index + 2] for index in range(len(run) - 1)]
 
 
 def _literal_phrase(word: str) -> str | None:
@@ -958,6 +956,7 @@ class _Search:
 
 # -- vectors: the semantic side ----------------------------------------------------------
 
+
 def _keyword_scores(ranked: Sequence[_RankedHit], word_count: int) -> dict[str, float]:
     """Each keyword hit's relevance in 0..1, falling with the keyword order.
 
@@ -1159,8 +1158,14 @@ class _SemanticSearch:
             connection,
             catalogue,
             schema,
-            replace(query, offset=0, limit=self.window, facets=(), highlight=False,
-                    show_ranking_score=True),
+            replace(
+                query,
+                offset=0,
+                limit=self.window,
+                facets=(),
+                highlight=False,
+                show_ranking_score=True,
+            ),
         )
         # Text of symbols only has no words: the vector ranks alone.
         use_keywords = keyword.is_text_search and query.effective_semantic_ratio < 1

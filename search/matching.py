@@ -140,10 +140,20 @@ ENGINE_SHARE_OF_TEXT = 0.5
 
 # Deepest shared IPC level -> component. Levels as `search.documents.ipc_prefixes` yields
 # them: section H, class H01, subclass H01M, main group H01M10/00, subgroup H01M10/052.
-IPC_LEVEL_CREDIT = {"subgroup": 1.0, "main_group": 0.85, "subclass": 0.7, "class": 0.4,
-                    "section": 0.15}
-IPC_LEVEL_NAMES = {"subgroup": "同一小组", "main_group": "同一大组", "subclass": "同一小类",
-                   "class": "同一大类", "section": "同一部"}
+IPC_LEVEL_CREDIT = {
+    "subgroup": 1.0,
+    "main_group": 0.85,
+    "subclass": 0.7,
+    "class": 0.4,
+    "section": 0.15,
+}
+IPC_LEVEL_NAMES = {
+    "subgroup": "同一小组",
+    "main_group": "同一大组",
+    "subclass": "同一小类",
+    "class": "同一大类",
+    "section": "同一部",
+}
 
 MATURITY_CREDIT = {"产业化": 1.0, "中试": 0.85, "小试": 0.45, "研发": 0.2}
 # Stages an enterprise can usually act on without funding more research.
@@ -275,8 +285,10 @@ class SemanticSide:
             return []
         source = np.asarray(self.vector, dtype=np.float32)
         found = self.candidate_vectors(documents)
-        return [None if vector is None else float(np.dot(source, np.asarray(vector, "f4")))
-                for vector in found]
+        return [
+            None if vector is None else float(np.dot(source, np.asarray(vector, "f4")))
+            for vector in found
+        ]
 
 
 @dataclass(frozen=True)
@@ -300,8 +312,9 @@ class _Verdicts:
     agreements: list[Reason] = field(default_factory=list)
     disagreements: list[Reason] = field(default_factory=list)
 
-    def add(self, name: str, credit: float, agree: Reason | None = None,
-            disagree: Reason | None = None) -> None:
+    def add(
+        self, name: str, credit: float, agree: Reason | None = None, disagree: Reason | None = None
+    ) -> None:
         self.components[name] = round(credit, 4)
         if agree is not None:
             self.agreements.append(agree)
@@ -376,11 +389,20 @@ def find_matches(
         for search, page in zip(searches, engine.search_many(catalogue, searches), strict=True):
             # A browse of the key field matched no words: the engine has no opinion.
             candidates_found.add(page, BROADENED_RELEVANCE if search.text else 0.0)
-    similarities = (semantic.similarities([hit.document for hit in candidates_found.hits])
-                    if semantic is not None else None)
-    return rerank(direction, source, query, candidates_found.hits,
-                  candidates_found.relevance, similarities,
-                  candidates_found.by_meaning)[:limit]
+    similarities = (
+        semantic.similarities([hit.document for hit in candidates_found.hits])
+        if semantic is not None
+        else None
+    )
+    return rerank(
+        direction,
+        source,
+        query,
+        candidates_found.hits,
+        candidates_found.relevance,
+        similarities,
+        candidates_found.by_meaning,
+    )[:limit]
 
 
 @dataclass
@@ -417,8 +439,11 @@ def _search_all(
 def _nearest_query(vector: VectorLike, visibility: Visibility) -> SearchQuery:
     """The source's nearest listings by cosine alone (no words: ratio 1)."""
     return SearchQuery(
-        vector=list(vector), semantic_ratio=1.0, visibility=visibility,
-        limit=SEMANTIC_CANDIDATES, show_ranking_score=True,
+        vector=list(vector),
+        semantic_ratio=1.0,
+        visibility=visibility,
+        limit=SEMANTIC_CANDIDATES,
+        show_ranking_score=True,
     )
 
 
@@ -452,8 +477,10 @@ def _broadening_queries(
     any_field_terms = BROADENING_TERMS
     if field:
         in_field = SearchFilters(field=field)
-        searches += [_recall_query(term, BROADENING_LIMIT, visibility, in_field)
-                     for term in query.terms[:BROADENING_TERMS]]
+        searches += [
+            _recall_query(term, BROADENING_LIMIT, visibility, in_field)
+            for term in query.terms[:BROADENING_TERMS]
+        ]
         # The key field's own listings, newest first, for the re-ranking to judge. This
         # is what the generic word 技术 used to do by accident (a word of many listings
         # in every field): without it, dropping 技术 from queries lowered the local
@@ -461,8 +488,10 @@ def _broadening_queries(
         searches.append(_recall_query("", BROADENING_LIMIT, visibility, in_field))
         any_field_terms = BROADENING_TERMS_ANY_FIELD
     if len(query.terms) > 1:
-        searches += [_recall_query(term, BROADENING_LIMIT, visibility)
-                     for term in query.terms[:any_field_terms]]
+        searches += [
+            _recall_query(term, BROADENING_LIMIT, visibility)
+            for term in query.terms[:any_field_terms]
+        ]
     return searches
 
 
@@ -489,8 +518,16 @@ def rerank(
     found_by_meaning = set(by_meaning)
     scored: list[tuple[float, int, int, Match]] = []
     for rank, hit in enumerate(hits):
-        match = score_candidate(direction, source, hit.document, query, relevance[rank],
-                                hit.score, cosines[rank], hit.id in found_by_meaning)
+        match = score_candidate(
+            direction,
+            source,
+            hit.document,
+            query,
+            relevance[rank],
+            hit.score,
+            cosines[rank],
+            hit.id in found_by_meaning,
+        )
         scored.append((-match.score, rank, match.listing_id, match))
     scored.sort(key=lambda item: item[:3])
     return [item[3] for item in scored]
@@ -642,8 +679,9 @@ def _judge_meaning(verdicts: _Verdicts, similarity: float | None, found_by_meani
         verdicts.add("semantic", credit)
         return
     how = "按语义检索找到" if found_by_meaning else "文本语义也接近"
-    verdicts.add("semantic", credit, agree=Reason(
-        "semantic", f"语义相近：内容相似度{similarity:.2f}，{how}"))
+    verdicts.add(
+        "semantic", credit, agree=Reason("semantic", f"语义相近：内容相似度{similarity:.2f}，{how}")
+    )
 
 
 def _judge_field(verdicts: _Verdicts, demand: Mapping[str, Any], result: Mapping[str, Any]) -> None:
@@ -653,8 +691,9 @@ def _judge_field(verdicts: _Verdicts, demand: Mapping[str, Any], result: Mapping
     elif wanted == offered:
         verdicts.add("field", 1.0, agree=Reason("field", f"同属{wanted}领域"))
     else:
-        verdicts.add("field", 0.0,
-                     disagree=Reason("field", f"领域不同（需求：{wanted}，成果：{offered}）"))
+        verdicts.add(
+            "field", 0.0, disagree=Reason("field", f"领域不同（需求：{wanted}，成果：{offered}）")
+        )
 
 
 def shared_ipc_level(first: Iterable[str], second: Iterable[str]) -> tuple[str, str] | None:
@@ -694,8 +733,11 @@ def _judge_ipc(verdicts: _Verdicts, demand: Mapping[str, Any], result: Mapping[s
         verdicts.add("ipc", 0.0, disagree=Reason("ipc", "IPC分类无共同部分"))
         return
     level, prefix = shared
-    verdicts.add("ipc", IPC_LEVEL_CREDIT[level],
-                 agree=Reason("ipc", f"IPC分类{IPC_LEVEL_NAMES[level]}（{prefix}）"))
+    verdicts.add(
+        "ipc",
+        IPC_LEVEL_CREDIT[level],
+        agree=Reason("ipc", f"IPC分类{IPC_LEVEL_NAMES[level]}（{prefix}）"),
+    )
 
 
 def _judge_budget(
@@ -704,18 +746,23 @@ def _judge_budget(
     price = result.get("price_fen")
     budget_max = demand.get("budget_max_fen")
     if price is None or budget_max is None:
-        verdicts.add("budget", NEGOTIABLE_CREDIT,
-                     agree=Reason("budget", "价格面议，可协商"))
+        verdicts.add("budget", NEGOTIABLE_CREDIT, agree=Reason("budget", "价格面议，可协商"))
         return
     if price <= budget_max:
-        verdicts.add("budget", 1.0, agree=Reason(
-            "budget", f"报价{_wan(price)}未超出预算（{_budget_text(demand)}）"))
+        verdicts.add(
+            "budget",
+            1.0,
+            agree=Reason("budget", f"报价{_wan(price)}未超出预算（{_budget_text(demand)}）"),
+        )
         return
     ratio = price / budget_max if budget_max else OVER_BUDGET_LIMIT
     over = (ratio - 1) / (OVER_BUDGET_LIMIT - 1)
     credit = max(0.0, OVER_BUDGET_START_CREDIT * (1 - over))
-    verdicts.add("budget", credit, disagree=Reason(
-        "budget", f"报价{_wan(price)}超出预算（{_budget_text(demand)}）"))
+    verdicts.add(
+        "budget",
+        credit,
+        disagree=Reason("budget", f"报价{_wan(price)}超出预算（{_budget_text(demand)}）"),
+    )
 
 
 def _wan(fen: int) -> str:
@@ -745,13 +792,25 @@ def _judge_mode(verdicts: _Verdicts, demand: Mapping[str, Any], result: Mapping[
         mode for mode in wanted if COMPATIBLE_MODES.get(mode, frozenset()) & offered
     )
     if compatible:
-        verdicts.add("mode", MODE_COMPATIBLE_CREDIT, agree=Reason(
-            "mode", f"合作方式相近（需求：{'、'.join(compatible)}，"
-                    f"成果：{'、'.join(sorted(offered))}）"))
+        verdicts.add(
+            "mode",
+            MODE_COMPATIBLE_CREDIT,
+            agree=Reason(
+                "mode",
+                f"合作方式相近（需求：{'、'.join(compatible)}，"
+                f"成果：{'、'.join(sorted(offered))}）",
+            ),
+        )
         return
-    verdicts.add("mode", 0.0, disagree=Reason(
-        "mode", f"合作方式不一致（需求：{'、'.join(sorted(wanted))}，"
-                f"成果：{'、'.join(sorted(offered))}）"))
+    verdicts.add(
+        "mode",
+        0.0,
+        disagree=Reason(
+            "mode",
+            f"合作方式不一致（需求：{'、'.join(sorted(wanted))}，"
+            f"成果：{'、'.join(sorted(offered))}）",
+        ),
+    )
 
 
 def _judge_maturity(verdicts: _Verdicts, result: Mapping[str, Any]) -> None:
@@ -763,8 +822,9 @@ def _judge_maturity(verdicts: _Verdicts, result: Mapping[str, Any]) -> None:
     if stage in READY_STAGES:
         verdicts.add("maturity", credit, agree=Reason("maturity", f"成果已达{stage}阶段"))
     else:
-        verdicts.add("maturity", credit, disagree=Reason(
-            "maturity", f"成果处于{stage}阶段，距产业化尚远"))
+        verdicts.add(
+            "maturity", credit, disagree=Reason("maturity", f"成果处于{stage}阶段，距产业化尚远")
+        )
 
 
 def _judge_district(

@@ -114,9 +114,7 @@ def index_settings(
         "faceting": {"maxValuesPerFacet": 200, "sortFacetValuesBy": {"*": "count"}},
         # We send the vectors (the outbox worker embeds them); Meilisearch only stores
         # and searches them. Changing the dimensions needs every vector sent again.
-        "embedders": {
-            EMBEDDER_NAME: {"source": "userProvided", "dimensions": vector_dimensions}
-        },
+        "embedders": {EMBEDDER_NAME: {"source": "userProvided", "dimensions": vector_dimensions}},
     }
 
 
@@ -143,9 +141,7 @@ class MeilisearchEngine:
         # serve two threads at once (a search could go out without its Content-Type).
         self._local = threading.local()
         self._connections = _SearchConnections(url, api_key, timeout_s=request_timeout_s)
-        self._async_connections = _AsyncSearchConnections(
-            url, api_key, timeout_s=request_timeout_s
-        )
+        self._async_connections = _AsyncSearchConnections(url, api_key, timeout_s=request_timeout_s)
 
     # -- SearchBackend -------------------------------------------------------------
 
@@ -171,9 +167,7 @@ class MeilisearchEngine:
         )
         return _search_page(schema, query, response)
 
-    def search_many(
-        self, catalogue: Catalogue, queries: Sequence[SearchQuery]
-    ) -> list[SearchPage]:
+    def search_many(self, catalogue: Catalogue, queries: Sequence[SearchQuery]) -> list[SearchPage]:
         """All queries in one `POST /multi-search` round trip; pages in query order."""
         if not queries:
             return []
@@ -272,7 +266,9 @@ class MeilisearchEngine:
             vector = document_vector(document)
             if vector is not None:
                 check_vector_dimensions(
-                    vector, self._vector_dimensions, f"document {document.get('id')}'s vector",
+                    vector,
+                    self._vector_dimensions,
+                    f"document {document.get('id')}'s vector",
                     error=SearchError,
                 )
             engine_document = {key: value for key, value in document.items() if key != VECTOR_KEY}
@@ -673,8 +669,15 @@ def _search_page(
 
 
 # What Meilisearch adds to a hit (our documents have no field starting with "_").
-_HIT_EXTRAS = ("_rankingScore", "_formatted", "_matchesPosition", "_rankingScoreDetails",
-               "_federation", "_vectors", "_geoDistance")
+_HIT_EXTRAS = (
+    "_rankingScore",
+    "_formatted",
+    "_matchesPosition",
+    "_rankingScoreDetails",
+    "_federation",
+    "_vectors",
+    "_geoDistance",
+)
 
 
 def _search_hit(schema: CatalogueSchema, hit: Mapping[str, Any], highlight: bool) -> SearchHit:

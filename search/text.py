@@ -117,7 +117,9 @@ class Dictionary:
 
     @classmethod
     def from_data(
-        cls, synonym_groups: Iterable[Sequence[str]], stop_words: Iterable[str],
+        cls,
+        synonym_groups: Iterable[Sequence[str]],
+        stop_words: Iterable[str],
         generic_words: Iterable[str] = (),
     ) -> Dictionary:
         groups = tuple(
@@ -133,8 +135,7 @@ class Dictionary:
             synonym_groups=groups,
             stop_words=frozenset(normalize_term(word) for word in stop_words if word.strip()),
             _group_index=group_index,
-            generic_words=frozenset(
-                normalize_term(word) for word in generic_words if word.strip()),
+            generic_words=frozenset(normalize_term(word) for word in generic_words if word.strip()),
         )
 
     def synonyms_of(self, term: str) -> tuple[str, ...]:
@@ -359,8 +360,7 @@ def extract_key_terms(
 def _longest_first(text: str) -> list[str]:
     if not text.strip():
         return []
-    return sorted(filter(_meaningful, _words_with_rejoined_characters(text)), key=len,
-                  reverse=True)
+    return sorted(filter(_meaningful, _words_with_rejoined_characters(text)), key=len, reverse=True)
 
 
 def search_box_text(text: str) -> str:

@@ -113,9 +113,13 @@ class WorkerLoop:
             self._thread.join(timeout_seconds)
             self._thread = None
 
-    def stop_on_signals(self, signals: Iterable[signal.Signals] = (
-        signal.SIGTERM, signal.SIGINT,
-    )) -> None:
+    def stop_on_signals(
+        self,
+        signals: Iterable[signal.Signals] = (
+            signal.SIGTERM,
+            signal.SIGINT,
+        ),
+    ) -> None:
         """Finish the current step, then return from `run()`, on SIGTERM/SIGINT."""
 
         def handle(signum: int, _frame: FrameType | None) -> None:
@@ -131,4 +135,3 @@ class WorkerLoop:
                 task()
             except Exception:  # periodic chores must not stop indexing
                 logger.exception("periodic worker task failed")
-

@@ -48,8 +48,8 @@ def test_demo_load_gives_every_role_a_working_account(data_dir: Path) -> None:
     settings = Settings(data_dir=data_dir)
     engine = make_engine(settings.effective_database_url)
     with Session(engine) as session:
-        published = select(func.count()).select_from(Result).where(
-            Result.status == ListingStatus.PUBLISHED
+        published = (
+            select(func.count()).select_from(Result).where(Result.status == ListingStatus.PUBLISHED)
         )
         assert session.exec(published).one() == 1000
         assert session.exec(select(func.count()).select_from(Demand)).one() >= 10
@@ -57,10 +57,16 @@ def test_demo_load_gives_every_role_a_working_account(data_dir: Path) -> None:
         assert session.exec(select(func.count()).select_from(OutboxEvent)).one() >= 1010
 
     with TestClient(create_app(settings, engine)) as client:
-        for email, role in [("reviewer", "bureau_staff"), ("broker", "broker"),
-                            ("materials", "org_admin"), ("magnet-engineer", "member")]:
-            login = client.post("/auth/login", json={
-                "email": f"{email}@demo.techmarket.cn", "password": DEMO_PASSWORD})
+        for email, role in [
+            ("reviewer", "bureau_staff"),
+            ("broker", "broker"),
+            ("materials", "org_admin"),
+            ("magnet-engineer", "member"),
+        ]:
+            login = client.post(
+                "/auth/login",
+                json={"email": f"{email}@demo.techmarket.cn", "password": DEMO_PASSWORD},
+            )
             assert login.status_code == 200, login.text
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             assert client.get("/me", headers=headers).json()["role"] == role
@@ -81,8 +87,9 @@ def test_create_admin(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner.invoke(cli, ["db", "upgrade"])
     monkeypatch.setenv("MARKET_ADMIN_PASSWORD", "a strong admin password 1")
     code = make_uscc("11", "330200", "MB000001")
-    outcome = runner.invoke(cli, ["create-admin", "--email", "root@kjj.example.cn",
-                                  "--credit-code", code])
+    outcome = runner.invoke(
+        cli, ["create-admin", "--email", "root@kjj.example.cn", "--credit-code", code]
+    )
     assert outcome.exit_code == 0, outcome.output
     # a second account joins the existing bureau without its code
     staff = runner.invoke(cli, ["create-admin", "--email", "staff@kjj.example.cn", "--staff"])
@@ -146,8 +153,7 @@ def test_production_serve_over_http_loads_no_demo_data_and_names_no_server(
     nor /health tell an anonymous caller what runs here."""
     port = _free_port()
     environment = {
-        **{name: value for name, value in os.environ.items()
-           if not name.startswith("MARKET_")},
+        **{name: value for name, value in os.environ.items() if not name.startswith("MARKET_")},
         "MARKET_ENVIRONMENT": "production",
         "MARKET_JWT_SECRET": STRONG_SECRET,
         "MARKET_LOAD_DEMO_DATA": "true",
@@ -156,13 +162,18 @@ def test_production_serve_over_http_loads_no_demo_data_and_names_no_server(
     }
     server = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
         [sys.executable, "-m", "market.cli", "serve", "--port", str(port)],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     try:
         base = f"http://127.0.0.1:{port}"
         health = _wait_for(f"{base}/health", server)
-        login = httpx.post(f"{base}/auth/login", json={
-            "email": "admin@demo.techmarket.cn", "password": DEMO_PASSWORD})
+        login = httpx.post(
+            f"{base}/auth/login",
+            json={"email": "admin@demo.techmarket.cn", "password": DEMO_PASSWORD},
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

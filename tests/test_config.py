@@ -11,8 +11,15 @@ from market.db import make_engine
 
 @pytest.mark.parametrize(
     "secret",
-    ["", "secret", "changeme", DEVELOPMENT_JWT_SECRET, "short-but-random-9f8e", "a" * 64,
-     "ab" * 32],
+    [
+        "",
+        "secret",
+        "changeme",
+        DEVELOPMENT_JWT_SECRET,
+        "short-but-random-9f8e",
+        "a" * 64,
+        "ab" * 32,
+    ],
 )
 def test_production_refuses_weak_jwt_secrets(secret: str) -> None:
     settings = Settings(environment="production", jwt_secret=secret)
@@ -64,8 +71,7 @@ def test_a_strong_secret_may_listen_anywhere() -> None:
 
 
 def test_production_never_loads_demo_data_whatever_the_setting_says() -> None:
-    production = Settings(environment="production", jwt_secret=STRONG_SECRET,
-                          load_demo_data=True)
+    production = Settings(environment="production", jwt_secret=STRONG_SECRET, load_demo_data=True)
     assert not production.demo_data_allowed
     assert Settings(environment="development", load_demo_data=True).demo_data_allowed
     assert not Settings(environment="development", load_demo_data=False).demo_data_allowed

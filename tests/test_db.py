@@ -18,8 +18,9 @@ from market.db import session_scope, writes_late
 
 def _keys(engine: Engine) -> list[str]:
     with engine.connect() as connection:
-        return list(connection.execute(text("SELECT key FROM idempotency_keys ORDER BY key"))
-                    .scalars())
+        return list(
+            connection.execute(text("SELECT key FROM idempotency_keys ORDER BY key")).scalars()
+        )
 
 
 def _key(name: str) -> IdempotencyKey:

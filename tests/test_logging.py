@@ -25,12 +25,19 @@ def _run_worker_until_stopped(data_dir: Path, **environment: str) -> str:
     says it runs, and return what it wrote to stderr (where the log goes)."""
     migrate.upgrade(f"sqlite:///{data_dir / 'market.db'}")
     env = {
-        **os.environ, "MARKET_DATA_DIR": str(data_dir), "MARKET_DATABASE_URL": "",
-        "MARKET_ENVIRONMENT": "development", "MARKET_SEARCH_BACKEND": "local", **environment,
+        **os.environ,
+        "MARKET_DATA_DIR": str(data_dir),
+        "MARKET_DATABASE_URL": "",
+        "MARKET_ENVIRONMENT": "development",
+        "MARKET_SEARCH_BACKEND": "local",
+        **environment,
     }
     process = subprocess.Popen(  # noqa: S603 - our own console script
-        [str(MARKET), "worker"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [str(MARKET), "worker"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     guard = threading.Timer(WORKER_DEADLINE_SECONDS, process.kill)
     guard.start()

@@ -59,10 +59,17 @@ BEFORE_NAMING = "0006"  # the last revision before constraints were named
 
 def _model_constraint_names() -> set[ConstraintName]:
     kinds: dict[type[ColumnCollectionConstraint], str] = {
-        PrimaryKeyConstraint: "pk", UniqueConstraint: "uq", ForeignKeyConstraint: "fk"}
+        PrimaryKeyConstraint: "pk",
+        UniqueConstraint: "uq",
+        ForeignKeyConstraint: "fk",
+    }
     return {
-        (table.name, kinds[type(constraint)], tuple(column.name for column in constraint.columns),
-         str(constraint.name))
+        (
+            table.name,
+            kinds[type(constraint)],
+            tuple(column.name for column in constraint.columns),
+            str(constraint.name),
+        )
         for table in metadata.sorted_tables
         for constraint in table.constraints
         if isinstance(constraint, ColumnCollectionConstraint) and type(constraint) in kinds
@@ -77,10 +84,14 @@ def _database_constraint_names(engine: Engine) -> set[ConstraintName]:
             continue
         primary_key = inspector.get_pk_constraint(table)
         names.add((table, "pk", tuple(primary_key["constrained_columns"]), primary_key["name"]))
-        names |= {(table, "uq", tuple(unique["column_names"]), unique["name"])
-                  for unique in inspector.get_unique_constraints(table)}
-        names |= {(table, "fk", tuple(foreign["constrained_columns"]), foreign["name"])
-                  for foreign in inspector.get_foreign_keys(table)}
+        names |= {
+            (table, "uq", tuple(unique["column_names"]), unique["name"])
+            for unique in inspector.get_unique_constraints(table)
+        }
+        names |= {
+            (table, "fk", tuple(foreign["constrained_columns"]), foreign["name"])
+            for foreign in inspector.get_foreign_keys(table)
+        }
     return names
 
 
@@ -102,9 +113,11 @@ def _empty_database(workdir: Path) -> Iterator[str]:
 
 
 def _trigger_names(engine: Engine) -> set[str]:
-    query = ("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-             if engine.dialect.name == "postgresql"
-             else "SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
     with engine.connect() as connection:
         return set(connection.execute(text(query)).scalars())
 
@@ -121,25 +134,43 @@ def test_a_database_made_before_the_naming_convention_gets_the_models_names(
         unnamed = _database_constraint_names(engine)
         triggers = _trigger_names(engine)
         assert len(triggers) == 3  # the append-only tables', which a SQLite rebuild drops
-        credit_code = {name for table, kind, columns, name in unnamed
-                       if (table, kind, columns) == ("organizations", "uq", ("credit_code",))}
+        credit_code = {
+            name
+            for table, kind, columns, name in unnamed
+            if (table, kind, columns) == ("organizations", "uq", ("credit_code",))
+        }
         assert credit_code in ({None}, {"organizations_credit_code_key"})
         with Session(engine) as session:  # rows that refer to rows of other tables
-            organization = Organization(name="宁波测试研究院", kind=OrganizationKind.INSTITUTE,
-                                        credit_code="12330200MB0000000X", district_code="330212")
+            organization = Organization(
+                name="宁波测试研究院",
+                kind=OrganizationKind.INSTITUTE,
+                credit_code="12330200MB0000000X",
+                district_code="330212",
+            )
             session.add(organization)
             session.flush()
             assert organization.id is not None  # flushed
-            session.add(User(email="a@example.cn", display_name="张三", password_hash="-",
-                             role=Role.MEMBER, organization_id=organization.id))
+            session.add(
+                User(
+                    email="a@example.cn",
+                    display_name="张三",
+                    password_hash="-",
+                    role=Role.MEMBER,
+                    organization_id=organization.id,
+                )
+            )
             session.commit()
 
         migrate.upgrade(url)
         assert _database_constraint_names(engine) == _model_constraint_names()
         assert _trigger_names(engine) == triggers
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT u.email, o.name FROM users u JOIN "
-                                           "organizations o ON o.id = u.organization_id")).all()
+            rows = connection.execute(
+                text(
+                    "SELECT u.email, o.name FROM users u JOIN "
+                    "organizations o ON o.id = u.organization_id"
+                )
+            ).all()
             assert [tuple(row) for row in rows] == [("a@example.cn", "宁波测试研究院")]
             with pytest.raises(IntegrityError):  # foreign keys are enforced again
                 connection.execute(text("UPDATE users SET organization_id = 999"))

@@ -49,8 +49,10 @@ def test_a_milestone_due_in_year_9999_is_422(client: TestClient, market: Market)
 
 def test_the_range_itself_is_accepted(client: TestClient, market: Market) -> None:
     seller, buyer = market.institute_member(), market.enterprise_member()
-    body = {**contract_terms(signed_on="1980-01-01", term_end="2100-12-31"),
-            "buyer_organization_id": buyer.organization_id}
+    body = {
+        **contract_terms(signed_on="1980-01-01", term_end="2100-12-31"),
+        "buyer_organization_id": buyer.organization_id,
+    }
 
     response = client.post("/contracts", json=body, headers=seller.headers)
 
@@ -58,9 +60,7 @@ def test_the_range_itself_is_accepted(client: TestClient, market: Market) -> Non
 
 
 @pytest.mark.parametrize("field", ["deadline", "valid_until"])
-def test_demand_dates_out_of_range_are_422(
-    client: TestClient, market: Market, field: str
-) -> None:
+def test_demand_dates_out_of_range_are_422(client: TestClient, market: Market, field: str) -> None:
     owner = market.enterprise_member()
     body = {
         "title": "注塑件表面缩痕缺陷解决方案",

@@ -63,8 +63,11 @@ def test_api_conforms_to_its_schema(
     headers = _headers(market, identity)
     request = case.as_transport_kwargs(base_url=str(client.base_url), headers=headers)
     response = client.request(
-        request["method"], request["url"], params=request.get("params"),
-        headers=request.get("headers"), json=request.get("json"),
+        request["method"],
+        request["url"],
+        params=request.get("params"),
+        headers=request.get("headers"),
+        json=request.get("json"),
         content=request.get("data"),
     )
     case.validate_response(response, checks=CHECKS)

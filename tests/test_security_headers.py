@@ -19,8 +19,14 @@ EXTERNAL_SOURCE = re.compile(r'<(?:script|link)[^>]* (?:src|href)="(https://[^/"
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/health"), ("GET", "/results"), ("GET", "/openapi.json"),
-     ("GET", "/no/such/page"), ("POST", "/auth/login"), ("DELETE", "/results")],
+    [
+        ("GET", "/health"),
+        ("GET", "/results"),
+        ("GET", "/openapi.json"),
+        ("GET", "/no/such/page"),
+        ("POST", "/auth/login"),
+        ("DELETE", "/results"),
+    ],
 )
 def test_every_response_carries_the_security_headers(
     client: TestClient, method: str, path: str
@@ -33,8 +39,7 @@ def test_every_response_carries_the_security_headers(
 
 def test_a_csv_download_carries_them_too(client: TestClient, market: Market) -> None:
     bureau = market.bureau_staff()
-    response = client.get("/stats/breakdown/year", params={"format": "csv"},
-                          headers=bureau.headers)
+    response = client.get("/stats/breakdown/year", params={"format": "csv"}, headers=bureau.headers)
     assert response.status_code == 200
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
@@ -46,8 +51,8 @@ def test_docs_pages_allow_exactly_what_they_load(client: TestClient, path: str) 
 
     assert response.status_code == 200
     policy = dict(
-        directive.strip().split(" ", 1) for directive in
-        response.headers["content-security-policy"].split(";")
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
     )
     assert policy["default-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
@@ -57,8 +62,11 @@ def test_docs_pages_allow_exactly_what_they_load(client: TestClient, path: str) 
         assert f"'sha256-{digest}'" in policy["script-src"]
     assert "'unsafe-inline'" not in policy["script-src"]
     for origin in EXTERNAL_SOURCE.findall(page):
-        assert origin in policy["script-src"] or origin in policy["style-src"] \
-            or origin in policy["img-src"], origin
+        assert (
+            origin in policy["script-src"]
+            or origin in policy["style-src"]
+            or origin in policy["img-src"]
+        ), origin
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -86,14 +94,22 @@ def test_a_405_lists_every_method_of_the_path(
 
 def _operations(client: TestClient) -> dict[tuple[str, str], dict[str, Any]]:
     document = client.get("/openapi.json").json()
-    return {(method, path): operation for path, operations in document["paths"].items()
-            for method, operation in operations.items()}
+    return {
+        (method, path): operation
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
 
 
 ANONYMOUS_OR_SIGNED_IN = [
-    ("get", "/results"), ("get", "/results/{listing_id}"), ("get", "/demands"),
-    ("get", "/demands/{listing_id}"), ("get", "/search/results"), ("get", "/search/demands"),
-    ("get", "/results/{listing_id}/similar"), ("get", "/demands/{listing_id}/similar"),
+    ("get", "/results"),
+    ("get", "/results/{listing_id}"),
+    ("get", "/demands"),
+    ("get", "/demands/{listing_id}"),
+    ("get", "/search/results"),
+    ("get", "/search/demands"),
+    ("get", "/results/{listing_id}/similar"),
+    ("get", "/demands/{listing_id}/similar"),
 ]
 
 
@@ -103,8 +119,7 @@ def test_routes_that_serve_anonymous_callers_declare_optional_security(
     operations = _operations(client)
     for key in ANONYMOUS_OR_SIGNED_IN:
         assert operations[key]["security"] == [{}, {"HTTPBearer": []}], key
-    optional = {key for key, operation in operations.items()
-                if {} in operation.get("security", [])}
+    optional = {key for key, operation in operations.items() if {} in operation.get("security", [])}
     assert optional == set(ANONYMOUS_OR_SIGNED_IN)
     # a route that needs a token keeps requiring it; a public one declares none
     assert operations[("get", "/contracts/{contract_id}")]["security"] == [{"HTTPBearer": []}]
@@ -118,9 +133,11 @@ def test_anonymous_reads_really_work_without_a_token(client: TestClient) -> None
 
 def test_idempotent_replays_document_their_200(client: TestClient) -> None:
     operations = _operations(client)
-    for key in [("post", "/contracts/{contract_id}/milestones/{milestone_id}/payments"),
-                ("post", "/contracts/{contract_id}/deposits"),
-                ("post", "/payments/{payment_id}/refunds")]:
+    for key in [
+        ("post", "/contracts/{contract_id}/milestones/{milestone_id}/payments"),
+        ("post", "/contracts/{contract_id}/deposits"),
+        ("post", "/payments/{payment_id}/refunds"),
+    ]:
         responses = operations[key]["responses"]
         assert {"200", "201"} <= set(responses), key
         assert responses["200"]["content"] == responses["201"]["content"]

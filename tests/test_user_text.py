@@ -24,8 +24,11 @@ def test_an_organisation_name_loses_its_right_to_left_override(client: TestClien
             "district_code": "330206",
             "description": f"简介{RIGHT_TO_LEFT_OVERRIDE}第二段",
         },
-        "admin": {"email": "boss@example.cn", "display_name": f"王{RIGHT_TO_LEFT_OVERRIDE}总",
-                  "password": "long enough pw 1"},
+        "admin": {
+            "email": "boss@example.cn",
+            "display_name": f"王{RIGHT_TO_LEFT_OVERRIDE}总",
+            "password": "long enough pw 1",
+        },
     }
 
     response = client.post("/auth/register", json=registration)

@@ -42,9 +42,11 @@ async def login(credentials: LoginRequest, request: Request) -> Response:
 @router.post("/auth/refresh", response_model=TokenPair, responses=problem_responses(401, 422))
 async def refresh(body: RefreshRequest, request: Request) -> Response:
     engine = request.app.state.engine
-    return _tokens_response(await run_unit(
-        engine, service.refresh, engine, request.app.state.settings, body.refresh_token
-    ))
+    return _tokens_response(
+        await run_unit(
+            engine, service.refresh, engine, request.app.state.settings, body.refresh_token
+        )
+    )
 
 
 @router.post(
@@ -68,9 +70,7 @@ def logout_everywhere(actor: CurrentActor, session: DbSession) -> Response:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 409, 422),
 )
-async def change_password(
-    body: PasswordChange, actor: ReleasedActor, request: Request
-) -> Response:
+async def change_password(body: PasswordChange, actor: ReleasedActor, request: Request) -> Response:
     await service.change_password(
         request.app.state.engine, actor.user_id, body.current_password, body.new_password
     )

@@ -20,7 +20,8 @@ NewPassword = Annotated[
     str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(_acceptable_password)
 ]
 DisplayName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(one_line),
 ]
 

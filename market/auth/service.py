@@ -193,9 +193,7 @@ def logout(session: Session, presented_token: str) -> None:
 def logout_everywhere(session: Session, user_id: int) -> None:
     """Revoke every refresh token and invalidate access tokens already issued."""
     session.exec(
-        update(User)
-        .where(col(User.id) == user_id)
-        .values(token_version=User.token_version + 1)
+        update(User).where(col(User.id) == user_id).values(token_version=User.token_version + 1)
     )
     _revoke_families(session, col(RefreshTokenFamily.user_id) == user_id)
 

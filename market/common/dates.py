@@ -23,8 +23,10 @@ def plausible_date(value: date) -> date:
         raise PydanticCustomError(
             "date_out_of_range",
             "must be between {earliest} and {latest}",
-            {"earliest": EARLIEST_PLAUSIBLE_DATE.isoformat(),
-             "latest": LATEST_PLAUSIBLE_DATE.isoformat()},
+            {
+                "earliest": EARLIEST_PLAUSIBLE_DATE.isoformat(),
+                "latest": LATEST_PLAUSIBLE_DATE.isoformat(),
+            },
         )
     return value
 

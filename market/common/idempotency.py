@@ -35,20 +35,29 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
+
 def replay_response(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """For the schema of an endpoint that answers 201: its replays answer 200."""
-    return {200: {
-        "model": model,
-        "description": "A replay: the first answer to this Idempotency-Key, unchanged",
-        "headers": {REPLAYED_HEADER: {"description": "Always `true` on a replay",
-                                      "schema": {"type": "string", "enum": ["true"]}}},
-    }}
+    return {
+        200: {
+            "model": model,
+            "description": "A replay: the first answer to this Idempotency-Key, unchanged",
+            "headers": {
+                REPLAYED_HEADER: {
+                    "description": "Always `true` on a replay",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        }
+    }
 
 
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key", min_length=1, max_length=200,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
         description="Any unique string; a retry with the same key (same caller, endpoint "
         "and body) returns the first result without doing the work again",
     ),
@@ -117,21 +126,29 @@ def mark_replayed(response: Response) -> None:
 
 
 def _replay(
-    session: Session, scope: str, key: str, fingerprint: str, response_model: type[ModelT],
+    session: Session,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    response_model: type[ModelT],
     unstored: Collection[str],
 ) -> ModelT:
     stored = session.exec(
-        select(IdempotencyKey).where(col(IdempotencyKey.scope) == scope,
-                                     col(IdempotencyKey.key) == key)
+        select(IdempotencyKey).where(
+            col(IdempotencyKey.scope) == scope, col(IdempotencyKey.key) == key
+        )
     ).one()
     if stored.request_hash != fingerprint:
         raise InvalidInput.on(
-            "header.Idempotency-Key", "this key was used for a different request",
+            "header.Idempotency-Key",
+            "this key was used for a different request",
             code="idempotency_key_reused",
         )
     if stored.response_body is None:
-        raise Conflict("The first request with this key is still running; retry shortly",
-                       code="idempotency_in_progress")
+        raise Conflict(
+            "The first request with this key is still running; retry shortly",
+            code="idempotency_in_progress",
+        )
     return response_model.model_validate(
         stored.response_body | dict.fromkeys(unstored)  # absent until on_replay fills them
     )

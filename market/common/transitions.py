@@ -81,8 +81,9 @@ def move(
     another request committed meanwhile without moving the state (an edit) is part
     of what this request moved, and its response must show it."""
     seen = _loaded_state(row, state)
-    if not compare_and_set(session, type(row), _identity(row), expected=seen, values=values,
-                           state=state, also=also):
+    if not compare_and_set(
+        session, type(row), _identity(row), expected=seen, values=values, state=state, also=also
+    ):
         raise InvalidTransition(lost)
     session.refresh(row)
     return seen
@@ -101,8 +102,7 @@ def claim(
 
     The row is reloaded (see `move`): a request that waited here for another one sees
     what that one committed, so what it checks next is what it will write."""
-    return move(session, row, {state: _loaded_state(row, state)}, state=state, also=also,
-                lost=lost)
+    return move(session, row, {state: _loaded_state(row, state)}, state=state, also=also, lost=lost)
 
 
 def lock_owner_row(session: Session, model: type[SQLModel], row_id: Any) -> None:
@@ -110,7 +110,9 @@ def lock_owner_row(session: Session, model: type[SQLModel], row_id: Any) -> None
     take turns: call it before counting. Held until the transaction ends."""
     key = _primary_key(model)
     statement = (
-        update(model).where(key == row_id).values({key.key: key})
+        update(model)
+        .where(key == row_id)
+        .values({key.key: key})
         .execution_options(synchronize_session=False)
     )
     if session.exec(statement).rowcount != 1:

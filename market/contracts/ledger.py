@@ -25,8 +25,13 @@ from market.errors import Conflict
 
 def record_registration(session: Session, contract: Contract, user_id: int) -> LedgerEntry:
     return _append(
-        session, contract, user_id, LedgerEntryKind.REGISTRATION,
-        contract.total_amount_fen, contract.technology_amount_fen, 1,
+        session,
+        contract,
+        user_id,
+        LedgerEntryKind.REGISTRATION,
+        contract.total_amount_fen,
+        contract.technology_amount_fen,
+        1,
     )
 
 
@@ -38,9 +43,13 @@ def record_change(
     previous_technology_fen: int,
 ) -> LedgerEntry:
     return _append(
-        session, contract, user_id, LedgerEntryKind.CHANGE,
+        session,
+        contract,
+        user_id,
+        LedgerEntryKind.CHANGE,
         contract.total_amount_fen - previous_total_fen,
-        contract.technology_amount_fen - previous_technology_fen, 0,
+        contract.technology_amount_fen - previous_technology_fen,
+        0,
     )
 
 
@@ -62,8 +71,10 @@ def balance(session: Session, contract_id: int) -> tuple[int, int, int]:
 
 
 def entries_for(session: Session, contract_id: int) -> list[LedgerEntry]:
-    query = select(LedgerEntry).where(LedgerEntry.contract_id == contract_id).order_by(
-        col(LedgerEntry.sequence)
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.contract_id == contract_id)
+        .order_by(col(LedgerEntry.sequence))
     )
     return list(session.exec(query))
 
@@ -106,7 +117,8 @@ def _append(
     except IntegrityError as error:
         # Only reachable if a status check was bypassed: the database refuses to count
         # a contract twice, and the client gets a 409 rather than a 500.
-        raise Conflict("This step is already in the trade-volume ledger",
-                       code="already_counted") from error
+        raise Conflict(
+            "This step is already in the trade-volume ledger", code="already_counted"
+        ) from error
     rollup.record(session, entry, market_today(entry.recorded_at))
     return entry

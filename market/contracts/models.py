@@ -54,10 +54,14 @@ SUBTYPES_BY_TYPE: dict[ContractType, frozenset[ContractSubtype]] = {
     ContractType.DEVELOPMENT: frozenset(
         {ContractSubtype.COMMISSIONED_DEVELOPMENT, ContractSubtype.COOPERATIVE_DEVELOPMENT}
     ),
-    ContractType.TRANSFER: frozenset({
-        ContractSubtype.PATENT_TRANSFER, ContractSubtype.PATENT_APPLICATION_TRANSFER,
-        ContractSubtype.TECHNICAL_SECRET_TRANSFER, ContractSubtype.OTHER_TRANSFER,
-    }),
+    ContractType.TRANSFER: frozenset(
+        {
+            ContractSubtype.PATENT_TRANSFER,
+            ContractSubtype.PATENT_APPLICATION_TRANSFER,
+            ContractSubtype.TECHNICAL_SECRET_TRANSFER,
+            ContractSubtype.OTHER_TRANSFER,
+        }
+    ),
     ContractType.LICENSE: frozenset(
         {ContractSubtype.PATENT_LICENSE, ContractSubtype.TECHNICAL_SECRET_LICENSE}
     ),
@@ -108,8 +112,11 @@ class Contract(SQLModel, table=True):
             "seller_organization_id <> buyer_organization_id", name="ck_contracts_two_parties"
         ),
         Index(
-            "uq_contracts_live_per_deal", "deal_id", unique=True,
-            sqlite_where=text(_LIVE_STATUSES), postgresql_where=text(_LIVE_STATUSES),
+            "uq_contracts_live_per_deal",
+            "deal_id",
+            unique=True,
+            sqlite_where=text(_LIVE_STATUSES),
+            postgresql_where=text(_LIVE_STATUSES),
         ),
     )
 
@@ -143,9 +150,7 @@ class Contract(SQLModel, table=True):
     technology_amount_fen: int = Field(sa_type=BigInteger)
     currency: str = Field(default="CNY", max_length=3)
 
-    status: ContractStatus = Field(
-        default=ContractStatus.DRAFT, sa_type=String(20), index=True
-    )
+    status: ContractStatus = Field(default=ContractStatus.DRAFT, sa_type=String(20), index=True)
     status_reason: str = Field(default="", max_length=2000)
     registration_number: str | None = Field(default=None, max_length=20, unique=True)
     registered_on: date | None = None
@@ -224,7 +229,9 @@ class LedgerEntry(SQLModel, table=True):
         ),
         CheckConstraint("delta_count IN (-1, 0, 1)", name="ck_ledger_entries_count"),
         Index(
-            "uq_ledger_entries_one_cancellation", "contract_id", unique=True,
+            "uq_ledger_entries_one_cancellation",
+            "contract_id",
+            unique=True,
             sqlite_where=text("kind = 'cancellation'"),
             postgresql_where=text("kind = 'cancellation'"),
         ),

@@ -38,18 +38,23 @@ def page_of_contracts(
 
 # --- the schedule: non-technical costs and payment milestones --------------------------
 
+
 def costs_of(session: Session, contract_id: int) -> list[ContractCost]:
-    query = select(ContractCost).where(col(ContractCost.contract_id) == contract_id).order_by(
-        col(ContractCost.position)
+    query = (
+        select(ContractCost)
+        .where(col(ContractCost.contract_id) == contract_id)
+        .order_by(col(ContractCost.position))
     )
     return list(session.exec(query))
 
 
 def milestones_of(session: Session, contract_id: int) -> list[ContractMilestone]:
     """The payment schedule in its order; payments read it too."""
-    query = select(ContractMilestone).where(
-        col(ContractMilestone.contract_id) == contract_id
-    ).order_by(col(ContractMilestone.position))
+    query = (
+        select(ContractMilestone)
+        .where(col(ContractMilestone.contract_id) == contract_id)
+        .order_by(col(ContractMilestone.position))
+    )
     return list(session.exec(query))
 
 
@@ -61,6 +66,7 @@ def replace_costs(session: Session, contract_id: int, costs: Sequence[CostItem])
 
 
 # --- registration numbers --------------------------------------------------------------
+
 
 def take_registration_number(session: Session, year: int) -> int:
     """The year's next number, from a per-year counter row.
@@ -82,7 +88,8 @@ def take_registration_number(session: Session, year: int) -> int:
 
 def _bump_counter(session: Session, year: int) -> bool:
     bumped = session.execute(
-        update(RegistrationCounter).where(col(RegistrationCounter.year) == year)
+        update(RegistrationCounter)
+        .where(col(RegistrationCounter.year) == year)
         .values(last_number=col(RegistrationCounter.last_number) + 1)
     )
     return bool(bumped.rowcount)  # type: ignore[attr-defined]

@@ -45,8 +45,13 @@ ROLLUP_COLUMNS: dict[str, str] = {
     "broker": "broker_organization_id",
 }
 DIMENSIONS = (PERIOD, *ROLLUP_COLUMNS)
-KEY_COLUMNS = ("dimension", "effective_year", "effective_month", "recorded_month",
-               "dimension_value")
+KEY_COLUMNS = (
+    "dimension",
+    "effective_year",
+    "effective_month",
+    "recorded_month",
+    "dimension_value",
+)
 SUM_COLUMNS = ("contract_count", "total_amount_fen", "technology_amount_fen")
 
 Sums = tuple[int, int, int]  # contract count, 成交额 fen, 技术交易额 fen
@@ -66,6 +71,7 @@ def _table() -> Table:
 
 # --- keeping it ---------------------------------------------------------------------------
 
+
 def record(session: Session, entry: LedgerEntry, recorded_on: date) -> None:
     """Add a new ledger entry to its rollup rows (`recorded_on`: its China-time day)."""
     common = {
@@ -80,8 +86,10 @@ def record(session: Session, entry: LedgerEntry, recorded_on: date) -> None:
         (dimension, value_text(getattr(entry, column)))
         for dimension, column in ROLLUP_COLUMNS.items()
     ]
-    rows = [{"dimension": dimension, "dimension_value": value, **common}
-            for dimension, value in sorted(keys)]  # primary-key order: the lock order
+    rows = [
+        {"dimension": dimension, "dimension_value": value, **common}
+        for dimension, value in sorted(keys)
+    ]  # primary-key order: the lock order
     table = _table()
     dialect = session.get_bind().dialect.name
     insert: Callable[..., Any]
@@ -101,11 +109,14 @@ def record(session: Session, entry: LedgerEntry, recorded_on: date) -> None:
 
 # --- rebuilding it ------------------------------------------------------------------------
 
+
 def _recorded_month_sql(dialect: str) -> str:
     """`recorded_at`'s China-time month as YYYYMM (UTC+8, no daylight saving)."""
     if dialect == "postgresql":
-        return ("CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
-                "'YYYYMM') AS INTEGER)")
+        return (
+            "CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
+            "'YYYYMM') AS INTEGER)"
+        )
     # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'. Its date functions round that
     # to the millisecond (23:59:59.9996 would become the next month): whole seconds
     # first, exact since months start on a whole second.
@@ -117,14 +128,17 @@ def rebuild_statements(dialect: str) -> Iterator[tuple[str, str]]:
 
     The same SQL fills the table in migration 0005 (which keeps its own copy)."""
     month = _recorded_month_sql(dialect)
-    values = {PERIOD: "''", **{
-        dimension: f"COALESCE(CAST({column} AS VARCHAR(20)), '')"
-        for dimension, column in ROLLUP_COLUMNS.items()
-    }}
+    values = {
+        PERIOD: "''",
+        **{
+            dimension: f"COALESCE(CAST({column} AS VARCHAR(20)), '')"
+            for dimension, column in ROLLUP_COLUMNS.items()
+        },
+    }
     for dimension, value in values.items():
         by_value = "" if value == "''" else f", {value}"  # PostgreSQL: no constant
         # Only this module's constants go into the SQL, never input.
-        yield dimension, f"""
+        statement = f"""
             INSERT INTO ledger_rollup (dimension, effective_year, effective_month,
                 recorded_month, dimension_value, contract_count, total_amount_fen,
                 technology_amount_fen)
@@ -132,6 +146,7 @@ def rebuild_statements(dialect: str) -> Iterator[tuple[str, str]]:
                    SUM(delta_count), SUM(delta_total_fen), SUM(delta_technology_fen)
             FROM ledger_entries
             GROUP BY effective_year, effective_month, {month}{by_value}"""  # noqa: S608
+        yield dimension, statement
 
 
 def rebuild(session: Session, progress: Callable[[str, int], None] | None = None) -> int:
@@ -155,14 +170,17 @@ def rows(session: Session) -> dict[tuple[Any, ...], Sums]:
     """The whole table, key -> sums (to compare with a rebuild)."""
     table = _table()
     return {
-        tuple(row[: len(KEY_COLUMNS)]): _sums(row[len(KEY_COLUMNS):])
-        for row in session.execute(select_columns(
-            *(table.c[name] for name in KEY_COLUMNS), *(table.c[name] for name in SUM_COLUMNS)
-        ))
+        tuple(row[: len(KEY_COLUMNS)]): _sums(row[len(KEY_COLUMNS) :])
+        for row in session.execute(
+            select_columns(
+                *(table.c[name] for name in KEY_COLUMNS), *(table.c[name] for name in SUM_COLUMNS)
+            )
+        )
     }
 
 
 # --- reading it ---------------------------------------------------------------------------
+
 
 def _sums(row: Any) -> Sums:
     # PostgreSQL sums BIGINT into NUMERIC (a Decimal in Python): back to exact ints.
@@ -176,7 +194,8 @@ def rollup_groups(
     """Sums of the rollup rows recorded in months before `before_month` (YYYYMM)."""
     group: tuple[Any, ...] = (
         (col(LedgerRollup.effective_year), col(LedgerRollup.effective_month))
-        if dimension == PERIOD else (col(LedgerRollup.dimension_value),)
+        if dimension == PERIOD
+        else (col(LedgerRollup.dimension_value),)
     )
     conditions: list[ColumnElement[bool]] = [
         col(LedgerRollup.dimension) == dimension,
@@ -184,12 +203,20 @@ def rollup_groups(
     ]
     if year is not None:
         conditions.append(col(LedgerRollup.effective_year) == year)
-    query = select_columns(
-        *group, func.sum(LedgerRollup.contract_count), func.sum(LedgerRollup.total_amount_fen),
-        func.sum(LedgerRollup.technology_amount_fen),
-    ).where(*conditions).group_by(*group)
-    return {_group_key(dimension, row[: len(group)]): _sums(row[len(group):])
-            for row in session.execute(query)}
+    query = (
+        select_columns(
+            *group,
+            func.sum(LedgerRollup.contract_count),
+            func.sum(LedgerRollup.total_amount_fen),
+            func.sum(LedgerRollup.technology_amount_fen),
+        )
+        .where(*conditions)
+        .group_by(*group)
+    )
+    return {
+        _group_key(dimension, row[: len(group)]): _sums(row[len(group) :])
+        for row in session.execute(query)
+    }
 
 
 def ledger_groups(
@@ -198,14 +225,23 @@ def ledger_groups(
     """The same groups summed straight from the ledger entries that meet `conditions`."""
     group: tuple[Any, ...] = (
         (col(LedgerEntry.effective_year), col(LedgerEntry.effective_month))
-        if dimension == PERIOD else (getattr(LedgerEntry, ROLLUP_COLUMNS[dimension]),)
+        if dimension == PERIOD
+        else (getattr(LedgerEntry, ROLLUP_COLUMNS[dimension]),)
     )
-    query = select_columns(
-        *group, func.sum(LedgerEntry.delta_count), func.sum(LedgerEntry.delta_total_fen),
-        func.sum(LedgerEntry.delta_technology_fen),
-    ).where(*conditions).group_by(*group)
-    return {_group_key(dimension, row[: len(group)]): _sums(row[len(group):])
-            for row in session.execute(query)}
+    query = (
+        select_columns(
+            *group,
+            func.sum(LedgerEntry.delta_count),
+            func.sum(LedgerEntry.delta_total_fen),
+            func.sum(LedgerEntry.delta_technology_fen),
+        )
+        .where(*conditions)
+        .group_by(*group)
+    )
+    return {
+        _group_key(dimension, row[: len(group)]): _sums(row[len(group) :])
+        for row in session.execute(query)
+    }
 
 
 def _group_key(dimension: str, keys: Any) -> GroupKey:

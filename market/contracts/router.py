@@ -47,25 +47,40 @@ def _once(
 ) -> ContractRead:
     """Run a workflow step at most once per Idempotency-Key (scoped to step, contract, user)."""
     result, replayed = idempotency.run_once(
-        session, endpoint=f"contract.{operation}:{contract_id}", user_id=actor.user_id, key=key,
-        request=request, response_model=ContractRead, work=lambda: service.read(session, work()),
+        session,
+        endpoint=f"contract.{operation}:{contract_id}",
+        user_id=actor.user_id,
+        key=key,
+        request=request,
+        response_model=ContractRead,
+        work=lambda: service.read(session, work()),
     )
     if replayed:
         idempotency.mark_replayed(response)
     return result
 
 
-@router.post("/contracts", response_model=ContractRead, status_code=status.HTTP_201_CREATED,
-             responses=WRITE,
-             summary="Enter a contract (seller side): from a won deal or an off-platform deal")
+@router.post(
+    "/contracts",
+    response_model=ContractRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE,
+    summary="Enter a contract (seller side): from a won deal or an off-platform deal",
+)
 def create_contract(body: ContractCreate, actor: CurrentActor, session: DbSession) -> ContractRead:
     return service.read(session, service.create(session, actor, body))
 
 
-@router.get("/contracts", response_model=Page[ContractRead], responses=READ,
-            summary="Contracts your organisation is party to or brokered (all, for bureau staff)")
+@router.get(
+    "/contracts",
+    response_model=Page[ContractRead],
+    responses=READ,
+    summary="Contracts your organisation is party to or brokered (all, for bureau staff)",
+)
 def list_contracts(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     status_filter: Annotated[ContractStatus | None, Query(alias="status")] = None,
 ) -> Page[ContractRead]:
     rows, total = service.list_visible(session, actor, paging, status_filter)
@@ -77,45 +92,86 @@ def get_contract(contract_id: Id, actor: CurrentActor, session: DbSession) -> Co
     return service.read(session, service.get_visible(session, actor, contract_id))
 
 
-@router.put("/contracts/{contract_id}", response_model=ContractRead, responses=WRITE,
-            summary="Correct a draft, or a contract returned for correction (补正)")
+@router.put(
+    "/contracts/{contract_id}",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Correct a draft, or a contract returned for correction (补正)",
+)
 def edit_contract(
     contract_id: Id, body: ContractTerms, actor: CurrentActor, session: DbSession
 ) -> ContractRead:
     return service.read(session, service.edit(session, actor, contract_id, body))
 
 
-@router.get("/contracts/{contract_id}/ledger", response_model=list[LedgerEntryRead],
-            responses=READ, summary="What this contract has added to the trade volume")
+@router.get(
+    "/contracts/{contract_id}/ledger",
+    response_model=list[LedgerEntryRead],
+    responses=READ,
+    summary="What this contract has added to the trade volume",
+)
 def contract_ledger(
     contract_id: Id, actor: CurrentActor, session: DbSession
 ) -> list[LedgerEntryRead]:
     contract = service.get_visible(session, actor, contract_id)
     assert contract.id is not None
-    return [LedgerEntryRead.model_validate(entry)
-            for entry in ledger.entries_for(session, contract.id)]
+    return [
+        LedgerEntryRead.model_validate(entry) for entry in ledger.entries_for(session, contract.id)
+    ]
 
 
-@router.post("/contracts/{contract_id}/submit", response_model=ContractRead, responses=WRITE,
-             summary="Submit for registration (seller side); also resubmits after 补正")
+@router.post(
+    "/contracts/{contract_id}/submit",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Submit for registration (seller side); also resubmits after 补正",
+)
 def submit_contract(
-    contract_id: Id, actor: CurrentActor, session: DbSession, response: Response,
-    idempotency_key: IdempotencyKeyHeader = None, body: SubmitRequest | None = None,
+    contract_id: Id,
+    actor: CurrentActor,
+    session: DbSession,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+    body: SubmitRequest | None = None,
 ) -> ContractRead:
     note = body.note if body else ""
-    return _once(session, response, actor, "submit", contract_id, idempotency_key, body,
-                 lambda: service.submit(session, actor, contract_id, note))
+    return _once(
+        session,
+        response,
+        actor,
+        "submit",
+        contract_id,
+        idempotency_key,
+        body,
+        lambda: service.submit(session, actor, contract_id, note),
+    )
 
 
-@router.post("/contracts/{contract_id}/register", response_model=ContractRead,
-             responses=WRITE, summary="Register (认定登记) and count it in the trade volume")
+@router.post(
+    "/contracts/{contract_id}/register",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Register (认定登记) and count it in the trade volume",
+)
 def register_contract(
-    contract_id: Id, actor: BureauActor, session: DbSession, response: Response,
-    idempotency_key: IdempotencyKeyHeader = None, body: RegistrationRequest | None = None,
+    contract_id: Id,
+    actor: BureauActor,
+    session: DbSession,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+    body: RegistrationRequest | None = None,
 ) -> ContractRead:
     note = body.note if body else ""
-    return _once(session, response, actor, "register", contract_id, idempotency_key, body,
-                 lambda: service.register(session, actor, contract_id, note))
+    return _once(
+        session,
+        response,
+        actor,
+        "register",
+        contract_id,
+        idempotency_key,
+        body,
+        lambda: service.register(session, actor, contract_id, note),
+    )
 
 
 @router.post("/contracts/{contract_id}/refuse", response_model=ContractRead, responses=WRITE)
@@ -125,8 +181,12 @@ def refuse_contract(
     return service.read(session, service.refuse(session, actor, contract_id, body.reason))
 
 
-@router.post("/contracts/{contract_id}/request-correction", response_model=ContractRead,
-             responses=WRITE, summary="Ask the seller side for missing material (补正)")
+@router.post(
+    "/contracts/{contract_id}/request-correction",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Ask the seller side for missing material (补正)",
+)
 def request_correction(
     contract_id: Id, body: Decision, actor: BureauActor, session: DbSession
 ) -> ContractRead:
@@ -135,21 +195,53 @@ def request_correction(
     )
 
 
-@router.post("/contracts/{contract_id}/change", response_model=ContractRead, responses=WRITE,
-             summary="Correct a registered contract's amounts; the ledger gets the difference")
+@router.post(
+    "/contracts/{contract_id}/change",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Correct a registered contract's amounts; the ledger gets the difference",
+)
 def change_contract(
-    contract_id: Id, body: AmountsChange, actor: BureauActor, session: DbSession,
-    response: Response, idempotency_key: IdempotencyKeyHeader = None,
+    contract_id: Id,
+    body: AmountsChange,
+    actor: BureauActor,
+    session: DbSession,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ContractRead:
-    return _once(session, response, actor, "change", contract_id, idempotency_key, body,
-                 lambda: service.change_amounts(session, actor, contract_id, body))
+    return _once(
+        session,
+        response,
+        actor,
+        "change",
+        contract_id,
+        idempotency_key,
+        body,
+        lambda: service.change_amounts(session, actor, contract_id, body),
+    )
 
 
-@router.post("/contracts/{contract_id}/cancel", response_model=ContractRead, responses=WRITE,
-             summary="Cancel a registration; the ledger reverses what the contract counted")
+@router.post(
+    "/contracts/{contract_id}/cancel",
+    response_model=ContractRead,
+    responses=WRITE,
+    summary="Cancel a registration; the ledger reverses what the contract counted",
+)
 def cancel_contract(
-    contract_id: Id, body: Decision, actor: BureauActor, session: DbSession,
-    response: Response, idempotency_key: IdempotencyKeyHeader = None,
+    contract_id: Id,
+    body: Decision,
+    actor: BureauActor,
+    session: DbSession,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ContractRead:
-    return _once(session, response, actor, "cancel", contract_id, idempotency_key, body,
-                 lambda: service.cancel(session, actor, contract_id, body.reason))
+    return _once(
+        session,
+        response,
+        actor,
+        "cancel",
+        contract_id,
+        idempotency_key,
+        body,
+        lambda: service.cancel(session, actor, contract_id, body.reason),
+    )

@@ -73,6 +73,7 @@ class PartyNotVerified(DomainError):
 
 # --- reading -------------------------------------------------------------------------
 
+
 def get_visible(session: Session, actor: Actor, contract_id: int) -> Contract:
     contract = repository.visible_contract(session, actor, contract_id)
     if contract is None:
@@ -98,9 +99,8 @@ def read(session: Session, contract: Contract) -> ContractRead:
 
 # --- the terms and their checks ------------------------------------------------------
 
-def technology_amount(
-    total_fen: int, costs: Sequence[CostItem], claimed_fen: int | None
-) -> int:
+
+def technology_amount(total_fen: int, costs: Sequence[CostItem], claimed_fen: int | None) -> int:
     """技术交易额 = 成交额 − non-technical costs; a client's own figure must agree."""
     technology_fen = total_fen - sum(cost.amount_fen for cost in costs)
     if technology_fen < 0:
@@ -161,10 +161,15 @@ def _checked_terms(terms: ContractTerms) -> int:
 
 def _term_columns(terms: ContractTerms, technology_fen: int) -> dict[str, Any]:
     return {
-        "title": terms.title, "contract_type": terms.contract_type, "subtype": terms.subtype,
-        "license_scope": terms.license_scope, "field": terms.field,
-        "signed_on": terms.signed_on, "term_start": terms.term_start,
-        "term_end": terms.term_end, "total_amount_fen": terms.total_amount_fen,
+        "title": terms.title,
+        "contract_type": terms.contract_type,
+        "subtype": terms.subtype,
+        "license_scope": terms.license_scope,
+        "field": terms.field,
+        "signed_on": terms.signed_on,
+        "term_start": terms.term_start,
+        "term_end": terms.term_end,
+        "total_amount_fen": terms.total_amount_fen,
         "technology_amount_fen": technology_fen,
     }
 
@@ -192,9 +197,9 @@ def _sync_milestones(
     for position, item in enumerate(milestones, start=1):
         row = existing.pop(position, None)
         if row is None:
-            session.add(ContractMilestone(
-                contract_id=contract_id, position=position, **item.model_dump()
-            ))
+            session.add(
+                ContractMilestone(contract_id=contract_id, position=position, **item.model_dump())
+            )
         else:
             row.title, row.due_on, row.amount_fen = item.title, item.due_on, item.amount_fen
     for row in existing.values():
@@ -203,11 +208,13 @@ def _sync_milestones(
         with session.begin_nested():
             session.flush()
     except IntegrityError as error:
-        raise Conflict("A milestone that already has a payment cannot be removed",
-                       code="milestone_has_payment") from error
+        raise Conflict(
+            "A milestone that already has a payment cannot be removed", code="milestone_has_payment"
+        ) from error
 
 
 # --- entering and editing ------------------------------------------------------------
+
 
 def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
     if actor.organization_kind not in PARTY_KINDS:
@@ -216,12 +223,15 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
         raise Forbidden("Your organisation must be verified by the bureau first")
     technology_fen = _checked_terms(data)
     origin = _origin(session, actor, data)
-    require_verified_parties(session, origin["seller_organization_id"],
-                             origin["buyer_organization_id"])
+    require_verified_parties(
+        session, origin["seller_organization_id"], origin["buyer_organization_id"]
+    )
     contract = Contract(
-        **origin, **_term_columns(data, technology_fen),
-        **_party_snapshot(session, origin["seller_organization_id"],
-                          origin["buyer_organization_id"]),
+        **origin,
+        **_term_columns(data, technology_fen),
+        **_party_snapshot(
+            session, origin["seller_organization_id"], origin["buyer_organization_id"]
+        ),
         created_by_user_id=actor.user_id,
     )
     session.add(contract)
@@ -229,8 +239,9 @@ def create(session: Session, actor: Actor, data: ContractCreate) -> Contract:
         with session.begin_nested():
             session.flush()
     except IntegrityError as error:
-        raise Conflict("This deal already has a contract in progress or registered",
-                       code="contract_exists") from error
+        raise Conflict(
+            "This deal already has a contract in progress or registered", code="contract_exists"
+        ) from error
     assert contract.id is not None
     _replace_schedule(session, contract.id, data.non_technical_costs, data.milestones)
     audit.record(session, actor, ENTITY, contract.id, "created", to_status=ContractStatus.DRAFT)
@@ -246,7 +257,9 @@ def _origin(session: Session, actor: Actor, data: ContractCreate) -> dict[str, A
             if sent is not None and sent != getattr(deal, name):
                 raise InvalidInput.on(f"body.{name}", "differs from the deal's")
         return {
-            "deal_id": deal.id, "result_id": deal.result_id, "demand_id": deal.demand_id,
+            "deal_id": deal.id,
+            "result_id": deal.result_id,
+            "demand_id": deal.demand_id,
             "seller_organization_id": deal.seller_organization_id,
             "buyer_organization_id": deal.buyer_organization_id,
             "broker_user_id": deal.broker_user_id,
@@ -262,8 +275,10 @@ def _origin(session: Session, actor: Actor, data: ContractCreate) -> dict[str, A
     _check_listing(session, ListingKind.RESULT, data.result_id, actor.organization_id, "result_id")
     _check_listing(session, ListingKind.DEMAND, data.demand_id, buyer.id, "demand_id")
     return {
-        "result_id": data.result_id, "demand_id": data.demand_id,
-        "seller_organization_id": actor.organization_id, "buyer_organization_id": buyer.id,
+        "result_id": data.result_id,
+        "demand_id": data.demand_id,
+        "seller_organization_id": actor.organization_id,
+        "buyer_organization_id": buyer.id,
     }
 
 
@@ -286,9 +301,11 @@ def _party_snapshot(session: Session, seller_id: int, buyer_id: int) -> dict[str
     buyer = session.get(Organization, buyer_id)
     assert seller is not None and buyer is not None
     return {
-        "seller_name": seller.name, "seller_kind": str(seller.kind),
+        "seller_name": seller.name,
+        "seller_kind": str(seller.kind),
         "seller_district_code": seller.district_code,
-        "buyer_name": buyer.name, "buyer_kind": str(buyer.kind),
+        "buyer_name": buyer.name,
+        "buyer_kind": str(buyer.kind),
         "buyer_district_code": buyer.district_code,
     }
 
@@ -302,16 +319,24 @@ def require_verified_parties(session: Session, seller_id: int, buyer_id: int) ->
         if organization is not None and organization.is_verified:
             continue
         name = organization.name if organization else "unknown"
-        message = (f"The {role}, {name} (organisation {organization_id}), is not verified "
-                   "by the bureau")
-        raise PartyNotVerified(message, errors=[FieldProblem(
-            field=f"{role}_organization_id", message=message, code="party_not_verified")])
+        message = (
+            f"The {role}, {name} (organisation {organization_id}), is not verified by the bureau"
+        )
+        raise PartyNotVerified(
+            message,
+            errors=[
+                FieldProblem(
+                    field=f"{role}_organization_id", message=message, code="party_not_verified"
+                )
+            ],
+        )
 
 
 def _snapshot_parties(session: Session, contract: Contract) -> None:
-    _assign(contract, _party_snapshot(
-        session, contract.seller_organization_id, contract.buyer_organization_id
-    ))
+    _assign(
+        contract,
+        _party_snapshot(session, contract.seller_organization_id, contract.buyer_organization_id),
+    )
 
 
 def _require_seller(actor: Actor, contract: Contract) -> None:
@@ -325,73 +350,137 @@ def edit(session: Session, actor: Actor, contract_id: int, terms: ContractTerms)
     if contract.status not in EDITABLE_STATUSES:
         raise InvalidTransition(f"A {contract.status} contract cannot be edited")
     # An edit racing a submission lands before it or is refused, never after it.
-    transitions.claim(session, contract, also=(col(Contract.revision) == contract.revision,),
-                      lost="The contract changed meanwhile; reload it and try again")
+    transitions.claim(
+        session,
+        contract,
+        also=(col(Contract.revision) == contract.revision,),
+        lost="The contract changed meanwhile; reload it and try again",
+    )
     technology_fen = _checked_terms(terms)
     _assign(contract, _term_columns(terms, technology_fen))
     contract.updated_at = utcnow()
     assert contract.id is not None
     _replace_schedule(session, contract.id, terms.non_technical_costs, terms.milestones)
-    audit.record(session, actor, ENTITY, contract.id, "edited", from_status=contract.status,
-                 to_status=contract.status)
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "edited",
+        from_status=contract.status,
+        to_status=contract.status,
+    )
     return contract
 
 
 # --- the registration workflow -------------------------------------------------------
 
+
 def submit(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
     contract = get_visible(session, actor, contract_id)
     _require_seller(actor, contract)
-    require_verified_parties(session, contract.seller_organization_id,
-                             contract.buyer_organization_id)
+    require_verified_parties(
+        session, contract.seller_organization_id, contract.buyer_organization_id
+    )
     _snapshot_parties(session, contract)
-    previous = _move(session, contract, EDITABLE_STATUSES, ContractStatus.SUBMITTED,
-                     submitted_at=utcnow(), status_reason="")
-    audit.record(session, actor, ENTITY, contract.id, "submitted", from_status=previous,
-                 to_status=ContractStatus.SUBMITTED, reason=note)
+    previous = _move(
+        session,
+        contract,
+        EDITABLE_STATUSES,
+        ContractStatus.SUBMITTED,
+        submitted_at=utcnow(),
+        status_reason="",
+    )
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "submitted",
+        from_status=previous,
+        to_status=ContractStatus.SUBMITTED,
+        reason=note,
+    )
     outbox.enqueue(session, "contract.submitted", ENTITY, contract_id)
     return contract
 
 
 def register(session: Session, actor: Actor, contract_id: int, note: str) -> Contract:
     contract = _for_bureau(session, actor, contract_id)
-    require_verified_parties(session, contract.seller_organization_id,
-                             contract.buyer_organization_id)
+    require_verified_parties(
+        session, contract.seller_organization_id, contract.buyer_organization_id
+    )
     # The kind and district the statistics count under are those at registration.
     _snapshot_parties(session, contract)
     today = market_today()
     previous = _move(
-        session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REGISTERED,
-        registered_on=today, registered_at=utcnow(), registered_by_user_id=actor.user_id,
-        status_reason="", revision=col(Contract.revision) + 1,
+        session,
+        contract,
+        (ContractStatus.SUBMITTED,),
+        ContractStatus.REGISTERED,
+        registered_on=today,
+        registered_at=utcnow(),
+        registered_by_user_id=actor.user_id,
+        status_reason="",
+        revision=col(Contract.revision) + 1,
     )
     contract.registration_number = _next_registration_number(session, today.year)
     session.flush()
     ledger.record_registration(session, contract, actor.user_id)
     deals.mark_listings_transacted(session, contract.result_id, contract.demand_id)
-    audit.record(session, actor, ENTITY, contract.id, "registered", from_status=previous,
-                 to_status=ContractStatus.REGISTERED, reason=note,
-                 details={"registration_number": contract.registration_number})
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "registered",
+        from_status=previous,
+        to_status=ContractStatus.REGISTERED,
+        reason=note,
+        details={"registration_number": contract.registration_number},
+    )
     outbox.enqueue(session, "contract.registered", ENTITY, contract_id)
     return contract
 
 
 def refuse(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
     contract = _for_bureau(session, actor, contract_id)
-    previous = _move(session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REFUSED,
-                     status_reason=reason)
-    audit.record(session, actor, ENTITY, contract.id, "refused", from_status=previous,
-                 to_status=ContractStatus.REFUSED, reason=reason)
+    previous = _move(
+        session, contract, (ContractStatus.SUBMITTED,), ContractStatus.REFUSED, status_reason=reason
+    )
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "refused",
+        from_status=previous,
+        to_status=ContractStatus.REFUSED,
+        reason=reason,
+    )
     outbox.enqueue(session, "contract.refused", ENTITY, contract_id)
     return contract
 
 
 def request_correction(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
     contract = _for_bureau(session, actor, contract_id)
-    previous = _move(session, contract, (ContractStatus.SUBMITTED,),
-                     ContractStatus.NEEDS_CORRECTION, status_reason=reason)
-    audit.record(session, actor, ENTITY, contract.id, "correction_requested", from_status=previous,
-                 to_status=ContractStatus.NEEDS_CORRECTION, reason=reason)
+    previous = _move(
+        session,
+        contract,
+        (ContractStatus.SUBMITTED,),
+        ContractStatus.NEEDS_CORRECTION,
+        status_reason=reason,
+    )
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "correction_requested",
+        from_status=previous,
+        to_status=ContractStatus.NEEDS_CORRECTION,
+        reason=reason,
+    )
     outbox.enqueue(session, "contract.needs_correction", ENTITY, contract_id)
     return contract
 
@@ -405,29 +494,59 @@ def change_amounts(
         change.total_amount_fen, change.non_technical_costs, change.technology_amount_fen
     )
     previous_total, previous_technology = contract.total_amount_fen, contract.technology_amount_fen
-    _move(session, contract, (ContractStatus.REGISTERED,), ContractStatus.REGISTERED,
-          total_amount_fen=change.total_amount_fen, technology_amount_fen=technology_fen,
-          status_reason=change.reason, revision=col(Contract.revision) + 1)
+    _move(
+        session,
+        contract,
+        (ContractStatus.REGISTERED,),
+        ContractStatus.REGISTERED,
+        total_amount_fen=change.total_amount_fen,
+        technology_amount_fen=technology_fen,
+        status_reason=change.reason,
+        revision=col(Contract.revision) + 1,
+    )
     assert contract.id is not None
     _replace_schedule(session, contract.id, change.non_technical_costs, change.milestones)
     entry = ledger.record_change(
         session, contract, actor.user_id, previous_total, previous_technology
     )
-    audit.record(session, actor, ENTITY, contract.id, "changed",
-                 from_status=ContractStatus.REGISTERED, to_status=ContractStatus.REGISTERED,
-                 reason=change.reason,
-                 details={"delta_total_fen": entry.delta_total_fen,
-                          "delta_technology_fen": entry.delta_technology_fen})
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "changed",
+        from_status=ContractStatus.REGISTERED,
+        to_status=ContractStatus.REGISTERED,
+        reason=change.reason,
+        details={
+            "delta_total_fen": entry.delta_total_fen,
+            "delta_technology_fen": entry.delta_technology_fen,
+        },
+    )
     return contract
 
 
 def cancel(session: Session, actor: Actor, contract_id: int, reason: str) -> Contract:
     contract = _for_bureau(session, actor, contract_id)
-    previous = _move(session, contract, (ContractStatus.REGISTERED,), ContractStatus.CANCELLED,
-                     status_reason=reason, revision=col(Contract.revision) + 1)
+    previous = _move(
+        session,
+        contract,
+        (ContractStatus.REGISTERED,),
+        ContractStatus.CANCELLED,
+        status_reason=reason,
+        revision=col(Contract.revision) + 1,
+    )
     ledger.record_cancellation(session, contract, actor.user_id)
-    audit.record(session, actor, ENTITY, contract.id, "cancelled", from_status=previous,
-                 to_status=ContractStatus.CANCELLED, reason=reason)
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        contract.id,
+        "cancelled",
+        from_status=previous,
+        to_status=ContractStatus.CANCELLED,
+        reason=reason,
+    )
     outbox.enqueue(session, "contract.cancelled", ENTITY, contract_id)
     return contract
 
@@ -451,7 +570,9 @@ def _move(
     if current not in allowed_from:
         raise InvalidTransition(f"A {current} contract cannot become {to}")
     transitions.move(
-        session, contract, {"status": to, "updated_at": utcnow(), **values},
+        session,
+        contract,
+        {"status": to, "updated_at": utcnow(), **values},
         also=(col(Contract.revision) == contract.revision,),
         lost="The contract changed meanwhile; reload it and try again",
     )
@@ -459,6 +580,6 @@ def _move(
 
 
 def _next_registration_number(session: Session, year: int) -> str:
-    """"3302" + year + the year's next number in six digits."""
+    """ "3302" + year + the year's next number in six digits."""
     number = repository.take_registration_number(session, year)
     return f"{REGISTRATION_PREFIX}{year}{number:06d}"

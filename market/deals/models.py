@@ -83,9 +83,7 @@ class OutreachBase(SQLModel):
     organization_id: int = Field(foreign_key="organizations.id", index=True)
     created_by_user_id: int = Field(foreign_key="users.id")
     message: str = Field(default="", max_length=4000)
-    status: OutreachStatus = Field(
-        default=OutreachStatus.PENDING, sa_type=String(20), index=True
-    )
+    status: OutreachStatus = Field(default=OutreachStatus.PENDING, sa_type=String(20), index=True)
     decline_reason: DeclineReason | None = Field(default=None, sa_type=String(40))
     decline_note: str = Field(default="", max_length=2000)
     responded_at: datetime | None = None
@@ -98,8 +96,12 @@ class Interest(OutreachBase, table=True):
     __table_args__ = (
         # One open approach per organisation and result; a declined one may be renewed.
         Index(
-            "uq_interests_pending_per_organization", "result_id", "organization_id",
-            unique=True, sqlite_where=_pending_only(), postgresql_where=_pending_only(),
+            "uq_interests_pending_per_organization",
+            "result_id",
+            "organization_id",
+            unique=True,
+            sqlite_where=_pending_only(),
+            postgresql_where=_pending_only(),
         ),
     )
 
@@ -110,8 +112,12 @@ class Proposal(OutreachBase, table=True):
     __tablename__ = "proposals"
     __table_args__ = (
         Index(
-            "uq_proposals_pending_per_organization", "demand_id", "organization_id",
-            unique=True, sqlite_where=_pending_only(), postgresql_where=_pending_only(),
+            "uq_proposals_pending_per_organization",
+            "demand_id",
+            "organization_id",
+            unique=True,
+            sqlite_where=_pending_only(),
+            postgresql_where=_pending_only(),
         ),
     )
 

@@ -36,6 +36,7 @@ PartyRecordT = TypeVar("PartyRecordT", bound=PartyRecord)
 
 # --- the parties' scope (deals here, contracts through their repository) -------------
 
+
 def party_scope(model: type[PartyRecordT], actor: Actor) -> ColumnElement[bool]:
     """The two parties and the broker's agency see the row; bureau staff see every row."""
     if actor.is_bureau:
@@ -68,6 +69,7 @@ def page_of_party_records(
 
 # --- deals ---------------------------------------------------------------------------
 
+
 def visible_deal(session: Session, actor: Actor, deal_id: int) -> Deal | None:
     return visible_party_record(session, Deal, actor, deal_id)
 
@@ -81,8 +83,10 @@ def page_of_deals(
 
 def events_of_deal(session: Session, deal_id: int) -> list[DealEvent]:
     """The deal's timeline, oldest first."""
-    query = select(DealEvent).where(col(DealEvent.deal_id) == deal_id).order_by(
-        col(DealEvent.occurred_at), col(DealEvent.id)
+    query = (
+        select(DealEvent)
+        .where(col(DealEvent.deal_id) == deal_id)
+        .order_by(col(DealEvent.occurred_at), col(DealEvent.id))
     )
     return list(session.exec(query))
 
@@ -92,18 +96,22 @@ def other_deals_not_lost(
 ) -> int:
     """How many deals about the listing, besides this one, are still open or won."""
     column = col(Deal.result_id) if kind == ListingKind.RESULT else col(Deal.demand_id)
-    query = select(func.count()).select_from(Deal).where(
-        column == listing_id, col(Deal.stage) != DealStage.LOST,
-        col(Deal.id) != excluding_deal_id,
+    query = (
+        select(func.count())
+        .select_from(Deal)
+        .where(
+            column == listing_id,
+            col(Deal.stage) != DealStage.LOST,
+            col(Deal.id) != excluding_deal_id,
+        )
     )
     return session.exec(query).one()
 
 
 # --- interests and proposals ---------------------------------------------------------
 
-def outreach_scope(
-    model: type[OutreachT], actor: Actor, *, sees_all: bool
-) -> ColumnElement[bool]:
+
+def outreach_scope(model: type[OutreachT], actor: Actor, *, sees_all: bool) -> ColumnElement[bool]:
     """The approaches the actor's organisation made or received; all of them if `sees_all`
     (the service decides who follows every approach up)."""
     if sees_all:

@@ -40,9 +40,12 @@ WRITE = problem_responses(401, 403, 404, 409, 422)
 
 # --- interests -----------------------------------------------------------------------
 
+
 @router.post(
-    "/results/{result_id}/interests", response_model=InterestRead,
-    status_code=status.HTTP_201_CREATED, responses=WRITE,
+    "/results/{result_id}/interests",
+    response_model=InterestRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE,
     summary="Express an enterprise's interest in a published result",
 )
 def express_interest(
@@ -51,20 +54,32 @@ def express_interest(
     return InterestRead.model_validate(service.express_interest(session, actor, result_id, body))
 
 
-@router.get("/interests", response_model=Page[InterestRead], responses=READ,
-            summary="Interests sent or received by your organisation (all, for brokers)")
+@router.get(
+    "/interests",
+    response_model=Page[InterestRead],
+    responses=READ,
+    summary="Interests sent or received by your organisation (all, for brokers)",
+)
 def list_interests(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     status_filter: Annotated[OutreachStatus | None, Query(alias="status")] = None,
 ) -> Page[InterestRead]:
     rows, total = service.list_outreach(session, actor, Interest, paging, status=status_filter)
     return Page.of([InterestRead.model_validate(row) for row in rows], total, paging)
 
 
-@router.get("/interests/stale", response_model=Page[InterestRead], responses=READ,
-            summary="Interests still unanswered after N days, oldest first")
+@router.get(
+    "/interests/stale",
+    response_model=Page[InterestRead],
+    responses=READ,
+    summary="Interests still unanswered after N days, oldest first",
+)
 def stale_interests(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     older_than_days: StaleAfterDays = service.DEFAULT_STALE_AFTER_DAYS,
 ) -> Page[InterestRead]:
     rows, total = service.list_outreach(
@@ -92,9 +107,12 @@ def decline_interest(
 
 # --- proposals (揭榜) -----------------------------------------------------------------
 
+
 @router.post(
-    "/demands/{demand_id}/proposals", response_model=ProposalRead,
-    status_code=status.HTTP_201_CREATED, responses=WRITE,
+    "/demands/{demand_id}/proposals",
+    response_model=ProposalRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE,
     summary="揭榜: a university or institute answers a published demand",
 )
 def propose(
@@ -103,20 +121,32 @@ def propose(
     return ProposalRead.model_validate(service.propose(session, actor, demand_id, body))
 
 
-@router.get("/proposals", response_model=Page[ProposalRead], responses=READ,
-            summary="Proposals sent or received by your organisation (all, for brokers)")
+@router.get(
+    "/proposals",
+    response_model=Page[ProposalRead],
+    responses=READ,
+    summary="Proposals sent or received by your organisation (all, for brokers)",
+)
 def list_proposals(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     status_filter: Annotated[OutreachStatus | None, Query(alias="status")] = None,
 ) -> Page[ProposalRead]:
     rows, total = service.list_outreach(session, actor, Proposal, paging, status=status_filter)
     return Page.of([ProposalRead.model_validate(row) for row in rows], total, paging)
 
 
-@router.get("/proposals/stale", response_model=Page[ProposalRead], responses=READ,
-            summary="Proposals still unanswered after N days, oldest first")
+@router.get(
+    "/proposals/stale",
+    response_model=Page[ProposalRead],
+    responses=READ,
+    summary="Proposals still unanswered after N days, oldest first",
+)
 def stale_proposals(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     older_than_days: StaleAfterDays = service.DEFAULT_STALE_AFTER_DAYS,
 ) -> Page[ProposalRead]:
     rows, total = service.list_outreach(
@@ -144,16 +174,28 @@ def decline_proposal(
 
 # --- deals ---------------------------------------------------------------------------
 
-@router.post("/deals", response_model=DealRead, status_code=status.HTTP_201_CREATED,
-             responses=WRITE, summary="Open a deal between a seller and a buyer")
+
+@router.post(
+    "/deals",
+    response_model=DealRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE,
+    summary="Open a deal between a seller and a buyer",
+)
 def open_deal(body: DealCreate, actor: CurrentActor, session: DbSession) -> DealRead:
     return DealRead.model_validate(service.open_deal(session, actor, body))
 
 
-@router.get("/deals", response_model=Page[DealRead], responses=READ,
-            summary="Deals your organisation is a party to or brokers (all, for bureau staff)")
+@router.get(
+    "/deals",
+    response_model=Page[DealRead],
+    responses=READ,
+    summary="Deals your organisation is a party to or brokers (all, for bureau staff)",
+)
 def list_deals(
-    actor: CurrentActor, session: DbSession, paging: Paging,
+    actor: CurrentActor,
+    session: DbSession,
+    paging: Paging,
     stage: Annotated[DealStage | None, Query()] = None,
 ) -> Page[DealRead]:
     rows, total = service.list_deals(session, actor, paging, stage)
@@ -165,30 +207,44 @@ def get_deal(deal_id: Id, actor: CurrentActor, session: DbSession) -> DealRead:
     return DealRead.model_validate(service.get_deal(session, actor, deal_id))
 
 
-@router.patch("/deals/{deal_id}", response_model=DealRead, responses=WRITE,
-              summary="Rename a deal (the parties and the broker are fixed at creation)")
-def update_deal(
-    deal_id: Id, body: DealUpdate, actor: CurrentActor, session: DbSession
-) -> DealRead:
+@router.patch(
+    "/deals/{deal_id}",
+    response_model=DealRead,
+    responses=WRITE,
+    summary="Rename a deal (the parties and the broker are fixed at creation)",
+)
+def update_deal(deal_id: Id, body: DealUpdate, actor: CurrentActor, session: DbSession) -> DealRead:
     return DealRead.model_validate(service.rename(session, actor, deal_id, body.title))
 
 
-@router.post("/deals/{deal_id}/stage", response_model=DealRead, responses=WRITE,
-             summary="Move a deal to its next stage, or mark it lost with a reason")
+@router.post(
+    "/deals/{deal_id}/stage",
+    response_model=DealRead,
+    responses=WRITE,
+    summary="Move a deal to its next stage, or mark it lost with a reason",
+)
 def change_stage(
     deal_id: Id, body: StageChange, actor: CurrentActor, session: DbSession
 ) -> DealRead:
     return DealRead.model_validate(service.change_stage(session, actor, deal_id, body))
 
 
-@router.get("/deals/{deal_id}/events", response_model=list[DealEventRead], responses=READ,
-            summary="The deal's timeline: opening, stage changes and notes")
+@router.get(
+    "/deals/{deal_id}/events",
+    response_model=list[DealEventRead],
+    responses=READ,
+    summary="The deal's timeline: opening, stage changes and notes",
+)
 def deal_events(deal_id: Id, actor: CurrentActor, session: DbSession) -> list[DealEventRead]:
     return [DealEventRead.model_validate(row) for row in service.events(session, actor, deal_id)]
 
 
-@router.post("/deals/{deal_id}/notes", response_model=DealEventRead,
-             status_code=status.HTTP_201_CREATED, responses=WRITE)
+@router.post(
+    "/deals/{deal_id}/notes",
+    response_model=DealEventRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=WRITE,
+)
 def add_note(
     deal_id: Id, body: NoteCreate, actor: CurrentActor, session: DbSession
 ) -> DealEventRead:

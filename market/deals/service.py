@@ -56,6 +56,7 @@ ENTITY_BY_MODEL: dict[type[OutreachBase], str] = {Interest: "interest", Proposal
 
 # --- shared checks -------------------------------------------------------------------
 
+
 def _require_verified(actor: Actor) -> None:
     if not actor.organization_verified:
         raise Forbidden("Your organisation must be verified by the bureau first")
@@ -72,6 +73,7 @@ def _sees_every_approach(actor: Actor) -> bool:
 
 # --- interests and proposals ---------------------------------------------------------
 
+
 def express_interest(
     session: Session, actor: Actor, result_id: int, data: InterestCreate
 ) -> Interest:
@@ -82,8 +84,10 @@ def express_interest(
     result = listings.get_for_reference(session, ListingKind.RESULT, result_id)
     _require_open_listing(result.status)
     interest = Interest(
-        result_id=result_id, owner_organization_id=result.organization_id,
-        organization_id=actor.organization_id, created_by_user_id=actor.user_id,
+        result_id=result_id,
+        owner_organization_id=result.organization_id,
+        organization_id=actor.organization_id,
+        created_by_user_id=actor.user_id,
         message=data.message,
     )
     return _add_outreach(session, actor, interest)
@@ -97,9 +101,12 @@ def propose(session: Session, actor: Actor, demand_id: int, data: ProposalCreate
     demand = listings.get_for_reference(session, ListingKind.DEMAND, demand_id)
     _require_open_listing(demand.status)
     proposal = Proposal(
-        demand_id=demand_id, owner_organization_id=demand.organization_id,
-        organization_id=actor.organization_id, created_by_user_id=actor.user_id,
-        message=data.message, quoted_price_fen=data.quoted_price_fen,
+        demand_id=demand_id,
+        owner_organization_id=demand.organization_id,
+        organization_id=actor.organization_id,
+        created_by_user_id=actor.user_id,
+        message=data.message,
+        quoted_price_fen=data.quoted_price_fen,
     )
     return _add_outreach(session, actor, proposal)
 
@@ -125,8 +132,13 @@ def _add_outreach(session: Session, actor: Actor, outreach: OutreachT) -> Outrea
     assert outreach.id is not None
     entity = ENTITY_BY_MODEL[type(outreach)]
     audit.record(session, actor, entity, outreach.id, "created", to_status=OutreachStatus.PENDING)
-    outbox.enqueue(session, f"{entity}.created", entity, outreach.id,
-                   {"owner_organization_id": outreach.owner_organization_id})
+    outbox.enqueue(
+        session,
+        f"{entity}.created",
+        entity,
+        outreach.id,
+        {"owner_organization_id": outreach.owner_organization_id},
+    )
     return outreach
 
 
@@ -157,7 +169,11 @@ def list_outreach(
             session, model, actor, page, sees_all=sees_all, status=status
         )
     return repository.page_of_stale_outreach(
-        session, model, actor, page, sees_all=sees_all,
+        session,
+        model,
+        actor,
+        page,
+        sees_all=sees_all,
         created_before=utcnow() - timedelta(days=stale_after_days),
     )
 
@@ -171,8 +187,14 @@ def decline(
     session: Session, actor: Actor, model: type[OutreachT], outreach_id: int, data: Decline
 ) -> OutreachT:
     outreach = _answerable(session, actor, model, outreach_id)
-    return _answer(session, actor, outreach, OutreachStatus.DECLINED,
-                   decline_reason=data.reason, decline_note=data.note)
+    return _answer(
+        session,
+        actor,
+        outreach,
+        OutreachStatus.DECLINED,
+        decline_reason=data.reason,
+        decline_note=data.note,
+    )
 
 
 def _answerable(
@@ -190,23 +212,42 @@ def _answer(
     session: Session, actor: Actor, outreach: OutreachT, to: OutreachStatus, **columns: Any
 ) -> OutreachT:
     # Compare-and-set from pending: of answers sent at once only the first is recorded.
-    transitions.move(session, outreach, {
-        "status": to, "responded_at": utcnow(), "responded_by_user_id": actor.user_id,
-        **columns,
-    }, lost="Someone answered this meanwhile; reload it")
+    transitions.move(
+        session,
+        outreach,
+        {
+            "status": to,
+            "responded_at": utcnow(),
+            "responded_by_user_id": actor.user_id,
+            **columns,
+        },
+        lost="Someone answered this meanwhile; reload it",
+    )
     assert outreach.id is not None
     entity = ENTITY_BY_MODEL[type(outreach)]
     audit.record(
-        session, actor, entity, outreach.id, str(to), from_status=OutreachStatus.PENDING,
-        to_status=to, reason=outreach.decline_note,
+        session,
+        actor,
+        entity,
+        outreach.id,
+        str(to),
+        from_status=OutreachStatus.PENDING,
+        to_status=to,
+        reason=outreach.decline_note,
         details={"decline_reason": outreach.decline_reason},
     )
-    outbox.enqueue(session, f"{entity}.{to}", entity, outreach.id,
-                   {"organization_id": outreach.organization_id})
+    outbox.enqueue(
+        session,
+        f"{entity}.{to}",
+        entity,
+        outreach.id,
+        {"organization_id": outreach.organization_id},
+    )
     return outreach
 
 
 # --- deals ---------------------------------------------------------------------------
+
 
 @dataclass
 class _Parties:
@@ -241,24 +282,37 @@ def open_deal(session: Session, actor: Actor, data: DealCreate) -> Deal:
         raise Forbidden("Bureau staff watch deals; brokers and the parties open them")
     _require_verified(actor)
     parties = _resolve_parties(session, actor, data)
-    if not (acts_as_broker(actor) or actor.organization_id in (
-        parties.seller_organization_id, parties.buyer_organization_id
-    )):
+    if not (
+        acts_as_broker(actor)
+        or actor.organization_id in (parties.seller_organization_id, parties.buyer_organization_id)
+    ):
         raise Forbidden("Only a broker or one of the two parties opens a deal")
     broker_user_id, broker_organization_id = _introducing_broker(session, actor, data)
     deal = Deal(
-        title=data.title, seller_organization_id=parties.seller_organization_id,
-        buyer_organization_id=parties.buyer_organization_id, result_id=parties.result_id,
-        demand_id=parties.demand_id, interest_id=parties.interest_id,
-        proposal_id=parties.proposal_id, broker_user_id=broker_user_id,
-        broker_organization_id=broker_organization_id, opened_by_user_id=actor.user_id,
+        title=data.title,
+        seller_organization_id=parties.seller_organization_id,
+        buyer_organization_id=parties.buyer_organization_id,
+        result_id=parties.result_id,
+        demand_id=parties.demand_id,
+        interest_id=parties.interest_id,
+        proposal_id=parties.proposal_id,
+        broker_user_id=broker_user_id,
+        broker_organization_id=broker_organization_id,
+        opened_by_user_id=actor.user_id,
     )
     session.add(deal)
     session.flush()
     assert deal.id is not None
     _append_event(session, actor, deal.id, DealEventKind.OPENED, None, DealStage.LEAD, data.note)
-    audit.record(session, actor, "deal", deal.id, "opened", to_status=DealStage.LEAD,
-                 details={"broker_user_id": broker_user_id})
+    audit.record(
+        session,
+        actor,
+        "deal",
+        deal.id,
+        "opened",
+        to_status=DealStage.LEAD,
+        details={"broker_user_id": broker_user_id},
+    )
     _mark_listings_in_negotiation(session, deal)
     outbox.enqueue(session, "deal.opened", "deal", deal.id)
     return deal
@@ -293,7 +347,8 @@ def _parties_from_interest(session: Session, actor: Actor, interest_id: int) -> 
     return _Parties(
         seller_organization_id=interest.owner_organization_id,
         buyer_organization_id=interest.organization_id,
-        result_id=interest.result_id, interest_id=interest.id,
+        result_id=interest.result_id,
+        interest_id=interest.id,
     )
 
 
@@ -304,7 +359,8 @@ def _parties_from_proposal(session: Session, actor: Actor, proposal_id: int) -> 
     return _Parties(
         seller_organization_id=proposal.organization_id,
         buyer_organization_id=proposal.owner_organization_id,
-        demand_id=proposal.demand_id, proposal_id=proposal.id,
+        demand_id=proposal.demand_id,
+        proposal_id=proposal.id,
     )
 
 
@@ -400,7 +456,8 @@ def mark_listings_transacted(
 ) -> None:
     """Called by contracts when a contract about these listings is registered."""
     for kind, listing_id in (
-        (ListingKind.RESULT, result_id), (ListingKind.DEMAND, demand_id),
+        (ListingKind.RESULT, result_id),
+        (ListingKind.DEMAND, demand_id),
     ):
         if listing_id is None:
             continue
@@ -415,7 +472,9 @@ def mark_listings_transacted(
 def _require_participant(actor: Actor, deal: Deal) -> None:
     """Parties and the broker's agency work a deal; bureau staff only watch it."""
     if actor.is_bureau or actor.organization_id not in (
-        deal.seller_organization_id, deal.buyer_organization_id, deal.broker_organization_id,
+        deal.seller_organization_id,
+        deal.buyer_organization_id,
+        deal.broker_organization_id,
     ):
         raise Forbidden("Only the parties and the broker work on a deal")
 
@@ -432,13 +491,27 @@ def change_stage(session: Session, actor: Actor, deal_id: int, change: StageChan
     if change.stage == DealStage.LOST:
         values["lost_reason"] = change.lost_reason
         values["lost_note"] = change.note
-    transitions.move(session, deal, values, state="stage",
-                     lost="The deal changed meanwhile; reload it and try again")
-    _append_event(session, actor, deal_id, DealEventKind.STAGE_CHANGED, current, change.stage,
-                  change.note)
-    audit.record(session, actor, "deal", deal_id, "stage_changed", from_status=current,
-                 to_status=change.stage, reason=change.note,
-                 details={"lost_reason": change.lost_reason})
+    transitions.move(
+        session,
+        deal,
+        values,
+        state="stage",
+        lost="The deal changed meanwhile; reload it and try again",
+    )
+    _append_event(
+        session, actor, deal_id, DealEventKind.STAGE_CHANGED, current, change.stage, change.note
+    )
+    audit.record(
+        session,
+        actor,
+        "deal",
+        deal_id,
+        "stage_changed",
+        from_status=current,
+        to_status=change.stage,
+        reason=change.note,
+        details={"lost_reason": change.lost_reason},
+    )
     if change.stage == DealStage.LOST:
         _reopen_listings_without_open_deals(session, deal)
     outbox.enqueue(session, "deal.stage_changed", "deal", deal_id, {"stage": change.stage})
@@ -453,8 +526,9 @@ def _check_transition(current: DealStage, change: StageChange) -> None:
             raise InvalidInput.on("body.lost_reason", "say why the deal was lost")
         return
     if NEXT_STAGE.get(current) != change.stage:
-        raise InvalidTransition(f"A deal moves from {current} to {NEXT_STAGE.get(current)}, "
-                                f"not to {change.stage}")
+        raise InvalidTransition(
+            f"A deal moves from {current} to {NEXT_STAGE.get(current)}, not to {change.stage}"
+        )
     if change.lost_reason is not None:
         raise InvalidInput.on("body.lost_reason", "only a lost deal has a lost reason")
 
@@ -487,8 +561,13 @@ def _append_event(
     note: str,
 ) -> DealEvent:
     event = DealEvent(
-        deal_id=deal_id, kind=kind, from_stage=from_stage, to_stage=to_stage, note=note,
-        actor_user_id=actor.user_id, actor_organization_id=actor.organization_id,
+        deal_id=deal_id,
+        kind=kind,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        note=note,
+        actor_user_id=actor.user_id,
+        actor_organization_id=actor.organization_id,
     )
     session.add(event)
     return event
@@ -502,4 +581,3 @@ def won_deal_for_contract(session: Session, actor: Actor, deal_id: int) -> Deal:
     if not actor.belongs_to(deal.seller_organization_id):
         raise Forbidden("The seller side enters the contract")
     return deal
-

@@ -138,13 +138,18 @@ class VectorBackfill:
                 update(OutboxEvent)
                 .where(one_of(session, col(OutboxEvent.id), ids), *due)
                 .values(available_at=now + self._lease)
-                .returning(col(OutboxEvent.id), col(OutboxEvent.entity_type),
-                           col(OutboxEvent.entity_id), col(OutboxEvent.payload))
+                .returning(
+                    col(OutboxEvent.id),
+                    col(OutboxEvent.entity_type),
+                    col(OutboxEvent.entity_id),
+                    col(OutboxEvent.payload),
+                )
                 .execution_options(synchronize_session=False)
             ).all()
         return [
-            _Claimed(row_id, indexing.catalogue_of(entity_type), listing_id,
-                     (payload or {}).get("model"))
+            _Claimed(
+                row_id, indexing.catalogue_of(entity_type), listing_id, (payload or {}).get("model")
+            )
             for row_id, entity_type, listing_id, payload in leased
         ]
 
@@ -153,7 +158,8 @@ class VectorBackfill:
         if len(ours) < len(claimed):
             logger.warning(
                 "%d listing.embed rows asked for another model than %s: settled unembedded",
-                len(claimed) - len(ours), self._embedder.model_id,
+                len(claimed) - len(ours),
+                self._embedder.model_id,
             )
         return ours
 
@@ -181,7 +187,8 @@ class VectorBackfill:
                     # Gone or refused: nothing to embed; the indexer deals with the listing.
                     if document is not None and not isinstance(document, DocumentError):
                         texts[(catalogue, listing_id)] = passage_text_of_document(
-                            catalogue, document)
+                            catalogue, document
+                        )
         return texts
 
     def _settle(self, claimed: Sequence[_Claimed], embedded: set[tuple[Catalogue, int]]) -> None:
@@ -189,27 +196,40 @@ class VectorBackfill:
         with session_scope(self._db) as session:
             session.execute(
                 update(OutboxEvent)
-                .where(one_of(session, col(OutboxEvent.id), [item.row_id for item in claimed]),
-                       col(OutboxEvent.processed_at).is_(None))
+                .where(
+                    one_of(session, col(OutboxEvent.id), [item.row_id for item in claimed]),
+                    col(OutboxEvent.processed_at).is_(None),
+                )
                 .values(processed_at=now, attempts=col(OutboxEvent.attempts) + 1)
                 .execution_options(synchronize_session=False)
             )
             for catalogue, listing_id in sorted(embedded):
-                session.add(OutboxEvent(
-                    topic=LISTING_CHANGED, entity_type=_KIND_OF_CATALOGUE[catalogue].value,
-                    entity_id=listing_id, payload={"reason": "vector"},
-                    created_at=now, available_at=now,
-                ))
+                session.add(
+                    OutboxEvent(
+                        topic=LISTING_CHANGED,
+                        entity_type=_KIND_OF_CATALOGUE[catalogue].value,
+                        entity_id=listing_id,
+                        payload={"reason": "vector"},
+                        created_at=now,
+                        available_at=now,
+                    )
+                )
 
     def _retry_later(self, claimed: Sequence[_Claimed], error: EmbeddingError) -> None:
         outage = isinstance(error, EmbeddingUnavailable)
-        logger.warning("embedding %d listings failed%s: %s", len(claimed),
-                       " (will retry)" if outage else "", error)
+        logger.warning(
+            "embedding %d listings failed%s: %s",
+            len(claimed),
+            " (will retry)" if outage else "",
+            error,
+        )
         with session_scope(self._db) as session:
-            rows = session.exec(select(OutboxEvent).where(
-                one_of(session, col(OutboxEvent.id), [item.row_id for item in claimed]))).all()
-            indexing.retry_later(rows, error, outage=outage, now=self._clock(),
-                                 policy=self._policy)
+            rows = session.exec(
+                select(OutboxEvent).where(
+                    one_of(session, col(OutboxEvent.id), [item.row_id for item in claimed])
+                )
+            ).all()
+            indexing.retry_later(rows, error, outage=outage, now=self._clock(), policy=self._policy)
 
     def _log_progress(self, listings: int, embedded: int, seconds: float) -> None:
         with session_scope(self._db, writes=False) as session:
@@ -217,19 +237,28 @@ class VectorBackfill:
         # Progress of a backlog (a first run, an import) in the log, one line per batch;
         # a batch whose texts were all stored already is not news.
         level = logging.INFO if embedded else logging.DEBUG
-        logger.log(level, "vectors: %d listings given their vectors (%d texts embedded) in "
-                   "%.1f s; %d listings still waiting", listings, embedded, seconds, waiting)
+        logger.log(
+            level,
+            "vectors: %d listings given their vectors (%d texts embedded) in "
+            "%.1f s; %d listings still waiting",
+            listings,
+            embedded,
+            seconds,
+            waiting,
+        )
 
 
 def pending_backfill(session: Session) -> int:
     """Listings' embed rows not yet done (a backlog the log and operators can watch)."""
-    return int(session.exec(
-        select(func.count()).where(
-            col(OutboxEvent.topic) == indexing.LISTING_EMBED,
-            col(OutboxEvent.processed_at).is_(None),
-            col(OutboxEvent.failed_at).is_(None),
-        )
-    ).one())
+    return int(
+        session.exec(
+            select(func.count()).where(
+                col(OutboxEvent.topic) == indexing.LISTING_EMBED,
+                col(OutboxEvent.processed_at).is_(None),
+                col(OutboxEvent.failed_at).is_(None),
+            )
+        ).one()
+    )
 
 
 _KIND_OF_CATALOGUE: dict[Catalogue, ListingKind] = {

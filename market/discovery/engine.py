@@ -104,9 +104,14 @@ SearchEngine = Annotated[SearchBackend, Depends(get_search_engine)]
 def embedder_from_settings(settings: Settings) -> Embedder | None:
     """The process's embedder for these settings; None with MARKET_EMBEDDER=none."""
     key = (
-        settings.embedder, settings.embedding_url, settings.embedding_model,
-        settings.embedding_dimensions, settings.embedding_api_key, settings.embedding_threads,
-        settings.embedding_timeout_seconds, settings.embedding_batch_size,
+        settings.embedder,
+        settings.embedding_url,
+        settings.embedding_model,
+        settings.embedding_dimensions,
+        settings.embedding_api_key,
+        settings.embedding_threads,
+        settings.embedding_timeout_seconds,
+        settings.embedding_batch_size,
     )
     with _embedder_lock:
         if key not in _embedders:

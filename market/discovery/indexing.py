@@ -283,8 +283,9 @@ class Indexer:
                 continue
             _mark_processed(session, plan.rows, now)
             if self._model_id:
-                request_vectors(session, _KIND_OF_CATALOGUE[catalogue], plan.unembedded, now,
-                                self._model_id)
+                request_vectors(
+                    session, _KIND_OF_CATALOGUE[catalogue], plan.unembedded, now, self._model_id
+                )
             self._notify_saved_searches(session, catalogue, plan)
 
     def _claim(self, session: Session, in_flight: Sequence[int | None] = ()) -> list[OutboxEvent]:
@@ -319,7 +320,10 @@ class Indexer:
     def _retry_later(self, rows: Sequence[OutboxEvent], error: SearchError, now: datetime) -> None:
         logger.warning("indexing %d outbox rows failed: %s", len(rows), error)
         retry_later(
-            rows, error, outage=isinstance(error, SearchUnavailable), now=now,
+            rows,
+            error,
+            outage=isinstance(error, SearchUnavailable),
+            now=now,
             policy=self._policy,
         )
 
@@ -332,7 +336,11 @@ class Indexer:
 
 
 def retry_later(
-    rows: Iterable[OutboxEvent], error: Exception, *, outage: bool, now: datetime,
+    rows: Iterable[OutboxEvent],
+    error: Exception,
+    *,
+    outage: bool,
+    now: datetime,
     policy: OutboxPolicy,
 ) -> None:
     """Count a failed attempt on each row and make it due again after a backoff; after
@@ -344,13 +352,17 @@ def retry_later(
         if not outage and row.attempts >= policy.max_attempts:
             row.failed_at = now
             continue
-        delay = backoff_seconds(row.attempts, policy.backoff_base_seconds,
-                                policy.backoff_max_seconds)
+        delay = backoff_seconds(
+            row.attempts, policy.backoff_base_seconds, policy.backoff_max_seconds
+        )
         row.available_at = now + timedelta(seconds=delay)
 
 
 def request_vectors(
-    session: Session, kind: ListingKind, listing_ids: Sequence[int], now: datetime,
+    session: Session,
+    kind: ListingKind,
+    listing_ids: Sequence[int],
+    now: datetime,
     model_id: str,
 ) -> int:
     """Queue a `listing.embed` row for each listing without an open one; returns how many.
@@ -375,9 +387,16 @@ def request_vectors(
         session.execute(
             insert(OutboxEvent),
             [
-                {"topic": LISTING_EMBED, "entity_type": kind.value, "entity_id": listing_id,
-                 "payload": {"model": model_id}, "created_at": now, "available_at": now,
-                 "attempts": 0, "last_error": ""}
+                {
+                    "topic": LISTING_EMBED,
+                    "entity_type": kind.value,
+                    "entity_id": listing_id,
+                    "payload": {"model": model_id},
+                    "created_at": now,
+                    "available_at": now,
+                    "attempts": 0,
+                    "last_error": "",
+                }
                 for listing_id in wanted
             ],
         )
@@ -576,8 +595,9 @@ def indexed_documents(
             after_id = page[-1].id or after_id
         if model_id and unembedded:
             with session_scope(db_engine) as session:
-                request_vectors(session, _KIND_OF_CATALOGUE[catalogue], unembedded, utcnow(),
-                                model_id)
+                request_vectors(
+                    session, _KIND_OF_CATALOGUE[catalogue], unembedded, utcnow(), model_id
+                )
         yield from documents
 
 
@@ -648,9 +668,7 @@ def outbox_status(session: Session) -> OutboxStatus:
     pending, oldest = session.exec(
         select(func.count(), func.min(OutboxEvent.created_at)).where(*pending_filter)
     ).one()
-    failed = session.exec(
-        select(func.count()).where(col(OutboxEvent.failed_at).is_not(None))
-    ).one()
+    failed = session.exec(select(func.count()).where(col(OutboxEvent.failed_at).is_not(None))).one()
     return OutboxStatus(pending=int(pending), failed=int(failed), oldest_pending_created_at=oldest)
 
 
@@ -660,8 +678,11 @@ def failed_events(
     """Rows a worker gave up on, newest failure first."""
     failed = select(OutboxEvent).where(col(OutboxEvent.failed_at).is_not(None))
     return paginate(
-        session, failed, PageParams(offset=offset, limit=limit),
-        col(OutboxEvent.failed_at).desc(), col(OutboxEvent.id).desc(),
+        session,
+        failed,
+        PageParams(offset=offset, limit=limit),
+        col(OutboxEvent.failed_at).desc(),
+        col(OutboxEvent.id).desc(),
     )
 
 

@@ -107,17 +107,24 @@ Fen = Annotated[int | None, Query(ge=0, le=10**13, description="Amount in fen")]
 Offset = Annotated[int, Query(ge=0, le=MAX_SEARCH_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Highlight = Annotated[bool, Query(description="Mark matches with <em> in `highlights`")]
-Semantic = Annotated[bool, Query(
-    description="Rank by meaning as well as by words (hybrid); false: keywords only. "
-                "Keywords only anyway when the server has no embedder")]
+Semantic = Annotated[
+    bool,
+    Query(
+        description="Rank by meaning as well as by words (hybrid); false: keywords only. "
+        "Keywords only anyway when the server has no embedder"
+    ),
+]
 SimilarLimit = Annotated[int, Query(ge=1, le=50, description="How many (max 50)")]
 SEARCH_PROBLEMS = problem_responses(401, 422, 503)
 CooperationModeName = str
 
 
 @router.get(
-    "/search/results", response_model=ResultSearchPage, responses=SEARCH_PROBLEMS,
-    tags=["search"], summary="Search research results and patents",
+    "/search/results",
+    response_model=ResultSearchPage,
+    responses=SEARCH_PROBLEMS,
+    tags=["search"],
+    summary="Search research results and patents",
     description=(
         "Full-text search with browse filters, facet counts, sorting and highlighted "
         "snippets. Anonymous callers see published results; members also their own "
@@ -149,31 +156,52 @@ async def search_results(
     limit: Limit = 20,
 ) -> Response:
     filters = SearchFilters(
-        field=_values(field), ipc_prefix=_ipc_prefix(ipc), district_code=_values(district),
-        maturity_stage=_values(maturity_stage), transfer_mode=_values(transfer_mode),
-        kind=_values(kind), status=_values(status), organization_id=organization_id,
-        price_min_fen=price_min_fen, price_max_fen=price_max_fen,
+        field=_values(field),
+        ipc_prefix=_ipc_prefix(ipc),
+        district_code=_values(district),
+        maturity_stage=_values(maturity_stage),
+        transfer_mode=_values(transfer_mode),
+        kind=_values(kind),
+        status=_values(status),
+        organization_id=organization_id,
+        price_min_fen=price_min_fen,
+        price_max_fen=price_max_fen,
     )
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
     found = await run_in_threadpool(_by_patent_number, request, query, q)
     if found is not None:
-        return _json(ResultSearchPage(
-            items=service.page_items(found), total=found.total,
-            total_source=TotalSource.ENGINE, offset=offset, limit=limit, facets={},
-        ))
+        return _json(
+            ResultSearchPage(
+                items=service.page_items(found),
+                total=found.total,
+                total_source=TotalSource.ENGINE,
+                offset=offset,
+                limit=limit,
+                facets={},
+            )
+        )
     if semantic:
         query = await service.with_meaning(query, embedder, q)
     page, total_source = await service.run_search(engine, "results", query)
-    return _json(ResultSearchPage(
-        items=service.page_items(page), total=page.total, total_source=total_source,
-        offset=offset, limit=limit, facets=page.facets,
-    ))
+    return _json(
+        ResultSearchPage(
+            items=service.page_items(page),
+            total=page.total,
+            total_source=total_source,
+            offset=offset,
+            limit=limit,
+            facets=page.facets,
+        )
+    )
 
 
 @router.get(
-    "/search/demands", response_model=DemandSearchPage, responses=SEARCH_PROBLEMS,
-    tags=["search"], summary="Search technology demands",
+    "/search/demands",
+    response_model=DemandSearchPage,
+    responses=SEARCH_PROBLEMS,
+    tags=["search"],
+    summary="Search technology demands",
     description=(
         "Full-text search over demands with browse filters, facets, sorting and "
         "highlighting; the same visibility rules and 503 as /search/results. Budget "
@@ -210,19 +238,28 @@ async def search_demands(
         )
     _check_range("budget", budget_min_fen, budget_max_fen)
     filters = SearchFilters(
-        field=_values(field), district_code=_values(district),
-        cooperation_mode=_values(cooperation_mode), status=_values(status),
+        field=_values(field),
+        district_code=_values(district),
+        cooperation_mode=_values(cooperation_mode),
+        status=_values(status),
         organization_id=organization_id,
-        budget_min_fen=budget_min_fen, budget_max_fen=budget_max_fen,
+        budget_min_fen=budget_min_fen,
+        budget_max_fen=budget_max_fen,
     )
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
     if semantic:
         query = await service.with_meaning(query, embedder, q)
     page, total_source = await service.run_search(engine, "demands", query)
-    return _json(DemandSearchPage(
-        items=service.page_items(page), total=page.total, total_source=total_source,
-        offset=offset, limit=limit, facets=page.facets,
-    ))
+    return _json(
+        DemandSearchPage(
+            items=service.page_items(page),
+            total=page.total,
+            total_source=total_source,
+            offset=offset,
+            limit=limit,
+            facets=page.facets,
+        )
+    )
 
 
 def _by_patent_number(request: Request, query: SearchQuery, typed: str) -> SearchPage | None:
@@ -244,12 +281,18 @@ def _query(
     offset: int,
     limit: int,
 ) -> SearchQuery:
-    return service.search_box(SearchQuery(
-        text=text, filters=filters, visibility=service.visibility_for(actor),
-        facets=tuple(dict.fromkeys(str(facet) for facet in facets)),
-        sort=() if sort.value == "relevance" else (SortKey.parse(sort.value),),
-        offset=offset, limit=limit, highlight=highlight,
-    ))
+    return service.search_box(
+        SearchQuery(
+            text=text,
+            filters=filters,
+            visibility=service.visibility_for(actor),
+            facets=tuple(dict.fromkeys(str(facet) for facet in facets)),
+            sort=() if sort.value == "relevance" else (SortKey.parse(sort.value),),
+            offset=offset,
+            limit=limit,
+            highlight=highlight,
+        )
+    )
 
 
 def _json(page: ResultSearchPage | DemandSearchPage) -> Response:
@@ -287,8 +330,11 @@ SIMILAR_PROBLEMS = problem_responses(401, 404, 422, 503)
 
 
 @router.get(
-    "/results/{listing_id}/similar", response_model=SimilarResults, responses=SIMILAR_PROBLEMS,
-    tags=["search"], summary="Research results similar to this one, best first",
+    "/results/{listing_id}/similar",
+    response_model=SimilarResults,
+    responses=SIMILAR_PROBLEMS,
+    tags=["search"],
+    summary="Research results similar to this one, best first",
     description=(
         "By the result's stored meaning (its passage vector) and its key terms. Anyone "
         "who may read the result may ask; the similar results are those the caller "
@@ -296,25 +342,38 @@ SIMILAR_PROBLEMS = problem_responses(401, 404, 422, 503)
     ),
 )
 def similar_results(
-    listing_id: PathId, actor: OptionalActor, session: DbSession, engine: SearchEngine,
-    embedder: AppEmbedder, limit: SimilarLimit = 10,
+    listing_id: PathId,
+    actor: OptionalActor,
+    session: DbSession,
+    engine: SearchEngine,
+    embedder: AppEmbedder,
+    limit: SimilarLimit = 10,
 ) -> SimilarResults:
-    items = service.similar_listings(session, engine, embedder, actor, ListingKind.RESULT,
-                                     listing_id, limit)
+    items = service.similar_listings(
+        session, engine, embedder, actor, ListingKind.RESULT, listing_id, limit
+    )
     return SimilarResults.model_validate({"source_id": listing_id, "items": items})
 
 
 @router.get(
-    "/demands/{listing_id}/similar", response_model=SimilarDemands, responses=SIMILAR_PROBLEMS,
-    tags=["search"], summary="Technology demands similar to this one, best first",
+    "/demands/{listing_id}/similar",
+    response_model=SimilarDemands,
+    responses=SIMILAR_PROBLEMS,
+    tags=["search"],
+    summary="Technology demands similar to this one, best first",
     description="As GET /results/{listing_id}/similar, for demands.",
 )
 def similar_demands(
-    listing_id: PathId, actor: OptionalActor, session: DbSession, engine: SearchEngine,
-    embedder: AppEmbedder, limit: SimilarLimit = 10,
+    listing_id: PathId,
+    actor: OptionalActor,
+    session: DbSession,
+    engine: SearchEngine,
+    embedder: AppEmbedder,
+    limit: SimilarLimit = 10,
 ) -> SimilarDemands:
-    items = service.similar_listings(session, engine, embedder, actor, ListingKind.DEMAND,
-                                     listing_id, limit)
+    items = service.similar_listings(
+        session, engine, embedder, actor, ListingKind.DEMAND, listing_id, limit
+    )
     return SimilarDemands.model_validate({"source_id": listing_id, "items": items})
 
 
@@ -324,8 +383,10 @@ EventId = PathId
 
 
 @router.get(
-    "/admin/outbox/failures", response_model=Page[OutboxEventRead],
-    responses=problem_responses(401, 403, 422), tags=["admin"],
+    "/admin/outbox/failures",
+    response_model=Page[OutboxEventRead],
+    responses=problem_responses(401, 403, 422),
+    tags=["admin"],
     summary="Outbox rows a worker gave up on (bureau staff)",
 )
 def outbox_failures(
@@ -336,8 +397,10 @@ def outbox_failures(
 
 
 @router.post(
-    "/admin/outbox/{event_id}/retry", response_model=OutboxEventRead,
-    responses=problem_responses(401, 403, 404, 422), tags=["admin"],
+    "/admin/outbox/{event_id}/retry",
+    response_model=OutboxEventRead,
+    responses=problem_responses(401, 403, 404, 422),
+    tags=["admin"],
     summary="Queue a failed outbox row again (bureau staff)",
 )
 def retry_outbox_event(
@@ -350,8 +413,10 @@ def retry_outbox_event(
 
 
 @router.get(
-    "/admin/outbox/status", response_model=OutboxStatusRead,
-    responses=problem_responses(401, 403), tags=["admin"],
+    "/admin/outbox/status",
+    response_model=OutboxStatusRead,
+    responses=problem_responses(401, 403),
+    tags=["admin"],
     summary="Indexing backlog, failures and the search engine's health (bureau staff)",
 )
 def outbox_status(
@@ -364,8 +429,10 @@ def outbox_status(
     except SearchError as error:
         health = f"unavailable: {error}"
     return OutboxStatusRead(
-        pending=status.pending, failed=status.failed,
-        oldest_pending_created_at=status.oldest_pending_created_at, search_engine=health,
+        pending=status.pending,
+        failed=status.failed,
+        oldest_pending_created_at=status.oldest_pending_created_at,
+        search_engine=health,
     )
 
 

@@ -88,7 +88,7 @@ class _Hit(BaseModel):
     semantic_score: float | None = Field(
         default=None,
         description="Cosine similarity of the listing to the query's meaning, when the "
-                    "search was semantic and the listing has a vector",
+        "search was semantic and the listing has a vector",
     )
 
 

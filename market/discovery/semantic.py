@@ -45,6 +45,7 @@ logger = logging.getLogger("market.discovery")
 # Distinct query texts whose vectors a process keeps: 1.5 KB each.
 QUERY_CACHE_SIZE = 2048
 
+
 async def get_embedder(request: Request) -> Embedder | None:
     """FastAPI dependency: the app's embedder (async: it never blocks)."""
     return app_embedder(request.app)
@@ -99,12 +100,13 @@ def query_vector(embedder: Embedder | None, text: str) -> Vectors | None:
 
 
 def passage_hash(embedder: Embedder, catalogue: Catalogue, document: Mapping[str, Any]) -> str:
-    return content_hash(embedder.model_id, "passage",
-                        passage_text_of_document(catalogue, document))
+    return content_hash(embedder.model_id, "passage", passage_text_of_document(catalogue, document))
 
 
 def stored_passage_vector(
-    session: Session, embedder: Embedder | None, catalogue: Catalogue,
+    session: Session,
+    embedder: Embedder | None,
+    catalogue: Catalogue,
     document: Mapping[str, Any],
 ) -> Vectors | None:
     """The listing's stored passage vector (None: no embedder, or not embedded yet)."""

@@ -95,25 +95,38 @@ def identifier_page(
     if number is None:
         return None
     kind, spelling = number
-    column = (Result.patent_application_number if kind == "application"
-              else Result.patent_publication_number)
+    column = (
+        Result.patent_application_number
+        if kind == "application"
+        else Result.patent_publication_number
+    )
     rows = session.exec(select(Result).where(column == spelling).order_by(col(Result.id))).all()
     rule = matching.SavedSearchRule.of("", query.filters)
-    documents = [document for document in (discovery_documents.search_document(row)
-                                           for row in rows)
-                 if _visible_in_search(query.visibility, document) and rule.matches(document)]
+    documents = [
+        document
+        for document in (discovery_documents.search_document(row) for row in rows)
+        if _visible_in_search(query.visibility, document) and rule.matches(document)
+    ]
     if not documents:
         return None
-    hits = [SearchHit(id=str(document["id"]), document=document, score=1.0)
-            for document in documents[query.offset:query.offset + query.limit]]
-    return SearchPage(hits=hits, total=len(documents), total_is_exact=True,
-                      offset=query.offset, limit=query.limit)
+    hits = [
+        SearchHit(id=str(document["id"]), document=document, score=1.0)
+        for document in documents[query.offset : query.offset + query.limit]
+    ]
+    return SearchPage(
+        hits=hits, total=len(documents), total_is_exact=True, offset=query.offset, limit=query.limit
+    )
 
 
 def _visible_in_search(visibility: Visibility, document: Mapping[str, Any]) -> bool:
-    return (visibility.unrestricted or document.get("status") == PUBLISHED
-            or (visibility.organization_id is not None
-                and document.get("organization_id") == visibility.organization_id))
+    return (
+        visibility.unrestricted
+        or document.get("status") == PUBLISHED
+        or (
+            visibility.organization_id is not None
+            and document.get("organization_id") == visibility.organization_id
+        )
+    )
 
 
 def search_box(query: SearchQuery) -> SearchQuery:
@@ -123,9 +136,7 @@ def search_box(query: SearchQuery) -> SearchQuery:
     return replace(query, text=search_box_text(query.text)) if query.text.strip() else query
 
 
-async def with_meaning(
-    query: SearchQuery, embedder: Embedder | None, typed: str
-) -> SearchQuery:
+async def with_meaning(query: SearchQuery, embedder: Embedder | None, typed: str) -> SearchQuery:
     """The query made hybrid with the typed text's query vector (embedded off the event
     loop, once per text and process). Unchanged without an embedder, for an empty text
     or when embedding fails: then the search is by keywords, as before."""
@@ -137,8 +148,9 @@ async def with_meaning(
 
 def hybrid(query: SearchQuery, vector: Sequence[float] | Vectors) -> SearchQuery:
     """A search-box query ranked by the words and by this query vector."""
-    return replace(query, vector=[float(value) for value in vector],
-                   semantic_ratio=SEARCH_SEMANTIC_RATIO)
+    return replace(
+        query, vector=[float(value) for value in vector], semantic_ratio=SEARCH_SEMANTIC_RATIO
+    )
 
 
 async def run_search(
@@ -155,8 +167,12 @@ async def run_search(
 
 def page_items(page: SearchPage) -> list[dict[str, Any]]:
     return [
-        {**hit_fields(hit.document), "score": hit.score, "highlights": hit.highlights,
-         "semantic_score": hit.semantic_score}
+        {
+            **hit_fields(hit.document),
+            "score": hit.score,
+            "highlights": hit.highlights,
+            "semantic_score": hit.semantic_score,
+        }
         for hit in page.hits
     ]
 

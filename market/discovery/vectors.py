@@ -98,8 +98,13 @@ def vectors_for_engine(
             store_vectors(session, embedder.model_id, fresh)
 
     return _through_store(
-        embedder, texts, encoding, lookup=lookup, store=store,
-        batch_size=batch_size, progress=progress,
+        embedder,
+        texts,
+        encoding,
+        lookup=lookup,
+        store=store,
+        batch_size=batch_size,
+        progress=progress,
     )
 
 
@@ -260,9 +265,7 @@ def build_shipped_cache(
     return cache
 
 
-def load_shipped_vectors(
-    session: Session, model_id: str, path: Path | None = None
-) -> int:
+def load_shipped_vectors(session: Session, model_id: str, path: Path | None = None) -> int:
     """Copy the shipped vectors of `model_id` into the store; 0 if the file holds
     another model's (the demo then embeds in the background as usual)."""
     source = path or shipped_cache_path()
@@ -272,4 +275,3 @@ def load_shipped_vectors(
     if cache.model_id != model_id:
         return 0
     return store_vectors(session, cache.model_id, cache.by_hash())
-

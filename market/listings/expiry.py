@@ -54,16 +54,25 @@ def expire_one(session: Session, kind: ListingKind, listing_id: int, today: date
     model = repository.MODELS[kind]
     now = utcnow()
     if not transitions.compare_and_set(
-        session, model, listing_id, expected=ListingStatus.PUBLISHED,
+        session,
+        model,
+        listing_id,
+        expected=ListingStatus.PUBLISHED,
         values={"status": ListingStatus.EXPIRED, "closed_at": now, "updated_at": now},
         also=(col(model.valid_until) < today,),
     ):
         return False
     audit.record(
-        session, None, kind.value, listing_id, "listing.expired",
-        from_status=ListingStatus.PUBLISHED, to_status=ListingStatus.EXPIRED,
+        session,
+        None,
+        kind.value,
+        listing_id,
+        "listing.expired",
+        from_status=ListingStatus.PUBLISHED,
+        to_status=ListingStatus.EXPIRED,
         reason=f"validity ended before {today.isoformat()}",
     )
-    outbox.enqueue(session, LISTING_CHANGED, kind.value, listing_id,
-                   {"status": ListingStatus.EXPIRED.value})
+    outbox.enqueue(
+        session, LISTING_CHANGED, kind.value, listing_id, {"status": ListingStatus.EXPIRED.value}
+    )
     return True

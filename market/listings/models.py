@@ -117,9 +117,7 @@ class ListingBase(SQLModel):
     valid_from: date | None = None
     valid_until: date | None = Field(default=None, index=True)
     status: ListingStatus = Field(default=ListingStatus.DRAFT, sa_type=String(20), index=True)
-    review_flags: list[dict[str, Any]] = Field(
-        default_factory=list, sa_type=JSON
-    )
+    review_flags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     last_decision_reason: str = Field(default="", max_length=2000)
     submitted_at: datetime | None = None
     published_at: datetime | None = Field(default=None, index=True)

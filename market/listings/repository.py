@@ -126,8 +126,12 @@ def result_conditions(
     if filters.transfer_mode:
         conditions.append(_contains_member(Result.transfer_modes, filters.transfer_mode))
     price = _amount_range(
-        Result.price_fen, Result.price_fen, Result.price_negotiable,
-        filters.price_min_fen, filters.price_max_fen, filters.include_negotiable,
+        Result.price_fen,
+        Result.price_fen,
+        Result.price_negotiable,
+        filters.price_min_fen,
+        filters.price_max_fen,
+        filters.include_negotiable,
     )
     if price is not None:
         conditions.append(price)
@@ -141,8 +145,12 @@ def demand_conditions(
     if filters.cooperation_mode:
         conditions.append(_contains_member(Demand.cooperation_modes, filters.cooperation_mode))
     budget = _amount_range(
-        Demand.budget_min_fen, Demand.budget_max_fen, Demand.budget_negotiable,
-        filters.budget_min_fen, filters.budget_max_fen, filters.include_negotiable,
+        Demand.budget_min_fen,
+        Demand.budget_max_fen,
+        Demand.budget_negotiable,
+        filters.budget_min_fen,
+        filters.budget_max_fen,
+        filters.include_negotiable,
     )
     if budget is not None:
         conditions.append(budget)

@@ -57,8 +57,11 @@ def present(listing: Result | Demand, actor: Actor | None) -> ListingRead:
 
 
 @router.post(
-    "/results", response_model=ResultRead, status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 409, 422), tags=["results"],
+    "/results",
+    response_model=ResultRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 409, 422),
+    tags=["results"],
     summary="Create a research result (draft); university and institute members",
 )
 def create_result(body: ResultCreate, actor: CurrentActor, session: DbSession) -> ListingRead:
@@ -66,20 +69,27 @@ def create_result(body: ResultCreate, actor: CurrentActor, session: DbSession) -
 
 
 @router.get(
-    "/results", response_model=Page[ResultRead], responses=problem_responses(401, 422),
-    tags=["results"], summary="Browse research results",
+    "/results",
+    response_model=Page[ResultRead],
+    responses=problem_responses(401, 422),
+    tags=["results"],
+    summary="Browse research results",
 )
 def browse_results(
-    filters: Annotated[ResultFilters, Query()], paging: Paging,
-    actor: OptionalActor, session: DbSession,
+    filters: Annotated[ResultFilters, Query()],
+    paging: Paging,
+    actor: OptionalActor,
+    session: DbSession,
 ) -> Page[ListingRead]:
     rows, total = service.browse_results(session, actor, filters, paging)
     return Page.of([present(row, actor) for row in rows], total, paging)
 
 
 @router.patch(
-    "/results/{listing_id}", response_model=ResultRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    "/results/{listing_id}",
+    response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["results"],
     summary="Edit a draft or rejected result (owner)",
 )
 def update_result(
@@ -94,8 +104,11 @@ def update_result(
 
 
 @router.post(
-    "/demands", response_model=DemandRead, status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422), tags=["demands"],
+    "/demands",
+    response_model=DemandRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 422),
+    tags=["demands"],
     summary="Create a technology demand (draft); enterprise members",
 )
 def create_demand(body: DemandCreate, actor: CurrentActor, session: DbSession) -> ListingRead:
@@ -103,20 +116,27 @@ def create_demand(body: DemandCreate, actor: CurrentActor, session: DbSession) -
 
 
 @router.get(
-    "/demands", response_model=Page[DemandRead], responses=problem_responses(401, 422),
-    tags=["demands"], summary="Browse technology demands",
+    "/demands",
+    response_model=Page[DemandRead],
+    responses=problem_responses(401, 422),
+    tags=["demands"],
+    summary="Browse technology demands",
 )
 def browse_demands(
-    filters: Annotated[DemandFilters, Query()], paging: Paging,
-    actor: OptionalActor, session: DbSession,
+    filters: Annotated[DemandFilters, Query()],
+    paging: Paging,
+    actor: OptionalActor,
+    session: DbSession,
 ) -> Page[ListingRead]:
     rows, total = service.browse_demands(session, actor, filters, paging)
     return Page.of([present(row, actor) for row in rows], total, paging)
 
 
 @router.patch(
-    "/demands/{listing_id}", response_model=DemandRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    "/demands/{listing_id}",
+    response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["demands"],
     summary="Edit a draft or rejected demand (owner)",
 )
 def update_demand(
@@ -171,16 +191,21 @@ def _history(
 
 
 @router.get(
-    "/results/{listing_id}", response_model=ResultRead, responses=problem_responses(401, 404),
-    tags=["results"], summary="Read a result",
+    "/results/{listing_id}",
+    response_model=ResultRead,
+    responses=problem_responses(401, 404),
+    tags=["results"],
+    summary="Read a result",
 )
 def get_result(listing_id: ListingId, actor: OptionalActor, session: DbSession) -> ListingRead:
     return _read(ListingKind.RESULT, listing_id, actor, session)
 
 
 @router.delete(
-    "/results/{listing_id}", status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 409), tags=["results"],
+    "/results/{listing_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 409),
+    tags=["results"],
     summary="Delete a draft result (owner)",
 )
 def delete_result(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Response:
@@ -188,8 +213,10 @@ def delete_result(listing_id: ListingId, actor: CurrentActor, session: DbSession
 
 
 @router.post(
-    "/results/{listing_id}/submit", response_model=ResultRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    "/results/{listing_id}/submit",
+    response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["results"],
     summary="Submit a draft or rejected result for review (owner)",
 )
 def submit_result(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> ListingRead:
@@ -197,20 +224,26 @@ def submit_result(listing_id: ListingId, actor: CurrentActor, session: DbSession
 
 
 @router.post(
-    "/results/{listing_id}/withdraw", response_model=ResultRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    "/results/{listing_id}/withdraw",
+    response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["results"],
     summary="Withdraw a published result (owner)",
 )
 def withdraw_result(
-    listing_id: ListingId, actor: CurrentActor, session: DbSession,
+    listing_id: ListingId,
+    actor: CurrentActor,
+    session: DbSession,
     body: Withdrawal | None = None,
 ) -> ListingRead:
     return _withdraw(ListingKind.RESULT, listing_id, actor, session, body)
 
 
 @router.post(
-    "/results/{listing_id}/review", response_model=ResultRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["results"],
+    "/results/{listing_id}/review",
+    response_model=ResultRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["results"],
     summary="Approve or reject a submitted result (bureau staff)",
 )
 def review_result(
@@ -220,8 +253,10 @@ def review_result(
 
 
 @router.get(
-    "/results/{listing_id}/history", response_model=list[AuditEventRead],
-    responses=problem_responses(401, 403, 404), tags=["results"],
+    "/results/{listing_id}/history",
+    response_model=list[AuditEventRead],
+    responses=problem_responses(401, 403, 404),
+    tags=["results"],
     summary="The audit trail of a result (owner and bureau)",
 )
 def result_history(
@@ -234,16 +269,21 @@ def result_history(
 
 
 @router.get(
-    "/demands/{listing_id}", response_model=DemandRead, responses=problem_responses(401, 404),
-    tags=["demands"], summary="Read a demand",
+    "/demands/{listing_id}",
+    response_model=DemandRead,
+    responses=problem_responses(401, 404),
+    tags=["demands"],
+    summary="Read a demand",
 )
 def get_demand(listing_id: ListingId, actor: OptionalActor, session: DbSession) -> ListingRead:
     return _read(ListingKind.DEMAND, listing_id, actor, session)
 
 
 @router.delete(
-    "/demands/{listing_id}", status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(401, 403, 404, 409), tags=["demands"],
+    "/demands/{listing_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404, 409),
+    tags=["demands"],
     summary="Delete a draft demand (owner)",
 )
 def delete_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> Response:
@@ -251,8 +291,10 @@ def delete_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession
 
 
 @router.post(
-    "/demands/{listing_id}/submit", response_model=DemandRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    "/demands/{listing_id}/submit",
+    response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["demands"],
     summary="Submit a draft or rejected demand for review (owner)",
 )
 def submit_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession) -> ListingRead:
@@ -260,20 +302,26 @@ def submit_demand(listing_id: ListingId, actor: CurrentActor, session: DbSession
 
 
 @router.post(
-    "/demands/{listing_id}/withdraw", response_model=DemandRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    "/demands/{listing_id}/withdraw",
+    response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["demands"],
     summary="Withdraw a published demand (owner)",
 )
 def withdraw_demand(
-    listing_id: ListingId, actor: CurrentActor, session: DbSession,
+    listing_id: ListingId,
+    actor: CurrentActor,
+    session: DbSession,
     body: Withdrawal | None = None,
 ) -> ListingRead:
     return _withdraw(ListingKind.DEMAND, listing_id, actor, session, body)
 
 
 @router.post(
-    "/demands/{listing_id}/review", response_model=DemandRead,
-    responses=problem_responses(401, 403, 404, 409, 422), tags=["demands"],
+    "/demands/{listing_id}/review",
+    response_model=DemandRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    tags=["demands"],
     summary="Approve or reject a submitted demand (bureau staff)",
 )
 def review_demand(
@@ -283,8 +331,10 @@ def review_demand(
 
 
 @router.get(
-    "/demands/{listing_id}/history", response_model=list[AuditEventRead],
-    responses=problem_responses(401, 403, 404), tags=["demands"],
+    "/demands/{listing_id}/history",
+    response_model=list[AuditEventRead],
+    responses=problem_responses(401, 403, 404),
+    tags=["demands"],
     summary="The audit trail of a demand (owner and bureau)",
 )
 def demand_history(
@@ -297,17 +347,22 @@ def demand_history(
 
 
 @router.get(
-    "/review-queue", response_model=Page[ReviewQueueItem], responses=problem_responses(401, 403),
-    tags=["review"], summary="Submitted listings of both kinds, oldest first (bureau staff)",
+    "/review-queue",
+    response_model=Page[ReviewQueueItem],
+    responses=problem_responses(401, 403),
+    tags=["review"],
+    summary="Submitted listings of both kinds, oldest first (bureau staff)",
 )
-def review_queue(
-    actor: BureauActor, session: DbSession, paging: Paging
-) -> Page[ReviewQueueItem]:
+def review_queue(actor: BureauActor, session: DbSession, paging: Paging) -> Page[ReviewQueueItem]:
     rows, total = service.review_queue(session, paging)
     items = [
         ReviewQueueItem(
-            kind=service.kind_of(row), id=row.id or 0, organization_id=row.organization_id,
-            title=row.title, field=row.field, submitted_at=row.submitted_at,
+            kind=service.kind_of(row),
+            id=row.id or 0,
+            organization_id=row.organization_id,
+            title=row.title,
+            field=row.field,
+            submitted_at=row.submitted_at,
             patent_application_number=getattr(row, "patent_application_number", None),
             review_flags=[ReviewFlag.model_validate(flag) for flag in row.review_flags],
         )
@@ -317,8 +372,11 @@ def review_queue(
 
 
 @router.get(
-    "/ipc", response_model=list[IpcEntryRead], responses=problem_responses(422),
-    tags=["reference"], summary="IPC subclasses and main groups under a prefix, in code order",
+    "/ipc",
+    response_model=list[IpcEntryRead],
+    responses=problem_responses(422),
+    tags=["reference"],
+    summary="IPC subclasses and main groups under a prefix, in code order",
 )
 def ipc_entries(
     prefix: Annotated[str, Query(min_length=1, max_length=20, description="e.g. H01M")],
@@ -332,8 +390,11 @@ def ipc_entries(
 
 
 @router.get(
-    "/ipc/{code:path}", response_model=IpcEntryRead, responses=problem_responses(404, 422),
-    tags=["reference"], summary="One IPC code's titles (a subgroup resolves to its main group)",
+    "/ipc/{code:path}",
+    response_model=IpcEntryRead,
+    responses=problem_responses(404, 422),
+    tags=["reference"],
+    summary="One IPC code's titles (a subgroup resolves to its main group)",
 )
 def ipc_entry(code: Annotated[str, Path(max_length=40)]) -> IpcEntryRead:
     try:

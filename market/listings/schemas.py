@@ -187,12 +187,29 @@ def _refuse_null(value: Any) -> Any:
 
 
 _RESULT_REQUIRED = (
-    "title", "summary", "keywords", "field", "ipc_codes", "ip_form", "inventors",
-    "maturity_stage", "transfer_modes", "price_negotiable", "district_code", "discipline",
+    "title",
+    "summary",
+    "keywords",
+    "field",
+    "ipc_codes",
+    "ip_form",
+    "inventors",
+    "maturity_stage",
+    "transfer_modes",
+    "price_negotiable",
+    "district_code",
+    "discipline",
 )
 _DEMAND_REQUIRED = (
-    "title", "description", "technical_indicators", "keywords", "field", "ipc_codes",
-    "cooperation_modes", "budget_negotiable", "district_code",
+    "title",
+    "description",
+    "technical_indicators",
+    "keywords",
+    "field",
+    "ipc_codes",
+    "cooperation_modes",
+    "budget_negotiable",
+    "district_code",
 )
 
 

@@ -129,8 +129,14 @@ def update_listing(
     if isinstance(listing, Result):
         _ensure_patent_not_listed(session, listing)
     listing.updated_at = utcnow()
-    audit.record(session, actor, kind.value, listing.id, "listing.updated",
-                 details={"fields": sorted(values)})
+    audit.record(
+        session,
+        actor,
+        kind.value,
+        listing.id,
+        "listing.updated",
+        details={"fields": sorted(values)},
+    )
     _announce(session, kind, listing)
     return listing
 
@@ -139,8 +145,9 @@ def delete_draft(session: Session, actor: Actor, kind: ListingKind, listing_id: 
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.DRAFT,), "deleted (only drafts can be; withdraw it)")
     transitions.claim(session, listing)
-    audit.record(session, actor, kind.value, listing.id, "listing.deleted",
-                 from_status=ListingStatus.DRAFT)
+    audit.record(
+        session, actor, kind.value, listing.id, "listing.deleted", from_status=ListingStatus.DRAFT
+    )
     _announce(session, kind, listing)  # the worker finds no row and drops the document
     session.delete(listing)
 
@@ -183,8 +190,9 @@ NewListingT = TypeVar("NewListingT", Result, Demand)
 def _add(session: Session, actor: Actor, kind: ListingKind, listing: NewListingT) -> NewListingT:
     session.add(listing)
     session.flush()
-    audit.record(session, actor, kind.value, listing.id, "listing.created",
-                 to_status=ListingStatus.DRAFT)
+    audit.record(
+        session, actor, kind.value, listing.id, "listing.created", to_status=ListingStatus.DRAFT
+    )
     _announce(session, kind, listing)
     return listing
 
@@ -218,8 +226,16 @@ def submit(session: Session, actor: Actor, kind: ListingKind, listing_id: int) -
         _ensure_patent_not_listed(session, listing)
     flags = _similar_title_flags(session, kind, listing)
     with _refusing_duplicate_patent(listing):
-        _move(session, actor, kind, listing, ListingStatus.SUBMITTED, "listing.submitted",
-              review_flags=flags, submitted_at=utcnow())
+        _move(
+            session,
+            actor,
+            kind,
+            listing,
+            ListingStatus.SUBMITTED,
+            "listing.submitted",
+            review_flags=flags,
+            submitted_at=utcnow(),
+        )
     return listing
 
 
@@ -234,12 +250,29 @@ def review(
             raise InvalidInput.on(
                 "body.reason", "a rejection needs a reason the owner can act on", "missing"
             )
-        _move(session, actor, kind, listing, ListingStatus.REJECTED, "listing.rejected",
-              decision.reason, last_decision_reason=decision.reason)
+        _move(
+            session,
+            actor,
+            kind,
+            listing,
+            ListingStatus.REJECTED,
+            "listing.rejected",
+            decision.reason,
+            last_decision_reason=decision.reason,
+        )
         return listing
     _ensure_still_publishable(session, actor, listing)
-    _move(session, actor, kind, listing, ListingStatus.PUBLISHED, "listing.approved",
-          decision.reason, last_decision_reason=decision.reason, published_at=utcnow())
+    _move(
+        session,
+        actor,
+        kind,
+        listing,
+        ListingStatus.PUBLISHED,
+        "listing.approved",
+        decision.reason,
+        last_decision_reason=decision.reason,
+        published_at=utcnow(),
+    )
     return listing
 
 
@@ -248,8 +281,16 @@ def withdraw(
 ) -> Listing:
     listing = _owned(session, actor, kind, listing_id)
     _require_status(listing, (ListingStatus.PUBLISHED,), "withdrawn")
-    _move(session, actor, kind, listing, ListingStatus.WITHDRAWN, "listing.withdrawn", reason,
-          closed_at=utcnow())
+    _move(
+        session,
+        actor,
+        kind,
+        listing,
+        ListingStatus.WITHDRAWN,
+        "listing.withdrawn",
+        reason,
+        closed_at=utcnow(),
+    )
     return listing
 
 
@@ -257,8 +298,7 @@ def _ensure_still_publishable(session: Session, actor: Actor, listing: Listing) 
     valid_until = listing.valid_until
     if valid_until is not None and valid_until < market_today():
         raise InvalidTransition(
-            f"The listing's validity ended on {valid_until}; reject it so the owner can "
-            "extend it",
+            f"The listing's validity ended on {valid_until}; reject it so the owner can extend it",
             code="validity_ended",
         )
     owner = organizations.get_visible(session, actor, listing.organization_id)
@@ -276,23 +316,44 @@ def mark_in_negotiation(session: Session, kind: ListingKind, listing_id: int) ->
     listing = _load(session, kind, listing_id)
     if listing.status == ListingStatus.IN_NEGOTIATION:
         return
-    _follow(session, kind, listing, (ListingStatus.PUBLISHED,), ListingStatus.IN_NEGOTIATION,
-            "listing.in_negotiation", "put in negotiation")
+    _follow(
+        session,
+        kind,
+        listing,
+        (ListingStatus.PUBLISHED,),
+        ListingStatus.IN_NEGOTIATION,
+        "listing.in_negotiation",
+        "put in negotiation",
+    )
 
 
 def mark_transacted(session: Session, kind: ListingKind, listing_id: int) -> None:
     """published or in_negotiation → transacted when a contract is signed."""
     listing = _load(session, kind, listing_id)
-    _follow(session, kind, listing, (ListingStatus.PUBLISHED, ListingStatus.IN_NEGOTIATION),
-            ListingStatus.TRANSACTED, "listing.transacted", "marked transacted",
-            closed_at=utcnow())
+    _follow(
+        session,
+        kind,
+        listing,
+        (ListingStatus.PUBLISHED, ListingStatus.IN_NEGOTIATION),
+        ListingStatus.TRANSACTED,
+        "listing.transacted",
+        "marked transacted",
+        closed_at=utcnow(),
+    )
 
 
 def reopen_after_deal_lost(session: Session, kind: ListingKind, listing_id: int) -> None:
     """in_negotiation → published when the deal is lost; expires at once if overdue."""
     listing = _load(session, kind, listing_id)
-    _follow(session, kind, listing, (ListingStatus.IN_NEGOTIATION,), ListingStatus.PUBLISHED,
-            "listing.reopened", "reopened")
+    _follow(
+        session,
+        kind,
+        listing,
+        (ListingStatus.IN_NEGOTIATION,),
+        ListingStatus.PUBLISHED,
+        "listing.reopened",
+        "reopened",
+    )
     expiry.expire_one(session, kind, listing_id, market_today())
 
 
@@ -410,9 +471,7 @@ def _is_public(listing: Listing, today: date) -> bool:
 def _require_status(listing: Listing, allowed: tuple[ListingStatus, ...], verb: str) -> None:
     if listing.status not in allowed:
         states = ", ".join(allowed)
-        raise InvalidTransition(
-            f"A {listing.status} listing cannot be {verb}; it must be {states}"
-        )
+        raise InvalidTransition(f"A {listing.status} listing cannot be {verb}; it must be {states}")
 
 
 # --- transitions, audit and outbox -------------------------------------------------------
@@ -433,8 +492,16 @@ def _move(
     source = transitions.move(
         session, listing, {"status": target, "updated_at": utcnow(), **columns}
     )
-    audit.record(session, actor, kind.value, listing.id, action, from_status=source,
-                 to_status=target, reason=reason)
+    audit.record(
+        session,
+        actor,
+        kind.value,
+        listing.id,
+        action,
+        from_status=source,
+        to_status=target,
+        reason=reason,
+    )
     _announce(session, kind, listing)
 
 
@@ -512,13 +579,17 @@ def _similar_title_flags(
     ):
         similarity = _title_similarity(title, comparable_title(other_title))
         if similarity >= SIMILAR_TITLE_RATIO:
-            flags.append({
-                "code": "similar_title",
-                "message": f"the organisation already has {kind.value} {other_id} titled "
-                           f"{other_title!r}",
-                "other_kind": kind.value, "other_id": other_id, "other_title": other_title,
-                "similarity": round(similarity, 3),
-            })
+            flags.append(
+                {
+                    "code": "similar_title",
+                    "message": f"the organisation already has {kind.value} {other_id} titled "
+                    f"{other_title!r}",
+                    "other_kind": kind.value,
+                    "other_id": other_id,
+                    "other_title": other_title,
+                    "similarity": round(similarity, 3),
+                }
+            )
     flags.sort(key=lambda flag: (-flag["similarity"], flag["other_id"]))
     return flags[:MAX_SIMILAR_TITLE_FLAGS]
 

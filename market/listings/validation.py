@@ -63,11 +63,13 @@ def patent_problems(result: Result) -> list[FieldProblem]:
         ]
     problems = []
     if not application:
-        problems.append(problem(
-            "patent_application_number",
-            f"a {form.value} needs its application number (申请号), e.g. CN201610311380.X",
-            "missing",
-        ))
+        problems.append(
+            problem(
+                "patent_application_number",
+                f"a {form.value} needs its application number (申请号), e.g. CN201610311380.X",
+                "missing",
+            )
+        )
     elif mismatch := patents.form_mismatch(application, form):
         problems.append(problem("patent_application_number", mismatch, "type_mismatch"))
     if publication and (mismatch := patents.publication_form_mismatch(publication, form)):
@@ -78,12 +80,14 @@ def patent_problems(result: Result) -> list[FieldProblem]:
 def price_problems(result: Result) -> list[FieldProblem]:
     has_price = result.price_fen is not None
     if has_price == result.price_negotiable:
-        return [problem(
-            "price_fen",
-            "give either an asking price in fen (price_fen) or price_negotiable=true "
-            "(面议), not both and not neither",
-            "price_or_negotiable",
-        )]
+        return [
+            problem(
+                "price_fen",
+                "give either an asking price in fen (price_fen) or price_negotiable=true "
+                "(面议), not both and not neither",
+                "price_or_negotiable",
+            )
+        ]
     return []
 
 
@@ -91,25 +95,31 @@ def budget_problems(demand: Demand) -> list[FieldProblem]:
     low, high = demand.budget_min_fen, demand.budget_max_fen
     if demand.budget_negotiable:
         if low is not None or high is not None:
-            return [problem(
-                "budget_negotiable",
-                "a negotiable budget (面议) carries no amounts; drop budget_min_fen and "
-                "budget_max_fen or set budget_negotiable=false",
-                "budget_or_negotiable",
-            )]
+            return [
+                problem(
+                    "budget_negotiable",
+                    "a negotiable budget (面议) carries no amounts; drop budget_min_fen and "
+                    "budget_max_fen or set budget_negotiable=false",
+                    "budget_or_negotiable",
+                )
+            ]
         return []
     if high is None:
-        return [problem(
-            "budget_max_fen",
-            "give a budget (at least budget_max_fen, in fen) or budget_negotiable=true (面议)",
-            "budget_or_negotiable",
-        )]
+        return [
+            problem(
+                "budget_max_fen",
+                "give a budget (at least budget_max_fen, in fen) or budget_negotiable=true (面议)",
+                "budget_or_negotiable",
+            )
+        ]
     if low is not None and low > high:
-        return [problem(
-            "budget_min_fen",
-            f"budget_min_fen ({low}) is larger than budget_max_fen ({high})",
-            "range_order",
-        )]
+        return [
+            problem(
+                "budget_min_fen",
+                f"budget_min_fen ({low}) is larger than budget_max_fen ({high})",
+                "range_order",
+            )
+        ]
     return []
 
 
@@ -117,9 +127,11 @@ def validity_problems(listing: ListingBase, today: date) -> list[FieldProblem]:
     problems = []
     start, end = listing.valid_from, listing.valid_until
     if start and end and start > end:
-        problems.append(problem(
-            "valid_until", f"valid_until ({end}) is before valid_from ({start})", "date_order"
-        ))
+        problems.append(
+            problem(
+                "valid_until", f"valid_until ({end}) is before valid_from ({start})", "date_order"
+            )
+        )
     for name, value in (("valid_from", start), ("valid_until", end)):
         if value and value > today + FURTHEST_DATE_AHEAD:
             problems.append(problem(name, f"{value} is more than ten years ahead", "too_far"))
@@ -131,11 +143,13 @@ def deadline_problems(demand: Demand, today: date) -> list[FieldProblem]:
     if deadline is None:
         return []
     if demand.valid_from and deadline < demand.valid_from:
-        return [problem(
-            "deadline",
-            f"deadline ({deadline}) is before the demand is valid from ({demand.valid_from})",
-            "date_order",
-        )]
+        return [
+            problem(
+                "deadline",
+                f"deadline ({deadline}) is before the demand is valid from ({demand.valid_from})",
+                "date_order",
+            )
+        ]
     if deadline > today + FURTHEST_DATE_AHEAD:
         return [problem("deadline", f"{deadline} is more than ten years ahead", "too_far")]
     return []
@@ -145,14 +159,16 @@ def submission_problems(listing: Result | Demand, today: date) -> list[FieldProb
     """Dates that were fine for a draft but cannot go to review once they have passed."""
     problems = []
     if listing.valid_until and listing.valid_until < today:
-        problems.append(problem(
-            "valid_until",
-            f"the validity ended on {listing.valid_until}; "
-            "extend valid_until before submitting",
-            "in_past",
-        ))
+        problems.append(
+            problem(
+                "valid_until",
+                f"the validity ended on {listing.valid_until}; "
+                "extend valid_until before submitting",
+                "in_past",
+            )
+        )
     if isinstance(listing, Demand) and listing.deadline and listing.deadline < today:
-        problems.append(problem(
-            "deadline", f"the deadline {listing.deadline} has passed", "in_past"
-        ))
+        problems.append(
+            problem("deadline", f"the deadline {listing.deadline} has passed", "in_past")
+        )
     return problems

@@ -20,8 +20,9 @@ from market.db import utcnow
 class StoredMatch(SQLModel, table=True):
     __tablename__ = "matches"
     __table_args__ = (
-        UniqueConstraint("demand_id", "result_id", "shown_to_organization_id",
-                         name="uq_matches_pair_viewer"),
+        UniqueConstraint(
+            "demand_id", "result_id", "shown_to_organization_id", name="uq_matches_pair_viewer"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -63,8 +64,9 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notifications"
     __table_args__ = (
         # The outbox delivers at least once; this makes a redelivery a no-op.
-        UniqueConstraint("saved_search_id", "listing_kind", "listing_id",
-                         name="uq_notifications_search_listing"),
+        UniqueConstraint(
+            "saved_search_id", "listing_kind", "listing_id", name="uq_notifications_search_listing"
+        ),
         Index("ix_notifications_inbox", "user_id", "read_at", "created_at"),
     )
 

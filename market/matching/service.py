@@ -122,8 +122,9 @@ def matches_for(
     stored = _store_shown(session, actor, listing, found) if _stores_views(actor) else {}
     items = [_present(match, stored.get(match.listing_id)) for match in found]
     assert listing.id is not None
-    return MatchList(source_kind=kind.value, source_id=listing.id, query_terms=query.terms,
-                     items=items)
+    return MatchList(
+        source_kind=kind.value, source_id=listing.id, query_terms=query.terms, items=items
+    )
 
 
 def semantic_side(
@@ -193,22 +194,25 @@ def _store_shown(
     rows: dict[int, dict[str, Any]] = {}
     for match in found:  # one row per counterpart: a statement may touch a row once
         demand_field = listing.field if is_demand else match.document.get("field")
-        rows.setdefault(match.listing_id, {
-            "demand_id": listing.id if is_demand else match.listing_id,
-            "result_id": match.listing_id if is_demand else listing.id,
-            "shown_from": "demand" if is_demand else "result",
-            "field": str(demand_field or ""),
-            "score": match.score,
-            "engine_score": match.engine_score,
-            "explanation": match.explanation.as_dict(),
-            "shown_to_user_id": actor.user_id,
-            "shown_to_organization_id": actor.organization_id,
-            "times_shown": 1,
-            "created_at": now,
-            "last_shown_at": now,
-            "useful": None,
-            "feedback_reason": "",
-        })
+        rows.setdefault(
+            match.listing_id,
+            {
+                "demand_id": listing.id if is_demand else match.listing_id,
+                "result_id": match.listing_id if is_demand else listing.id,
+                "shown_from": "demand" if is_demand else "result",
+                "field": str(demand_field or ""),
+                "score": match.score,
+                "engine_score": match.engine_score,
+                "explanation": match.explanation.as_dict(),
+                "shown_to_user_id": actor.user_id,
+                "shown_to_organization_id": actor.organization_id,
+                "times_shown": 1,
+                "created_at": now,
+                "last_shown_at": now,
+                "useful": None,
+                "feedback_reason": "",
+            },
+        )
     if not rows:
         return {}
     statement = _shown_matches_upsert(session.get_bind().dialect.name)
@@ -248,8 +252,9 @@ def _shown_matches_upsert(dialect: str) -> Any:
             "last_shown_at": fresh.last_shown_at,
             "times_shown": table.c.times_shown + 1,
         },
-    ).returning(table.c.id, table.c.demand_id, table.c.result_id, table.c.useful,
-                table.c.feedback_reason)
+    ).returning(
+        table.c.id, table.c.demand_id, table.c.result_id, table.c.useful, table.c.feedback_reason
+    )
 
 
 def _present(match: matching.Match, row: _Shown | None) -> MatchRead:
@@ -293,23 +298,30 @@ def give_feedback(
     row.feedback_user_id = actor.user_id
     row.feedback_at = utcnow()
     audit.record(
-        session, actor, "match", match_id, "match.feedback", reason=reason,
+        session,
+        actor,
+        "match",
+        match_id,
+        "match.feedback",
+        reason=reason,
         details={"useful": feedback.useful, "previous": previous},
     )
-    return FeedbackRead(match_id=match_id, useful=feedback.useful, reason=reason,
-                        feedback_at=row.feedback_at)
+    return FeedbackRead(
+        match_id=match_id, useful=feedback.useful, reason=reason, feedback_at=row.feedback_at
+    )
 
 
 def quality(session: Session) -> QualityReport:
     """Precision of shown matches from feedback (useful / rated), overall and by field."""
     useful = func.sum(case((col(StoredMatch.useful).is_(True), 1), else_=0))
     rows = session.exec(
-        select(
-            col(StoredMatch.field), func.count(), func.count(col(StoredMatch.useful)), useful
-        ).group_by(col(StoredMatch.field)).order_by(col(StoredMatch.field))
+        select(col(StoredMatch.field), func.count(), func.count(col(StoredMatch.useful)), useful)
+        .group_by(col(StoredMatch.field))
+        .order_by(col(StoredMatch.field))
     ).all()
-    by_field = [_bucket(field or None, shown, rated, int(good or 0))
-                for field, shown, rated, good in rows]
+    by_field = [
+        _bucket(field or None, shown, rated, int(good or 0)) for field, shown, rated, good in rows
+    ]
     overall = _bucket(
         None,
         sum(bucket.shown for bucket in by_field),
@@ -321,8 +333,7 @@ def quality(session: Session) -> QualityReport:
 
 def _bucket(field: str | None, shown: int, rated: int, useful: int) -> QualityBucket:
     precision = round(useful / rated, 4) if rated else None
-    return QualityBucket(field=field, shown=shown, rated=rated, useful=useful,
-                         precision=precision)
+    return QualityBucket(field=field, shown=shown, rated=rated, useful=useful, precision=precision)
 
 
 # --- saved searches -------------------------------------------------------------------------
@@ -332,17 +343,18 @@ def save_search(session: Session, actor: Actor, body: SavedSearchCreate) -> Save
     _validate_saved_search(body)
     # Parallel creations by one user take turns here, so each counts the others' rows.
     transitions.lock_owner_row(session, User, actor.user_id)
-    count = session.exec(
-        select(func.count()).where(SavedSearch.user_id == actor.user_id)
-    ).one()
+    count = session.exec(select(func.count()).where(SavedSearch.user_id == actor.user_id)).one()
     if count >= MAX_SAVED_SEARCHES_PER_USER:
         raise Conflict(
             f"At most {MAX_SAVED_SEARCHES_PER_USER} saved searches per user; delete one first",
             code="saved_search_limit",
         )
     saved = SavedSearch(
-        user_id=actor.user_id, organization_id=actor.organization_id,
-        catalogue=body.catalogue, name=body.name.strip(), q=body.q.strip(),
+        user_id=actor.user_id,
+        organization_id=actor.organization_id,
+        catalogue=body.catalogue,
+        name=body.name.strip(),
+        q=body.q.strip(),
         filters=body.filters.model_dump(exclude_none=True),
     )
     session.add(saved)
@@ -354,8 +366,9 @@ def _validate_saved_search(body: SavedSearchCreate) -> None:
     for name, allowed in _FILTER_VOCABULARIES.items():
         value = getattr(body.filters, name)
         if value is not None and value not in allowed:
-            raise InvalidInput.on(f"body.filters.{name}",
-                                  f"{value!r} is not one of {', '.join(sorted(allowed))}")
+            raise InvalidInput.on(
+                f"body.filters.{name}", f"{value!r} is not one of {', '.join(sorted(allowed))}"
+            )
     try:
         validate_query(body.catalogue, SearchQuery(text=body.q, filters=_filters(body.filters)))
     except (InvalidQueryError, ValueError) as error:
@@ -404,26 +417,29 @@ def notify_saved_searches(
     """
     kind = ListingKind(kind)
     published = {
-        int(document["listing_id"]): document for document in documents
+        int(document["listing_id"]): document
+        for document in documents
         if document.get("status") == ListingStatus.PUBLISHED
     }
     if not published:
         return 0
     catalogue = discovery_documents.CATALOGUE_OF_KIND[kind]
     searches = session.exec(
-        select(SavedSearch).where(SavedSearch.catalogue == catalogue)
-        .order_by(col(SavedSearch.id))
+        select(SavedSearch).where(SavedSearch.catalogue == catalogue).order_by(col(SavedSearch.id))
     ).all()
     if not searches:
         return 0
-    already = set(session.exec(
-        select(Notification.saved_search_id, Notification.listing_id).where(
-            Notification.listing_kind == kind.value,
-            one_of(session, col(Notification.listing_id), list(published)),
-        )
-    ).all())
-    rules = [(saved, matching.SavedSearchRule.of(saved.q, _filters(saved.filters)))
-             for saved in searches]
+    already = set(
+        session.exec(
+            select(Notification.saved_search_id, Notification.listing_id).where(
+                Notification.listing_kind == kind.value,
+                one_of(session, col(Notification.listing_id), list(published)),
+            )
+        ).all()
+    )
+    rules = [
+        (saved, matching.SavedSearchRule.of(saved.q, _filters(saved.filters))) for saved in searches
+    ]
     created = 0
     for listing_id, document in published.items():
         for saved, rule in rules:
@@ -440,8 +456,12 @@ def _notification(
     saved: SavedSearch, kind: ListingKind, listing_id: int, title: str
 ) -> Notification:
     return Notification(
-        user_id=saved.user_id, topic=SAVED_SEARCH_TOPIC, saved_search_id=saved.id,
-        listing_kind=kind.value, listing_id=listing_id, title=title[:200],
+        user_id=saved.user_id,
+        topic=SAVED_SEARCH_TOPIC,
+        saved_search_id=saved.id,
+        listing_kind=kind.value,
+        listing_id=listing_id,
+        title=title[:200],
         message=f"新的{_KIND_NAMES[kind]}符合您保存的搜索「{saved.name}」：{title}"[:500],
     )
 
@@ -450,7 +470,9 @@ def inbox(session: Session, actor: Actor, page: PageParams) -> tuple[list[Notifi
     """The actor's notifications, unread first, then newest; with total and unread counts."""
     mine = select(Notification).where(Notification.user_id == actor.user_id)
     rows, total = paginate(
-        session, mine, page,
+        session,
+        mine,
+        page,
         col(Notification.read_at).is_not(None),
         col(Notification.created_at).desc(),
         col(Notification.id).desc(),

@@ -71,8 +71,9 @@ def create_organization(
         verification_status=VerificationStatus.VERIFIED if verified else VerificationStatus.PENDING,
         verified_at=utcnow() if verified else None,
     )
-    _add_unique(session, organization,
-                "An organisation with this name or credit code already exists")
+    _add_unique(
+        session, organization, "An organisation with this name or credit code already exists"
+    )
     return organization
 
 
@@ -157,13 +158,20 @@ def decide_verification(
         raise InvalidInput.on("reason", "a reason is required to reject or suspend")
     now = utcnow()
     columns: dict[str, object] = {
-        "verification_status": target, "verification_note": decision.reason, "updated_at": now,
+        "verification_status": target,
+        "verification_note": decision.reason,
+        "updated_at": now,
     }
     if target == VerificationStatus.VERIFIED:
         columns |= {"verified_at": now, "verified_by_user_id": actor.user_id}
     # Compare-and-set: of two reviewers deciding at once, only the first decision counts.
-    transitions.move(session, organization, columns, state="verification_status",
-                     lost="Another decision on this organisation came first; reload it")
+    transitions.move(
+        session,
+        organization,
+        columns,
+        state="verification_status",
+        lost="Another decision on this organisation came first; reload it",
+    )
     assert organization.id is not None
     audit.record(
         session,

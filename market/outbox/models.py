@@ -27,8 +27,13 @@ class OutboxEvent(SQLModel, table=True):
         # one batch. Without it PostgreSQL read every open row through ix_outbox_due and
         # sorted them, at a cost growing with the backlog (docs/PERFORMANCE.md, "Figures
         # behind the code's comments").
-        Index("ix_outbox_open_by_topic", "topic", "id",
-              sqlite_where=text(_OPEN), postgresql_where=text(_OPEN)),
+        Index(
+            "ix_outbox_open_by_topic",
+            "topic",
+            "id",
+            sqlite_where=text(_OPEN),
+            postgresql_where=text(_OPEN),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

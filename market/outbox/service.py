@@ -15,7 +15,8 @@ def enqueue(
     payload: dict[str, Any] | None = None,
 ) -> OutboxEvent:
     """Record a side effect; it happens only if the surrounding transaction commits."""
-    event = OutboxEvent(topic=topic, entity_type=entity_type, entity_id=entity_id,
-                        payload=payload or {})
+    event = OutboxEvent(
+        topic=topic, entity_type=entity_type, entity_id=entity_id, payload=payload or {}
+    )
     session.add(event)
     return event

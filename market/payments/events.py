@@ -44,8 +44,9 @@ EXTERNAL_REFUND_REASON = "Refunded outside the platform (reported by Stripe)"
 
 
 def receive(session: Session, event: WebhookEvent, raw_body: bytes) -> WebhookAck:
-    record = WebhookEventRecord(stripe_event_id=event.id, type=event.type,
-                                payload=json.loads(raw_body))
+    record = WebhookEventRecord(
+        stripe_event_id=event.id, type=event.type, payload=json.loads(raw_body)
+    )
     try:
         with session.begin_nested():
             session.add(record)
@@ -67,9 +68,13 @@ def _handle(session: Session, event: WebhookEvent, payload: Mapping[str, Any]) -
         return WebhookOutcome.IGNORED_STALE
     if event.category is EventCategory.PAYMENT_INTENT:
         service.apply_intent_state(
-            session, payment, status=event.object_status or payment.stripe_status,
-            received_fen=event.amount_received_fen, capturable_fen=event.amount_capturable_fen,
-            failure_code=_failure_code(payload), event_created=event.created,
+            session,
+            payment,
+            status=event.object_status or payment.stripe_status,
+            received_fen=event.amount_received_fen,
+            capturable_fen=event.amount_capturable_fen,
+            failure_code=_failure_code(payload),
+            event_created=event.created,
         )
     elif event.category is EventCategory.CHARGE_REFUNDED:
         payment.stripe_charge_refunded_fen = event.amount_refunded_fen or 0
@@ -99,9 +104,14 @@ def _apply_refund_event(session: Session, payment: Payment, event: WebhookEvent)
     if record is None:
         # Made in the Stripe Dashboard: we learn of it here and keep it like our own.
         assert payment.id is not None
-        record = Refund(payment_id=payment.id, stripe_refund_id=refund_id,
-                        amount_fen=event.amount_fen or 0, reason=EXTERNAL_REFUND_REASON,
-                        requested_by_user_id=None, status=new_status)
+        record = Refund(
+            payment_id=payment.id,
+            stripe_refund_id=refund_id,
+            amount_fen=event.amount_fen or 0,
+            reason=EXTERNAL_REFUND_REASON,
+            requested_by_user_id=None,
+            status=new_status,
+        )
         session.add(record)
     record.status = new_status
     record.updated_at = utcnow()

@@ -56,9 +56,15 @@ def append(
 ) -> PaymentLedgerEntry:
     day = effective_on or market_today()
     entry = PaymentLedgerEntry(
-        payment_id=payment_id, contract_id=contract_id, kind=kind, amount_fen=amount_fen,
-        effective_on=day, effective_year=day.year, effective_month=day.month,
-        reference=reference, recorded_by_user_id=user_id,
+        payment_id=payment_id,
+        contract_id=contract_id,
+        kind=kind,
+        amount_fen=amount_fen,
+        effective_on=day,
+        effective_year=day.year,
+        effective_month=day.month,
+        reference=reference,
+        recorded_by_user_id=user_id,
     )
     session.add(entry)
     return entry
@@ -66,15 +72,26 @@ def append(
 
 def record_received(session: Session, payment: Payment, delta_fen: int) -> None:
     assert payment.id is not None
-    append(session, contract_id=payment.contract_id, payment_id=payment.id,
-           kind=PaymentLedgerKind.RECEIVED, amount_fen=delta_fen)
+    append(
+        session,
+        contract_id=payment.contract_id,
+        payment_id=payment.id,
+        kind=PaymentLedgerKind.RECEIVED,
+        amount_fen=delta_fen,
+    )
     _sync_fees(session, payment)
 
 
 def record_refund(session: Session, payment: Payment, amount_fen: int, user_id: int | None) -> None:
     assert payment.id is not None
-    append(session, contract_id=payment.contract_id, payment_id=payment.id,
-           kind=PaymentLedgerKind.REFUND, amount_fen=-amount_fen, user_id=user_id)
+    append(
+        session,
+        contract_id=payment.contract_id,
+        payment_id=payment.id,
+        kind=PaymentLedgerKind.REFUND,
+        amount_fen=-amount_fen,
+        user_id=user_id,
+    )
     _sync_fees(session, payment)
 
 
@@ -88,13 +105,21 @@ def _sync_fees(session: Session, payment: Payment) -> None:
     session.flush()  # the rows appended in this request count in the sums below
     for kind, basis_points in rates:
         # Fee rows are negative (money the seller does not get): charged = -sum.
-        charged = -_sum(session, col(PaymentLedgerEntry.payment_id) == payment.id,
-                        col(PaymentLedgerEntry.kind) == kind)
+        charged = -_sum(
+            session,
+            col(PaymentLedgerEntry.payment_id) == payment.id,
+            col(PaymentLedgerEntry.kind) == kind,
+        )
         adjustment = fee_due(net, basis_points) - charged
         if adjustment:
             assert payment.id is not None
-            append(session, contract_id=payment.contract_id, payment_id=payment.id,
-                   kind=kind, amount_fen=-adjustment)
+            append(
+                session,
+                contract_id=payment.contract_id,
+                payment_id=payment.id,
+                kind=kind,
+                amount_fen=-adjustment,
+            )
 
 
 def _sum(session: Session, *conditions: ColumnElement[bool]) -> int:
@@ -106,6 +131,7 @@ def _sum(session: Session, *conditions: ColumnElement[bool]) -> int:
 
 
 # --- what the contract view and the statistics show -----------------------------------
+
 
 @dataclass(frozen=True)
 class MoneySums:
@@ -131,15 +157,17 @@ class MoneySums:
 
     @property
     def payable_to_seller_fen(self) -> int:
-        return (self.net_received_fen - self.platform_fee_fen - self.broker_commission_fen
-                - self.payouts_fen)
+        return (
+            self.net_received_fen
+            - self.platform_fee_fen
+            - self.broker_commission_fen
+            - self.payouts_fen
+        )
 
 
 def _counted_rows() -> ColumnElement[bool]:
     """Milestone money and payouts; deposits are kept apart (see the module doc)."""
-    milestone_payments = select(Payment.id).where(
-        col(Payment.purpose) == PaymentPurpose.MILESTONE
-    )
+    milestone_payments = select(Payment.id).where(col(Payment.purpose) == PaymentPurpose.MILESTONE)
     return or_(
         col(PaymentLedgerEntry.kind) == PaymentLedgerKind.PAYOUT_RECORDED,
         col(PaymentLedgerEntry.payment_id).in_(milestone_payments),
@@ -167,9 +195,7 @@ def contract_sums(session: Session, contract_id: int) -> MoneySums:
     return _sums_from(session.execute(query))
 
 
-def sums_by_period(
-    session: Session, year: int | None, by_month: bool
-) -> dict[str, MoneySums]:
+def sums_by_period(session: Session, year: int | None, by_month: bool) -> dict[str, MoneySums]:
     """Money by the year (or month) it moved in, China time."""
     group: list[Any] = [col(PaymentLedgerEntry.effective_year)]
     if by_month:
@@ -188,7 +214,9 @@ def sums_by_period(
 
 
 def entries_for_contract(session: Session, contract_id: int) -> list[PaymentLedgerEntry]:
-    query = select(PaymentLedgerEntry).where(
-        col(PaymentLedgerEntry.contract_id) == contract_id
-    ).order_by(col(PaymentLedgerEntry.id))
+    query = (
+        select(PaymentLedgerEntry)
+        .where(col(PaymentLedgerEntry.contract_id) == contract_id)
+        .order_by(col(PaymentLedgerEntry.id))
+    )
     return list(session.exec(query))

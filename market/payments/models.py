@@ -70,8 +70,11 @@ class Payment(SQLModel, table=True):
             name="ck_payments_purpose_milestone",
         ),
         Index(
-            "uq_payments_one_live_per_milestone", "milestone_id", unique=True,
-            sqlite_where=text(_LIVE_CONDITION), postgresql_where=text(_LIVE_CONDITION),
+            "uq_payments_one_live_per_milestone",
+            "milestone_id",
+            unique=True,
+            sqlite_where=text(_LIVE_CONDITION),
+            postgresql_where=text(_LIVE_CONDITION),
         ),
     )
 

@@ -38,10 +38,14 @@ EXPECTED_STATUSES: dict[str, frozenset[PaymentStatus]] = {
     "requires_action": frozenset({PaymentStatus.PENDING}),
     "processing": frozenset({PaymentStatus.PROCESSING}),
     "requires_capture": frozenset({PaymentStatus.HELD}),
-    "succeeded": frozenset({
-        PaymentStatus.PAID, PaymentStatus.CAPTURED, PaymentStatus.REFUNDED_PARTIALLY,
-        PaymentStatus.REFUNDED,
-    }),
+    "succeeded": frozenset(
+        {
+            PaymentStatus.PAID,
+            PaymentStatus.CAPTURED,
+            PaymentStatus.REFUNDED_PARTIALLY,
+            PaymentStatus.REFUNDED,
+        }
+    ),
     "canceled": frozenset({PaymentStatus.CANCELED, PaymentStatus.RELEASED}),
 }
 
@@ -60,17 +64,22 @@ class Difference:
 
 
 def reconcile(session: Session, gateway: PaymentGateway, since: datetime) -> list[Difference]:
-    ours = list(session.exec(
-        select(Payment).where(col(Payment.created_at) >= since).order_by(col(Payment.id))
-    ))
-    known_intents = set(session.exec(
-        select(Payment.stripe_payment_intent_id).where(
-            col(Payment.stripe_payment_intent_id).is_not(None)
+    ours = list(
+        session.exec(
+            select(Payment).where(col(Payment.created_at) >= since).order_by(col(Payment.id))
         )
-    ))
+    )
+    known_intents = set(
+        session.exec(
+            select(Payment.stripe_payment_intent_id).where(
+                col(Payment.stripe_payment_intent_id).is_not(None)
+            )
+        )
+    )
     differences = [
         Difference("missing_here", None, intent.id, "-", f"{intent.status} {intent.amount_fen}")
-        for intent in gateway.list_payment_intents(since) if intent.id not in known_intents
+        for intent in gateway.list_payment_intents(since)
+        if intent.id not in known_intents
     ]
     for payment in ours:
         differences.extend(_compare_one(gateway, payment))
@@ -95,14 +104,18 @@ def compare(payment: Payment, intent: PaymentIntentSnapshot) -> Iterable[Differe
     if payment.amount_fen != intent.amount_fen:
         differences.append(_difference("amount", payment, payment.amount_fen, intent.amount_fen))
     if payment.amount_received_fen != intent.amount_received_fen:
-        differences.append(_difference("amount_received", payment, payment.amount_received_fen,
-                                       intent.amount_received_fen))
+        differences.append(
+            _difference(
+                "amount_received", payment, payment.amount_received_fen, intent.amount_received_fen
+            )
+        )
     return differences
 
 
 def _difference(kind: str, payment: Payment, ours: object, stripe: object) -> Difference:
-    return Difference(kind, payment.id, payment.stripe_payment_intent_id or "", str(ours),
-                      str(stripe))
+    return Difference(
+        kind, payment.id, payment.stripe_payment_intent_id or "", str(ours), str(stripe)
+    )
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -112,9 +125,13 @@ payments_cli = typer.Typer(help="Online payments (Stripe).", no_args_is_help=Tru
 
 @payments_cli.command("reconcile")
 def reconcile_command(
-    since: Annotated[datetime, typer.Option(
-        formats=["%Y-%m-%d"], help="Compare payments and intents created from this day (UTC)",
-    )],
+    since: Annotated[
+        datetime,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Compare payments and intents created from this day (UTC)",
+        ),
+    ],
 ) -> None:
     """Report every difference between our payments and Stripe's; exit 1 if any."""
     settings = get_settings()

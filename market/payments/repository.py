@@ -14,8 +14,13 @@ from sqlmodel import Session, col, select
 from market.db import utcnow
 from market.payments.models import LIVE_STATUSES, Payment, Refund
 
-MONEY_COLUMNS = ("amount_received_fen", "amount_capturable_fen", "amount_refunded_fen",
-                 "refund_reserved_fen", "updated_at")
+MONEY_COLUMNS = (
+    "amount_received_fen",
+    "amount_capturable_fen",
+    "amount_refunded_fen",
+    "refund_reserved_fen",
+    "updated_at",
+)
 
 
 def payment_by_id(session: Session, payment_id: int) -> Payment | None:
@@ -30,9 +35,7 @@ def payment_by_intent_id(session: Session, intent_id: str) -> Payment | None:
 
 
 def payments_of_contract(session: Session, contract_id: int) -> list[Payment]:
-    query = select(Payment).where(col(Payment.contract_id) == contract_id).order_by(
-        col(Payment.id)
-    )
+    query = select(Payment).where(col(Payment.contract_id) == contract_id).order_by(col(Payment.id))
     return list(session.exec(query))
 
 

@@ -84,12 +84,13 @@ ENTITY = "payment"
 CURRENCY = "cny"
 # Deposits are taken before registration too: a binding offer is a contract in draft.
 DEPOSIT_CONTRACT_STATUSES = (
-    ContractStatus.DRAFT, ContractStatus.SUBMITTED, ContractStatus.NEEDS_CORRECTION,
+    ContractStatus.DRAFT,
+    ContractStatus.SUBMITTED,
+    ContractStatus.NEEDS_CORRECTION,
     ContractStatus.REGISTERED,
 )
 UNAVAILABLE_MESSAGE = (
-    "Online payment is not configured on this server (no Stripe key); "
-    "everything else works"
+    "Online payment is not configured on this server (no Stripe key); everything else works"
 )
 
 
@@ -137,6 +138,7 @@ def build_config(settings: Settings) -> PaymentsConfig:
 
 # --- reading ------------------------------------------------------------------------------
 
+
 def get_visible(session: Session, actor: Actor, payment_id: int) -> Payment:
     payment = repository.payment_by_id(session, payment_id)
     if payment is None:
@@ -158,6 +160,7 @@ def read(session: Session, payment: Payment) -> PaymentRead:
 
 
 # --- milestone payments -------------------------------------------------------------------
+
 
 def milestone_net_received(session: Session, milestone_id: int) -> int:
     payments = repository.payments_of_milestone(session, milestone_id)
@@ -189,26 +192,34 @@ def pay_milestone(
         raise NotFound(f"Milestone {milestone_id} not found in contract {contract_id}")
     if not actor.belongs_to(contract.buyer_organization_id):
         raise Forbidden("Only the buyer organisation's members pay the contract's milestones")
-    contracts.require_verified_parties(session, contract.seller_organization_id,
-                                       contract.buyer_organization_id)
+    contracts.require_verified_parties(
+        session, contract.seller_organization_id, contract.buyer_organization_id
+    )
     key = f"milestone-{milestone_id}-user-{actor.user_id}-key-{client_key}" if client_key else None
     if contract.status != ContractStatus.REGISTERED:
-        raise InvalidTransition("Only a registered (认定登记) contract is paid online",
-                                code="contract_not_registered")
+        raise InvalidTransition(
+            "Only a registered (认定登记) contract is paid online", code="contract_not_registered"
+        )
     _refuse_test_confirmation_unless_allowed(config, body.confirm_with)
     _refuse_second_live_payment(session, milestone_id)
     amount = outstanding(session, milestone)
     if amount == 0:
         raise Conflict("This milestone is paid", code="milestone_paid")
     if body.amount_fen is not None and body.amount_fen != amount:
-        raise InvalidInput.on("body.amount_fen",
-                              f"must be the milestone's outstanding amount, {amount} fen",
-                              code="amount_mismatch")
+        raise InvalidInput.on(
+            "body.amount_fen",
+            f"must be the milestone's outstanding amount, {amount} fen",
+            code="amount_mismatch",
+        )
     payment = Payment(
-        contract_id=contract_id, milestone_id=milestone_id, purpose=PaymentPurpose.MILESTONE,
+        contract_id=contract_id,
+        milestone_id=milestone_id,
+        purpose=PaymentPurpose.MILESTONE,
         payer_organization_id=contract.buyer_organization_id,
         payee_organization_id=contract.seller_organization_id,
-        amount_fen=amount, capture_method="automatic", status=PaymentStatus.PENDING,
+        amount_fen=amount,
+        capture_method="automatic",
+        status=PaymentStatus.PENDING,
         idempotency_key=key or _attempt_key(session, milestone_id),
         platform_fee_basis_points=config.platform_fee_basis_points,
         broker_commission_basis_points=(
@@ -235,7 +246,8 @@ def _refuse_second_live_payment(session: Session, milestone_id: int) -> None:
     if live is not None:
         raise Conflict(
             f"Payment {live.id} for this milestone is {live.status}: complete it, retry it "
-            "with its client_secret, or cancel it first", code="payment_in_progress",
+            "with its client_secret, or cancel it first",
+            code="payment_in_progress",
         )
 
 
@@ -246,8 +258,9 @@ def _claim(session: Session, payment: Payment) -> None:
         with session.begin_nested():
             session.add(payment)
     except IntegrityError:
-        raise Conflict("Another payment of this milestone is in progress",
-                       code="payment_in_progress") from None
+        raise Conflict(
+            "Another payment of this milestone is in progress", code="payment_in_progress"
+        ) from None
 
 
 def client_secret_of(config: PaymentsConfig, intent_id: str) -> str | None:
@@ -260,8 +273,9 @@ def _refuse_test_confirmation_unless_allowed(
     config: PaymentsConfig, payment_method: str | None
 ) -> None:
     if payment_method is not None and not config.test_confirmation_allowed:
-        raise InvalidInput.on("body.confirm_with",
-                              "server-side confirmation is for development and tests only")
+        raise InvalidInput.on(
+            "body.confirm_with", "server-side confirmation is for development and tests only"
+        )
 
 
 def _start_intent(
@@ -269,17 +283,22 @@ def _start_intent(
 ) -> str | None:
     assert payment.id is not None
     metadata = {
-        "techmarket_payment_id": str(payment.id), "contract_id": str(payment.contract_id),
+        "techmarket_payment_id": str(payment.id),
+        "contract_id": str(payment.contract_id),
         "purpose": str(payment.purpose),
     }
     if payment.milestone_id is not None:
         metadata["milestone_id"] = str(payment.milestone_id)
-    snapshot = _gateway_call(lambda: config.gateway.create_payment_intent(
-        payment.amount_fen, currency=CURRENCY,
-        payment_method_types=list(config.payment_method_types),
-        capture_method="manual" if payment.capture_method == "manual" else "automatic",
-        metadata=metadata, idempotency_key=payment.idempotency_key,
-    ))
+    snapshot = _gateway_call(
+        lambda: config.gateway.create_payment_intent(
+            payment.amount_fen,
+            currency=CURRENCY,
+            payment_method_types=list(config.payment_method_types),
+            capture_method="manual" if payment.capture_method == "manual" else "automatic",
+            metadata=metadata,
+            idempotency_key=payment.idempotency_key,
+        )
+    )
     payment.stripe_payment_intent_id = snapshot.id
     apply_api_answer(session, payment, snapshot)
     if confirm_with is not None:
@@ -315,8 +334,15 @@ def confirm(
         raise InvalidTransition(f"A {payment.status} payment cannot be confirmed")
     previous = _claim_before_stripe(session, payment)
     confirm_now(session, config, payment, payment_method)
-    audit.record(session, actor, ENTITY, payment.id, "confirmed", from_status=previous,
-                 to_status=payment.status)
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        payment.id,
+        "confirmed",
+        from_status=previous,
+        to_status=payment.status,
+    )
     return payment
 
 
@@ -325,8 +351,9 @@ def cancel(session: Session, actor: Actor, config: PaymentsConfig, payment_id: i
     client_secret can no longer take money, and the milestone may be paid anew."""
     payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
-        _require_member(actor, payment.payer_organization_id,
-                        "Only the payer or bureau staff cancel a payment")
+        _require_member(
+            actor, payment.payer_organization_id, "Only the payer or bureau staff cancel a payment"
+        )
     if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         raise InvalidTransition(f"A {payment.status} payment cannot be cancelled")
     _claim_before_stripe(session, payment)
@@ -335,9 +362,14 @@ def cancel(session: Session, actor: Actor, config: PaymentsConfig, payment_id: i
 
 # --- deposits (保证金) ---------------------------------------------------------------------
 
+
 def post_deposit(
-    session: Session, actor: Actor, config: PaymentsConfig, contract_id: int,
-    body: DepositCreate, client_key: str | None,
+    session: Session,
+    actor: Actor,
+    config: PaymentsConfig,
+    contract_id: int,
+    body: DepositCreate,
+    client_key: str | None,
 ) -> Started:
     """A hold on the payer's card (manual capture), for a binding offer or performance."""
     contract = contracts.get_visible(session, actor, contract_id)
@@ -351,16 +383,22 @@ def post_deposit(
     _refuse_test_confirmation_unless_allowed(config, body.confirm_with)
     payee = parties[1] if actor.organization_id == parties[0] else parties[0]
     payment = Payment(
-        contract_id=contract_id, milestone_id=None, purpose=PaymentPurpose.DEPOSIT,
-        payer_organization_id=actor.organization_id, payee_organization_id=payee,
-        amount_fen=body.amount_fen, capture_method="manual", status=PaymentStatus.PENDING,
+        contract_id=contract_id,
+        milestone_id=None,
+        purpose=PaymentPurpose.DEPOSIT,
+        payer_organization_id=actor.organization_id,
+        payee_organization_id=payee,
+        amount_fen=body.amount_fen,
+        capture_method="manual",
+        status=PaymentStatus.PENDING,
         idempotency_key=key or f"deposit-{contract_id}-{utcnow().timestamp():.6f}-{actor.user_id}",
         created_by_user_id=actor.user_id,
     )
     _claim(session, payment)
     secret = _start_intent(session, config, payment, body.confirm_with)
-    audit.record(session, actor, ENTITY, payment.id, "created", to_status=payment.status,
-                 reason=body.note)
+    audit.record(
+        session, actor, ENTITY, payment.id, "created", to_status=payment.status, reason=body.note
+    )
     return Started(payment, secret)
 
 
@@ -370,16 +408,26 @@ def capture(
     payment = _held_deposit_for_payee(session, actor, payment_id, "captures")
     amount = body.amount_fen if body.amount_fen is not None else payment.amount_capturable_fen
     if amount > payment.amount_capturable_fen:
-        raise InvalidInput.on("body.amount_fen",
-                              f"at most the {payment.amount_capturable_fen} fen held",
-                              code="above_hold")
+        raise InvalidInput.on(
+            "body.amount_fen",
+            f"at most the {payment.amount_capturable_fen} fen held",
+            code="above_hold",
+        )
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
     snapshot = _gateway_call(lambda: config.gateway.capture(intent_id, amount))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    audit.record(session, actor, ENTITY, payment.id, "captured", from_status=previous,
-                 to_status=payment.status, details={"amount_fen": amount})
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        payment.id,
+        "captured",
+        from_status=previous,
+        to_status=payment.status,
+        details={"amount_fen": amount},
+    )
     return payment
 
 
@@ -392,11 +440,16 @@ def _held_deposit_for_payee(session: Session, actor: Actor, payment_id: int, ver
     payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
         # The payer must not decide about its own guarantee.
-        _require_member(actor, payment.payee_organization_id,
-                        f"Only the deposit's beneficiary or bureau staff {verb} it")
+        _require_member(
+            actor,
+            payment.payee_organization_id,
+            f"Only the deposit's beneficiary or bureau staff {verb} it",
+        )
     if payment.purpose != PaymentPurpose.DEPOSIT or payment.status != PaymentStatus.HELD:
-        raise InvalidTransition(f"Only a held deposit can be captured or released; "
-                                f"this payment is a {payment.status} {payment.purpose}")
+        raise InvalidTransition(
+            f"Only a held deposit can be captured or released; "
+            f"this payment is a {payment.status} {payment.purpose}"
+        )
     _claim_before_stripe(session, payment)
     return payment
 
@@ -406,9 +459,13 @@ def _claim_before_stripe(session: Session, payment: Payment) -> PaymentStatus:
     checked, and stays in it until this request commits, so of parallel decisions
     (capture and release, two cancels) one reaches Stripe. `FOR UPDATE` would not do:
     SQLite ignores it. Returns the state claimed."""
-    return PaymentStatus(transitions.claim(
-        session, payment, lost="Another request changed this payment meanwhile; reload it",
-    ))
+    return PaymentStatus(
+        transitions.claim(
+            session,
+            payment,
+            lost="Another request changed this payment meanwhile; reload it",
+        )
+    )
 
 
 def _cancel_at_stripe(
@@ -419,8 +476,9 @@ def _cancel_at_stripe(
     snapshot = _gateway_call(lambda: config.gateway.cancel(intent_id))
     previous = payment.status
     apply_api_answer(session, payment, snapshot)
-    audit.record(session, actor, ENTITY, payment.id, action, from_status=previous,
-                 to_status=payment.status)
+    audit.record(
+        session, actor, ENTITY, payment.id, action, from_status=previous, to_status=payment.status
+    )
     return payment
 
 
@@ -430,61 +488,96 @@ def _cancel_at_stripe(
 # or canceled gives it back. The reservation is one compare-and-set UPDATE, so parallel
 # refunds can never together exceed what was received, whatever the database's locks.
 
+
 def refundable(payment: Payment) -> int:
     """Received minus refunded, minus refunds in flight or pending at Stripe."""
     return payment.amount_received_fen - payment.amount_refunded_fen - payment.refund_reserved_fen
 
 
 def refund(
-    session: Session, actor: Actor, config: PaymentsConfig, payment_id: int,
-    body: RefundCreate, client_key: str | None,
+    session: Session,
+    actor: Actor,
+    config: PaymentsConfig,
+    payment_id: int,
+    body: RefundCreate,
+    client_key: str | None,
 ) -> Payment:
     payment = get_visible(session, actor, payment_id)
     if not actor.is_bureau:
-        _require_member(actor, payment.payee_organization_id,
-                        "Only the seller (the payee) or bureau staff refund a payment")
+        _require_member(
+            actor,
+            payment.payee_organization_id,
+            "Only the seller (the payee) or bureau staff refund a payment",
+        )
     reserve_refund(session, payment, body.amount_fen)
     # A retry after a failed commit sends the same key, so Stripe refunds only once.
-    key = (f"refund-{payment_id}-user-{actor.user_id}-key-{client_key}" if client_key
-           else f"refund-{payment_id}-{len(repository.refunds_of(session, payment_id)) + 1}")
+    key = (
+        f"refund-{payment_id}-user-{actor.user_id}-key-{client_key}"
+        if client_key
+        else f"refund-{payment_id}-{len(repository.refunds_of(session, payment_id)) + 1}"
+    )
     intent_id = payment.stripe_payment_intent_id
     assert intent_id is not None
     # A refusal raises, and rolling the request back gives the reservation back.
-    snapshot = _gateway_call(lambda: config.gateway.refund(
-        intent_id, body.amount_fen, idempotency_key=key,
-        metadata={"reason": body.reason[:500], "requested_by_user_id": str(actor.user_id)},
-    ))
+    snapshot = _gateway_call(
+        lambda: config.gateway.refund(
+            intent_id,
+            body.amount_fen,
+            idempotency_key=key,
+            metadata={"reason": body.reason[:500], "requested_by_user_id": str(actor.user_id)},
+        )
+    )
     record = Refund(
-        payment_id=payment_id, stripe_refund_id=snapshot.id, amount_fen=snapshot.amount_fen,
-        reason=body.reason, requested_by_user_id=actor.user_id,
-        status=RefundStatus.from_stripe(snapshot.status), idempotency_key=key,
+        payment_id=payment_id,
+        stripe_refund_id=snapshot.id,
+        amount_fen=snapshot.amount_fen,
+        reason=body.reason,
+        requested_by_user_id=actor.user_id,
+        status=RefundStatus.from_stripe(snapshot.status),
+        idempotency_key=key,
     )
     session.add(record)
     session.flush()
     previous = payment.status
     refund_status_changed(session, payment, record, RefundStatus.PENDING, actor.user_id)
-    audit.record(session, actor, ENTITY, payment.id, "refunded", from_status=previous,
-                 to_status=payment.status, reason=body.reason,
-                 details={"refund_id": record.id, "amount_fen": record.amount_fen})
+    audit.record(
+        session,
+        actor,
+        ENTITY,
+        payment.id,
+        "refunded",
+        from_status=previous,
+        to_status=payment.status,
+        reason=body.reason,
+        details={"refund_id": record.id, "amount_fen": record.amount_fen},
+    )
     return payment
 
 
 def reserve_refund(session: Session, payment: Payment, amount_fen: int) -> None:
     """Compare-and-set: reserve `amount_fen` only if it is still refundable; 422 if not."""
     reserved = repository.update_money(
-        session, payment,
-        col(Payment.amount_received_fen) - col(Payment.amount_refunded_fen)
-        - col(Payment.refund_reserved_fen) >= amount_fen,
+        session,
+        payment,
+        col(Payment.amount_received_fen)
+        - col(Payment.amount_refunded_fen)
+        - col(Payment.refund_reserved_fen)
+        >= amount_fen,
         refund_reserved_fen=col(Payment.refund_reserved_fen) + amount_fen,
     )
     if not reserved:
-        raise InvalidInput.on("body.amount_fen",
-                              f"at most {refundable(payment)} fen can be refunded",
-                              code="above_refundable")
+        raise InvalidInput.on(
+            "body.amount_fen",
+            f"at most {refundable(payment)} fen can be refunded",
+            code="above_refundable",
+        )
 
 
 def refund_status_changed(
-    session: Session, payment: Payment, record: Refund, before: RefundStatus | None,
+    session: Session,
+    payment: Payment,
+    record: Refund,
+    before: RefundStatus | None,
     user_id: int | None,
 ) -> None:
     """Settle a refund whose status went from `before` (None: first heard of) to
@@ -500,7 +593,9 @@ def refund_status_changed(
     if not reserved_change and not succeeded:
         return
     repository.update_money(
-        session, payment, None,
+        session,
+        payment,
+        None,
         refund_reserved_fen=col(Payment.refund_reserved_fen) + reserved_change,
         amount_refunded_fen=col(Payment.amount_refunded_fen) + (amount if succeeded else 0),
     )
@@ -511,17 +606,24 @@ def refund_status_changed(
 
 # --- applying what Stripe says ------------------------------------------------------------
 
+
 def apply_api_answer(
-    session: Session, payment: Payment, snapshot: PaymentIntentSnapshot,
+    session: Session,
+    payment: Payment,
+    snapshot: PaymentIntentSnapshot,
     failure_code: str | None = None,
 ) -> None:
     """Take Stripe's answer to our own call, unless a webhook already told us more."""
     if not _api_answer_is_news(payment.stripe_status, snapshot.status):
         return
     apply_intent_state(
-        session, payment, status=snapshot.status,
-        received_fen=snapshot.amount_received_fen, capturable_fen=snapshot.amount_capturable_fen,
-        failure_code=failure_code or snapshot.last_payment_error_code, event_created=None,
+        session,
+        payment,
+        status=snapshot.status,
+        received_fen=snapshot.amount_received_fen,
+        capturable_fen=snapshot.amount_capturable_fen,
+        failure_code=failure_code or snapshot.last_payment_error_code,
+        event_created=None,
     )
 
 
@@ -534,8 +636,14 @@ def _api_answer_is_news(current: str, incoming: str) -> bool:
 
 
 def apply_intent_state(
-    session: Session, payment: Payment, *, status: str, received_fen: int | None,
-    capturable_fen: int | None, failure_code: str | None, event_created: int | None,
+    session: Session,
+    payment: Payment,
+    *,
+    status: str,
+    received_fen: int | None,
+    capturable_fen: int | None,
+    failure_code: str | None,
+    event_created: int | None,
 ) -> None:
     """Move the payment to what Stripe reports; new money received goes to the ledger."""
     payment.stripe_status = status
@@ -556,8 +664,12 @@ def _count_received(session: Session, payment: Payment, reported_fen: int) -> in
     it once; returns the part this call counted."""
     while reported_fen > payment.amount_received_fen:
         seen = payment.amount_received_fen
-        if repository.update_money(session, payment, col(Payment.amount_received_fen) == seen,
-                                   amount_received_fen=reported_fen):
+        if repository.update_money(
+            session,
+            payment,
+            col(Payment.amount_received_fen) == seen,
+            amount_received_fen=reported_fen,
+        ):
             return reported_fen - seen
         # Another request counted some of it first; `payment` now holds its count.
     return 0
@@ -583,6 +695,7 @@ def derive_status(payment: Payment) -> PaymentStatus:
 
 # --- payouts and the contract view --------------------------------------------------------
 
+
 def record_payout(session: Session, actor: Actor, contract_id: int, body: PayoutCreate) -> Any:
     """Bureau staff record a transfer to the seller made outside Stripe (Connect does
     not pay out to mainland China); nothing is executed."""
@@ -593,19 +706,35 @@ def record_payout(session: Session, actor: Actor, contract_id: int, body: Payout
     transitions.lock_owner_row(session, Contract, contract_id)
     payable = ledger.contract_sums(session, contract_id).payable_to_seller_fen
     if body.amount_fen > payable:
-        raise InvalidInput.on("body.amount_fen",
-                              f"at most the {payable} fen received and not yet paid out",
-                              code="above_payable")
+        raise InvalidInput.on(
+            "body.amount_fen",
+            f"at most the {payable} fen received and not yet paid out",
+            code="above_payable",
+        )
     entry = ledger.append(
-        session, contract_id=contract_id, kind=PaymentLedgerKind.PAYOUT_RECORDED,
-        amount_fen=-body.amount_fen, effective_on=body.paid_on, reference=body.reference,
+        session,
+        contract_id=contract_id,
+        kind=PaymentLedgerKind.PAYOUT_RECORDED,
+        amount_fen=-body.amount_fen,
+        effective_on=body.paid_on,
+        reference=body.reference,
         user_id=actor.user_id,
     )
     session.flush()
     assert entry.id is not None and contract.id is not None
-    audit.record(session, actor, "contract", contract.id, "payout_recorded",
-                 details={"amount_fen": body.amount_fen, "reference": body.reference,
-                          "paid_on": body.paid_on.isoformat(), "ledger_entry_id": entry.id})
+    audit.record(
+        session,
+        actor,
+        "contract",
+        contract.id,
+        "payout_recorded",
+        details={
+            "amount_fen": body.amount_fen,
+            "reference": body.reference,
+            "paid_on": body.paid_on.isoformat(),
+            "ledger_entry_id": entry.id,
+        },
+    )
     return entry
 
 
@@ -621,13 +750,17 @@ def contract_view(session: Session, actor: Actor, contract_id: int) -> ContractP
     milestones = _milestone_views(session, contract, payments)
     sums = ledger.contract_sums(session, contract.id)
     return ContractPayments(
-        contract_id=contract.id, total_amount_fen=contract.total_amount_fen,
+        contract_id=contract.id,
+        total_amount_fen=contract.total_amount_fen,
         technology_amount_fen=contract.technology_amount_fen,
         outstanding_fen=sum(m.outstanding_fen for m in milestones),
         totals=MoneyTotals(
-            received_fen=sums.received_fen, refunded_fen=sums.refunded_fen,
-            net_received_fen=sums.net_received_fen, platform_fee_fen=sums.platform_fee_fen,
-            broker_commission_fen=sums.broker_commission_fen, payouts_fen=sums.payouts_fen,
+            received_fen=sums.received_fen,
+            refunded_fen=sums.refunded_fen,
+            net_received_fen=sums.net_received_fen,
+            platform_fee_fen=sums.platform_fee_fen,
+            broker_commission_fen=sums.broker_commission_fen,
+            payouts_fen=sums.payouts_fen,
             payable_to_seller_fen=sums.payable_to_seller_fen,
         ),
         milestones=milestones,
@@ -646,13 +779,19 @@ def _milestone_views(
         received = sum(p.amount_received_fen for p in own)
         refunded = sum(p.amount_refunded_fen for p in own)
         assert milestone.id is not None
-        views.append(MilestonePayments(
-            milestone_id=milestone.id, position=milestone.position, title=milestone.title,
-            due_on=milestone.due_on, amount_fen=milestone.amount_fen, received_fen=received,
-            refunded_fen=refunded,
-            outstanding_fen=max(milestone.amount_fen - received + refunded, 0),
-            status=_milestone_status(milestone.amount_fen, received - refunded, refunded, own),
-        ))
+        views.append(
+            MilestonePayments(
+                milestone_id=milestone.id,
+                position=milestone.position,
+                title=milestone.title,
+                due_on=milestone.due_on,
+                amount_fen=milestone.amount_fen,
+                received_fen=received,
+                refunded_fen=refunded,
+                outstanding_fen=max(milestone.amount_fen - received + refunded, 0),
+                status=_milestone_status(milestone.amount_fen, received - refunded, refunded, own),
+            )
+        )
     return views
 
 
@@ -672,7 +811,8 @@ def payment_stats(session: Session, year: int | None, by_month: bool) -> Payment
     trade = stats.summary(session, market_today(), year)
     overall = sum(by_period.values(), ledger.MoneySums())
     return PaymentStats(
-        year=year, granularity="month" if by_month else "year",
+        year=year,
+        granularity="month" if by_month else "year",
         total_amount_fen=trade.total_amount_fen,
         technology_amount_fen=trade.technology_amount_fen,
         rows=[_period_row(period, sums) for period, sums in by_period.items()],
@@ -682,13 +822,18 @@ def payment_stats(session: Session, year: int | None, by_month: bool) -> Payment
 
 def _period_row(period: str, sums: ledger.MoneySums) -> PeriodMoney:
     return PeriodMoney(
-        period=period, received_fen=sums.received_fen, refunded_fen=sums.refunded_fen,
-        net_received_fen=sums.net_received_fen, platform_fee_fen=sums.platform_fee_fen,
-        broker_commission_fen=sums.broker_commission_fen, payouts_fen=sums.payouts_fen,
+        period=period,
+        received_fen=sums.received_fen,
+        refunded_fen=sums.refunded_fen,
+        net_received_fen=sums.net_received_fen,
+        platform_fee_fen=sums.platform_fee_fen,
+        broker_commission_fen=sums.broker_commission_fen,
+        payouts_fen=sums.payouts_fen,
     )
 
 
 # --- helpers ------------------------------------------------------------------------------
+
 
 def _require_member(actor: Actor, organization_id: int, message: str) -> None:
     if not actor.belongs_to(organization_id):
@@ -705,9 +850,12 @@ def _gateway_call(call: Callable[[], T]) -> T:
 def _domain_error(error: PaymentGatewayError) -> Exception:
     """Stripe's refusals as problem responses; the gateway already removed the key."""
     if isinstance(error, PaymentProviderUnavailable):
-        return PaymentsUnavailable(f"The payment provider is unavailable: {error.message}",
-                                   code="payment_provider_unavailable")
+        return PaymentsUnavailable(
+            f"The payment provider is unavailable: {error.message}",
+            code="payment_provider_unavailable",
+        )
     if isinstance(error, PaymentDeclined):
         return Conflict(f"The payment was declined: {error.message}", code="payment_declined")
-    return Conflict(f"The payment provider refused the request: {error.message}",
-                    code="payment_rejected")
+    return Conflict(
+        f"The payment provider refused the request: {error.message}", code="payment_rejected"
+    )

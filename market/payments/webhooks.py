@@ -133,7 +133,8 @@ def _refuse_future_timestamp(signature_header: str) -> None:
     ahead of our clock beyond FUTURE_TOLERANCE_SECONDS."""
     pairs = (part.partition("=") for part in signature_header.split(","))
     stamps = [
-        int(value) for key, _, value in pairs
+        int(value)
+        for key, _, value in pairs
         if key.strip() == "t" and value.strip().isascii() and value.strip().isdigit()
     ]
     if any(stamp > time.time() + FUTURE_TOLERANCE_SECONDS for stamp in stamps):

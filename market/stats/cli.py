@@ -31,5 +31,4 @@ def rebuild_rollup() -> None:
             written = rollup.rebuild(session, progress)
     finally:
         engine.dispose()
-    typer.echo(f"ledger_rollup rebuilt: {written:,} rows in "
-               f"{time.perf_counter() - started:.1f} s")
+    typer.echo(f"ledger_rollup rebuilt: {written:,} rows in {time.perf_counter() - started:.1f} s")

@@ -21,4 +21,3 @@ class TradeTarget(SQLModel, table=True):
     note: str = Field(default="", max_length=300)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by_user_id: int | None = Field(default=None, foreign_key="users.id")
-

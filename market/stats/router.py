@@ -22,8 +22,10 @@ YearFilter = Annotated[
 ]
 AsOf = Annotated[
     PlausibleDate | None,
-    Query(description="Count the ledger as it stood at the end of this day (China time); "
-          "default today"),
+    Query(
+        description="Count the ledger as it stood at the end of this day (China time); "
+        "default today"
+    ),
 ]
 RESPONSES = problem_responses(401, 403, 422)
 
@@ -32,8 +34,12 @@ def _as_of(value: date | None) -> date:
     return value or market_today()
 
 
-@router.get("/summary", response_model=Summary, responses=RESPONSES,
-            summary="成交额, 技术交易额 and contract count")
+@router.get(
+    "/summary",
+    response_model=Summary,
+    responses=RESPONSES,
+    summary="成交额, 技术交易额 and contract count",
+)
 def summary(
     actor: BureauActor, session: DbSession, as_of: AsOf = None, year: YearFilter = None
 ) -> Summary:
@@ -41,13 +47,17 @@ def summary(
 
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-          "description": "The breakdown as JSON, or as CSV with `format=csv`"},
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "The breakdown as JSON, or as CSV with `format=csv`",
+    },
 }
 
 
 @router.get(
-    "/breakdown/{dimension}", response_model=Breakdown, responses={**RESPONSES, **CSV_RESPONSE},
+    "/breakdown/{dimension}",
+    response_model=Breakdown,
+    responses={**RESPONSES, **CSV_RESPONSE},
     summary="The trade volume by period, contract type, field, district, kind or broker",
     description="`?format=csv` downloads the same rows (UTF-8 with BOM, amounts in fen "
     "and in yuan); `&headers=zh` gives Chinese column names.",
@@ -78,14 +88,21 @@ def list_targets(actor: BureauActor, session: DbSession) -> list[TargetRead]:
     return [TargetRead.model_validate(target) for target in service.targets(session)]
 
 
-@router.put("/targets/{year}", response_model=TargetRead, responses=RESPONSES,
-            summary="Set a year's 技术交易额 target")
+@router.put(
+    "/targets/{year}",
+    response_model=TargetRead,
+    responses=RESPONSES,
+    summary="Set a year's 技术交易额 target",
+)
 def set_target(year: Year, body: TargetSet, actor: BureauActor, session: DbSession) -> TargetRead:
     return TargetRead.model_validate(service.set_target(session, actor, year, body))
 
 
-@router.get("/progress/{year}", response_model=Progress,
-            responses=problem_responses(401, 403, 404, 422),
-            summary="Share of the year's target reached, pace needed and projection")
+@router.get(
+    "/progress/{year}",
+    response_model=Progress,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Share of the year's target reached, pace needed and projection",
+)
 def progress(year: Year, actor: BureauActor, session: DbSession, as_of: AsOf = None) -> Progress:
     return service.progress(session, year, _as_of(as_of))

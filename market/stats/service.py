@@ -84,17 +84,21 @@ def _totals(sums: rollup.Sums) -> Totals:
     return Totals(contract_count=count, total_amount_fen=total, technology_amount_fen=technology)
 
 
-def summary(
-    session: Session, as_of: date, year: int | None, source: Source = "rollup"
-) -> Summary:
+def summary(session: Session, as_of: date, year: int | None, source: Source = "rollup") -> Summary:
     groups = _groups(session, rollup.PERIOD, as_of, year, source).values()
-    sums = (sum(count for count, _, _ in groups), sum(total for _, total, _ in groups),
-            sum(technology for _, _, technology in groups))
+    sums = (
+        sum(count for count, _, _ in groups),
+        sum(total for _, total, _ in groups),
+        sum(technology for _, _, technology in groups),
+    )
     return Summary(as_of=as_of, year=year, **_totals(sums).model_dump())
 
 
 def breakdown(
-    session: Session, dimension: Dimension, as_of: date, year: int | None,
+    session: Session,
+    dimension: Dimension,
+    as_of: date,
+    year: int | None,
     source: Source = "rollup",
 ) -> Breakdown:
     groups: dict[Any, rollup.Sums]
@@ -155,9 +159,15 @@ def _label(session: Session, dimension: Dimension, rows: list[BreakdownRow]) -> 
             row.label = KIND_LABELS.get(row.key, row.key)
     elif dimension == Dimension.BROKER:
         ids = [int(row.key) for row in rows if row.key]
-        names = dict(session.exec(
-            select(Organization.id, Organization.name).where(col(Organization.id).in_(ids))
-        ).all()) if ids else {}
+        names = (
+            dict(
+                session.exec(
+                    select(Organization.id, Organization.name).where(col(Organization.id).in_(ids))
+                ).all()
+            )
+            if ids
+            else {}
+        )
         for row in rows:
             row.label = names.get(int(row.key), row.key) if row.key else NO_BROKER_LABEL
     else:
@@ -187,19 +197,28 @@ def yuan(fen: int) -> str:
 
 def to_csv(report: Breakdown, chinese_headers: bool) -> str:
     total_label = "合计" if chinese_headers else "total"
-    lines = [*((row.key, row.label, row) for row in report.rows),
-             ("", total_label, report.totals)]
-    return csv_document([
-        [zh if chinese_headers else en for en, zh in CSV_COLUMNS],
-        *(
-            [key, label, sums.contract_count, sums.total_amount_fen, sums.technology_amount_fen,
-             yuan(sums.total_amount_fen), yuan(sums.technology_amount_fen)]
-            for key, label, sums in lines
-        ),
-    ])
+    lines = [*((row.key, row.label, row) for row in report.rows), ("", total_label, report.totals)]
+    return csv_document(
+        [
+            [zh if chinese_headers else en for en, zh in CSV_COLUMNS],
+            *(
+                [
+                    key,
+                    label,
+                    sums.contract_count,
+                    sums.total_amount_fen,
+                    sums.technology_amount_fen,
+                    yuan(sums.total_amount_fen),
+                    yuan(sums.technology_amount_fen),
+                ]
+                for key, label, sums in lines
+            ),
+        ]
+    )
 
 
 # --- targets and progress -----------------------------------------------------------------
+
 
 def targets(session: Session) -> list[TradeTarget]:
     return list(session.exec(select(TradeTarget).order_by(col(TradeTarget.year))))
@@ -229,9 +248,7 @@ def months_remaining(year: int, as_of: date) -> int:
     return 12 - as_of.month + (0 if as_of.day == last_day else 1)
 
 
-def progress(
-    session: Session, year: int, as_of: date, source: Source = "rollup"
-) -> Progress:
+def progress(session: Session, year: int, as_of: date, source: Source = "rollup") -> Progress:
     target = session.get(TradeTarget, year)
     if target is None:
         raise NotFound(f"No 技术交易额 target is set for {year}")
@@ -243,10 +260,15 @@ def progress(
     days_elapsed = max(0, min((min(as_of, year_end) - year_start).days + 1, days_in_year))
     projected = reached * days_in_year // days_elapsed if days_elapsed else None
     return Progress(
-        year=year, as_of=as_of, target_fen=target.technology_amount_fen, reached_fen=reached,
-        remaining_fen=remaining, share_reached=round(reached / target.technology_amount_fen, 6),
+        year=year,
+        as_of=as_of,
+        target_fen=target.technology_amount_fen,
+        reached_fen=reached,
+        remaining_fen=remaining,
+        share_reached=round(reached / target.technology_amount_fen, 6),
         months_remaining=months_left,
         pace_needed_per_month_fen=-(-remaining // months_left) if months_left else None,
-        days_elapsed=days_elapsed, projected_year_fen=projected,
+        days_elapsed=days_elapsed,
+        projected_year_fen=projected,
         on_track=None if projected is None else projected >= target.technology_amount_fen,
     )

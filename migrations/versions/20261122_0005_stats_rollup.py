@@ -19,51 +19,58 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = '0005'
-down_revision: str | Sequence[str] | None = '0004'
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ROLLUP_COLUMNS = {
-    'contract_type': 'contract_type',
-    'field': 'field',
-    'seller_district': 'seller_district_code',
-    'buyer_district': 'buyer_district_code',
-    'seller_kind': 'seller_kind',
-    'buyer_kind': 'buyer_kind',
-    'broker': 'broker_organization_id',
+    "contract_type": "contract_type",
+    "field": "field",
+    "seller_district": "seller_district_code",
+    "buyer_district": "buyer_district_code",
+    "seller_kind": "seller_kind",
+    "buyer_kind": "buyer_kind",
+    "broker": "broker_organization_id",
 }
 
 
 def upgrade() -> None:
-    op.create_table('ledger_rollup',
-    sa.Column('dimension', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('effective_year', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('effective_month', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('recorded_month', sa.Integer(), autoincrement=False, nullable=False),
-    sa.Column('dimension_value', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('contract_count', sa.BigInteger(), nullable=False),
-    sa.Column('total_amount_fen', sa.BigInteger(), nullable=False),
-    sa.Column('technology_amount_fen', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('dimension', 'effective_year', 'effective_month',
-                            'recorded_month', 'dimension_value')
+    op.create_table(
+        "ledger_rollup",
+        sa.Column("dimension", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("effective_year", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("effective_month", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("recorded_month", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("dimension_value", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("contract_count", sa.BigInteger(), nullable=False),
+        sa.Column("total_amount_fen", sa.BigInteger(), nullable=False),
+        sa.Column("technology_amount_fen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "dimension", "effective_year", "effective_month", "recorded_month", "dimension_value"
+        ),
     )
     _fill_from_ledger()
 
 
 def _fill_from_ledger() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
-        month = ("CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
-                 "'YYYYMM') AS INTEGER)")
+    if op.get_bind().dialect.name == "postgresql":
+        month = (
+            "CAST(to_char((recorded_at AT TIME ZONE 'UTC') + interval '8 hours', "
+            "'YYYYMM') AS INTEGER)"
+        )
     else:  # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'; its date functions
         # round to the millisecond, so whole seconds first (months start on one).
         month = "CAST(strftime('%Y%m', substr(recorded_at, 1, 19), '+8 hours') AS INTEGER)"
-    values = {'period': "''", **{
-        dimension: f"COALESCE(CAST({column} AS VARCHAR(20)), '')"
-        for dimension, column in ROLLUP_COLUMNS.items()
-    }}
+    values = {
+        "period": "''",
+        **{
+            dimension: f"COALESCE(CAST({column} AS VARCHAR(20)), '')"
+            for dimension, column in ROLLUP_COLUMNS.items()
+        },
+    }
     for dimension, value in values.items():
-        by_value = '' if value == "''" else f', {value}'  # PostgreSQL: no constant
+        by_value = "" if value == "''" else f", {value}"  # PostgreSQL: no constant
         op.execute(f"""
             INSERT INTO ledger_rollup (dimension, effective_year, effective_month,
                 recorded_month, dimension_value, contract_count, total_amount_fen,
@@ -75,4 +82,4 @@ def _fill_from_ledger() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table('ledger_rollup')
+    op.drop_table("ledger_rollup")

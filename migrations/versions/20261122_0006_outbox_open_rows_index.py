@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0006'
-down_revision: str | Sequence[str] | None = '0005'
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -23,10 +23,20 @@ OPEN = sa.text("processed_at IS NULL AND failed_at IS NULL")
 
 
 def upgrade() -> None:
-    op.create_index('ix_outbox_open_by_topic', 'outbox_events', ['topic', 'id'], unique=False,
-                    sqlite_where=OPEN, postgresql_where=OPEN)
+    op.create_index(
+        "ix_outbox_open_by_topic",
+        "outbox_events",
+        ["topic", "id"],
+        unique=False,
+        sqlite_where=OPEN,
+        postgresql_where=OPEN,
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_outbox_open_by_topic', table_name='outbox_events',
-                  sqlite_where=OPEN, postgresql_where=OPEN)
+    op.drop_index(
+        "ix_outbox_open_by_topic",
+        table_name="outbox_events",
+        sqlite_where=OPEN,
+        postgresql_where=OPEN,
+    )

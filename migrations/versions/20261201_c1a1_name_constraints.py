@@ -28,20 +28,24 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'c1a1'
-down_revision: str | Sequence[str] | None = '0006'
+revision: str = "c1a1"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Names 0001-0006 gave in their own right (one happens to be the convention's too): they
 # are never renamed, in either direction.
-NAMED_BY_EARLIER_MIGRATIONS = frozenset({
-    'uq_idempotency_keys_scope_key', 'uq_contract_milestones_position',
-    'uq_ledger_entries_contract_sequence', 'uq_matches_pair_viewer',
-    'uq_notifications_search_listing',
-})
+NAMED_BY_EARLIER_MIGRATIONS = frozenset(
+    {
+        "uq_idempotency_keys_scope_key",
+        "uq_contract_milestones_position",
+        "uq_ledger_entries_contract_sequence",
+        "uq_matches_pair_viewer",
+        "uq_notifications_search_listing",
+    }
+)
 # Tables with a trigger refusing UPDATE (0002, 0004) that a SQLite rebuild must restore.
-APPEND_ONLY_TABLES = ('ledger_entries', 'deal_events', 'payment_ledger')
+APPEND_ONLY_TABLES = ("ledger_entries", "deal_events", "payment_ledger")
 
 
 @dataclass(frozen=True)
@@ -55,20 +59,20 @@ class Named:
 
     @property
     def conventional_name(self) -> str:
-        joined = '_'.join(self.columns)
+        joined = "_".join(self.columns)
         return {
-            'pk': f'pk_{self.table}',
-            'uq': f'uq_{self.table}_{joined}',
-            'fk': f'fk_{self.table}_{joined}_{self.referred_table}',
+            "pk": f"pk_{self.table}",
+            "uq": f"uq_{self.table}_{joined}",
+            "fk": f"fk_{self.table}_{joined}_{self.referred_table}",
         }[self.kind]
 
     @property
     def postgresql_default_name(self) -> str:
         # PostgreSQL's choice for an unnamed constraint; ours are all far below the 63
         # characters where it would start shortening them.
-        if self.kind == 'pk':
-            return f'{self.table}_pkey'
-        suffix = {'uq': 'key', 'fk': 'fkey'}[self.kind]
+        if self.kind == "pk":
+            return f"{self.table}_pkey"
+        suffix = {"uq": "key", "fk": "fkey"}[self.kind]
         return f"{self.table}_{'_'.join(self.columns)}_{suffix}"
 
 
@@ -84,7 +88,7 @@ def _to_convention(constraint: Named, current: str | None) -> str | None:
 
 def _from_convention(constraint: Named, current: str | None) -> str | None:
     if current == constraint.conventional_name and current not in NAMED_BY_EARLIER_MIGRATIONS:
-        is_postgresql = op.get_bind().dialect.name == 'postgresql'
+        is_postgresql = op.get_bind().dialect.name == "postgresql"
         return constraint.postgresql_default_name if is_postgresql else None
     return current
 
@@ -98,14 +102,14 @@ def downgrade() -> None:
 
 
 def _apply(renaming: Renaming) -> None:
-    if op.get_bind().dialect.name == 'postgresql':
+    if op.get_bind().dialect.name == "postgresql":
         _rename_on_postgresql(renaming)
     else:
         _rebuild_on_sqlite(renaming)
 
 
 def _application_tables(bind: sa.Connection) -> list[str]:
-    return [name for name in sa.inspect(bind).get_table_names() if name != 'alembic_version']
+    return [name for name in sa.inspect(bind).get_table_names() if name != "alembic_version"]
 
 
 def _rename_on_postgresql(renaming: Renaming) -> None:
@@ -113,13 +117,22 @@ def _rename_on_postgresql(renaming: Renaming) -> None:
     inspector = sa.inspect(bind)
     for table in _application_tables(bind):
         primary_key = inspector.get_pk_constraint(table)
-        found = [(Named(table, 'pk', tuple(primary_key['constrained_columns'])),
-                  primary_key['name'])]
-        found += [(Named(table, 'uq', tuple(unique['column_names'])), unique['name'])
-                  for unique in inspector.get_unique_constraints(table)]
-        found += [(Named(table, 'fk', tuple(foreign['constrained_columns']),
-                         foreign['referred_table']), foreign['name'])
-                  for foreign in inspector.get_foreign_keys(table)]
+        found = [
+            (Named(table, "pk", tuple(primary_key["constrained_columns"])), primary_key["name"])
+        ]
+        found += [
+            (Named(table, "uq", tuple(unique["column_names"])), unique["name"])
+            for unique in inspector.get_unique_constraints(table)
+        ]
+        found += [
+            (
+                Named(
+                    table, "fk", tuple(foreign["constrained_columns"]), foreign["referred_table"]
+                ),
+                foreign["name"],
+            )
+            for foreign in inspector.get_foreign_keys(table)
+        ]
         for constraint, current in found:
             wanted = renaming(constraint, current)
             if wanted != current:
@@ -129,7 +142,7 @@ def _rename_on_postgresql(renaming: Renaming) -> None:
 def _rebuild_on_sqlite(renaming: Renaming) -> None:
     bind = op.get_bind()
     with op.get_context().autocommit_block():  # the pragma is ignored inside a transaction
-        op.execute('PRAGMA foreign_keys=OFF')
+        op.execute("PRAGMA foreign_keys=OFF")
     broken_before = _broken_references(bind)
     rebuilt = [table for table in _application_tables(bind) if _rebuild_one(bind, table, renaming)]
     for table in set(rebuilt) & set(APPEND_ONLY_TABLES):
@@ -141,13 +154,13 @@ def _rebuild_on_sqlite(renaming: Renaming) -> None:
     # would mean a rebuild lost rows.
     broken = _broken_references(bind) - broken_before
     if broken:
-        raise RuntimeError(f'rows refer to rows that do not exist: {sorted(broken)[:5]}')
+        raise RuntimeError(f"rows refer to rows that do not exist: {sorted(broken)[:5]}")
     with op.get_context().autocommit_block():
-        op.execute('PRAGMA foreign_keys=ON')
+        op.execute("PRAGMA foreign_keys=ON")
 
 
 def _broken_references(bind: sa.Connection) -> set[tuple[object, ...]]:
-    return {tuple(row) for row in bind.exec_driver_sql('PRAGMA foreign_key_check')}
+    return {tuple(row) for row in bind.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
 def _rebuild_one(bind: sa.Connection, table_name: str, renaming: Renaming) -> bool:
@@ -163,7 +176,7 @@ def _rebuild_one(bind: sa.Connection, table_name: str, renaming: Renaming) -> bo
             constraint.name = wanted
             changed = True
     if changed:
-        with op.batch_alter_table(table_name, copy_from=table, recreate='always'):
+        with op.batch_alter_table(table_name, copy_from=table, recreate="always"):
             pass
     return changed
 
@@ -171,9 +184,9 @@ def _rebuild_one(bind: sa.Connection, table_name: str, renaming: Renaming) -> bo
 def _described(table: str, constraint: sa.Constraint) -> Named | None:
     columns = tuple(column.name for column in constraint.columns)  # type: ignore[attr-defined]
     if isinstance(constraint, sa.PrimaryKeyConstraint):
-        return Named(table, 'pk', columns)
+        return Named(table, "pk", columns)
     if isinstance(constraint, sa.UniqueConstraint):
-        return Named(table, 'uq', columns)
+        return Named(table, "uq", columns)
     if isinstance(constraint, sa.ForeignKeyConstraint):
-        return Named(table, 'fk', columns, constraint.referred_table.name)
+        return Named(table, "fk", columns, constraint.referred_table.name)
     return None

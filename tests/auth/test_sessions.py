@@ -159,8 +159,9 @@ def test_login_is_throttled_per_account_and_address_pair(
 
 
 def test_login_is_throttled_per_address(one_connection_engine: Engine, tmp_path: Path) -> None:
-    with _throttled_client(one_connection_engine, tmp_path, login_address_max_failures=4,
-                           **_WAIT_OUTLASTS_TEST) as client:
+    with _throttled_client(
+        one_connection_engine, tmp_path, login_address_max_failures=4, **_WAIT_OUTLASTS_TEST
+    ) as client:
         for number in range(4):  # four different accounts guessed from one address
             assert _fail(client, f"x{number}@example.cn") == 401
         member = Market(one_connection_engine, make_test_settings(tmp_path)).enterprise_member()
@@ -173,8 +174,11 @@ def test_login_is_throttled_per_address(one_connection_engine: Engine, tmp_path:
 def test_the_wait_doubles_with_each_failure_up_to_the_cap(
     one_connection_engine: Engine, tmp_path: Path
 ) -> None:
-    limits = {"login_max_failures": 2, "login_backoff_base_seconds": 30.0,
-              "login_backoff_max_seconds": 100.0}
+    limits = {
+        "login_max_failures": 2,
+        "login_backoff_base_seconds": 30.0,
+        "login_backoff_max_seconds": 100.0,
+    }
     with _throttled_client(one_connection_engine, tmp_path, **limits) as client:
         waits = []
         for _ in range(4):
@@ -187,8 +191,10 @@ def test_the_wait_doubles_with_each_failure_up_to_the_cap(
             _let_the_wait_pass(one_connection_engine)
     # Retry-After counts what is left of the wait: a slow machine may have used a second
     # or two of it by the time it answers.
-    assert [expected - 5 < wait <= expected
-            for wait, expected in zip(waits, [30, 60, 100, 100], strict=True)] == [True] * 4
+    assert [
+        expected - 5 < wait <= expected
+        for wait, expected in zip(waits, [30, 60, 100, 100], strict=True)
+    ] == [True] * 4
 
 
 def _let_the_wait_pass(engine: Engine) -> None:

@@ -42,17 +42,27 @@ def _fire(app: FastAPI, requests: list[tuple[str, dict[str, str]]]) -> list[Any]
 
 def _ledger_rows(engine: Engine, contract_id: int) -> list[Any]:
     with engine.connect() as connection:
-        return list(connection.execute(
-            text("SELECT kind, delta_total_fen, delta_technology_fen, delta_count "
-                 "FROM ledger_entries WHERE contract_id = :id"), {"id": contract_id}
-        ))
+        return list(
+            connection.execute(
+                text(
+                    "SELECT kind, delta_total_fen, delta_technology_fen, delta_count "
+                    "FROM ledger_entries WHERE contract_id = :id"
+                ),
+                {"id": contract_id},
+            )
+        )
 
 
 def test_parallel_registrations_of_one_contract_count_once(
     app: FastAPI, client: TestClient, cast: Cast, engine: Engine
 ) -> None:
-    contract = direct_contract(client, cast.institute, cast.enterprise.organization_id,
-                               total_fen=987_654_321, costs=(123_456_789,))
+    contract = direct_contract(
+        client,
+        cast.institute,
+        cast.enterprise.organization_id,
+        total_fen=987_654_321,
+        costs=(123_456_789,),
+    )
     submit(client, contract["id"], cast.institute)
     path = f"/contracts/{contract['id']}/register"
     shared = {**cast.bureau.headers, "Idempotency-Key": SHARED_KEY}
@@ -98,18 +108,25 @@ def test_parallel_registrations_of_many_contracts_get_distinct_numbers(
     app: FastAPI, client: TestClient, cast: Cast
 ) -> None:
     contracts = [
-        direct_contract(client, cast.institute, cast.enterprise.organization_id,
-                        total_fen=1_000_00 * (n + 1), costs=(n,))
+        direct_contract(
+            client,
+            cast.institute,
+            cast.enterprise.organization_id,
+            total_fen=1_000_00 * (n + 1),
+            costs=(n,),
+        )
         for n in range(15)
     ]
     for contract in contracts:
         submit(client, contract["id"], cast.institute)
 
-    responses = _fire(app, [(f"/contracts/{c['id']}/register", cast.bureau.headers)
-                            for c in contracts])
+    responses = _fire(
+        app, [(f"/contracts/{c['id']}/register", cast.bureau.headers) for c in contracts]
+    )
 
     assert {response.status_code for response in responses} == {200}, [
-        r.text for r in responses if r.status_code != 200]
+        r.text for r in responses if r.status_code != 200
+    ]
     numbers = sorted(int(r.json()["registration_number"][-6:]) for r in responses)
     assert numbers == list(range(1, 16))  # gapless, no duplicates
     expected_total = sum(1_000_00 * (n + 1) for n in range(15))

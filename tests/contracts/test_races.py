@@ -23,9 +23,15 @@ def test_an_edit_racing_a_submission_lands_before_it_or_is_refused(
 ) -> None:
     contract = direct_contract(client, cast.institute, cast.enterprise.organization_id)
     path = f"/contracts/{contract['id']}"
-    edits = [Call("PUT", path, cast.institute.headers,
-                  contract_terms(title=f"高镍正极材料技术许可合同第{n}稿"))
-             for n in range(RACERS - 1)]
+    edits = [
+        Call(
+            "PUT",
+            path,
+            cast.institute.headers,
+            contract_terms(title=f"高镍正极材料技术许可合同第{n}稿"),
+        )
+        for n in range(RACERS - 1)
+    ]
 
     responses = fire(app, [*edits, post(f"{path}/submit", cast.institute.headers)])
 

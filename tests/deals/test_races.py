@@ -30,7 +30,8 @@ RACERS = 10
 def _answers(path: str, owner: Account) -> list[Call]:
     """Accepts and declines, alternating, as from several colleagues at once."""
     return [
-        post(f"{path}/accept", owner.headers) if n % 2 == 0
+        post(f"{path}/accept", owner.headers)
+        if n % 2 == 0
         else post(f"{path}/decline", owner.headers, {"reason": "other", "note": f"第{n}位同事"})
         for n in range(RACERS)
     ]
@@ -43,8 +44,7 @@ def _assert_one_answer(
     answer = winner.json()["status"]
     assert answer in ("accepted", "declined")
     assert audit_actions(engine, entity, entity_id) == ["created", answer]
-    assert outbox_topics(engine, entity, entity_id) == [
-        f"{entity}.created", f"{entity}.{answer}"]
+    assert outbox_topics(engine, entity, entity_id) == [f"{entity}.created", f"{entity}.{answer}"]
 
 
 def test_parallel_answers_to_one_interest_record_one(
@@ -64,8 +64,9 @@ def test_parallel_answers_to_one_proposal_record_one(
     app: FastAPI, client: TestClient, cast: Cast, engine: Engine
 ) -> None:
     demand_id = publish_demand(client, cast.enterprise, cast.bureau)
-    proposal = ok(client.post(f"/demands/{demand_id}/proposals", json={},
-                              headers=cast.institute.headers), 201)
+    proposal = ok(
+        client.post(f"/demands/{demand_id}/proposals", json={}, headers=cast.institute.headers), 201
+    )
 
     responses = fire(app, _answers(f"/proposals/{proposal['id']}", cast.enterprise))
 
@@ -76,24 +77,34 @@ def test_parallel_stage_moves_of_one_deal_record_one(
     app: FastAPI, client: TestClient, cast: Cast, engine: Engine
 ) -> None:
     result_id = publish_result(client, cast.institute, cast.bureau)
-    deal = ok(client.post("/deals", json={
-        "title": "并发推进", "result_id": result_id,
-        "seller_organization_id": cast.institute.organization_id,
-        "buyer_organization_id": cast.enterprise.organization_id,
-    }, headers=cast.broker.headers), 201)
+    deal = ok(
+        client.post(
+            "/deals",
+            json={
+                "title": "并发推进",
+                "result_id": result_id,
+                "seller_organization_id": cast.institute.organization_id,
+                "buyer_organization_id": cast.enterprise.organization_id,
+            },
+            headers=cast.broker.headers,
+        ),
+        201,
+    )
     advance(client, deal["id"], cast.broker, "contacted")
     # One target per race: losing the deal after it moved on to negotiating is a new,
     # allowed move (negotiating → lost), not a lost race.
     moves = [{"stage": "negotiating", "note": f"第{n}位经纪人"} for n in range(RACERS)]
 
-    responses = fire(app, [post(f"/deals/{deal['id']}/stage", cast.broker.headers, body)
-                           for body in moves])
+    responses = fire(
+        app, [post(f"/deals/{deal['id']}/stage", cast.broker.headers, body) for body in moves]
+    )
 
     [winner] = winners(responses)
-    assert audit_actions(engine, "deal", deal["id"]) == ["opened", "stage_changed",
-                                                         "stage_changed"]
-    stages = [event["to_stage"] for event in ok_list(client.get(
-        f"/deals/{deal['id']}/events", headers=cast.broker.headers))]
+    assert audit_actions(engine, "deal", deal["id"]) == ["opened", "stage_changed", "stage_changed"]
+    stages = [
+        event["to_stage"]
+        for event in ok_list(client.get(f"/deals/{deal['id']}/events", headers=cast.broker.headers))
+    ]
     assert stages == ["lead", "contacted", winner.json()["stage"]]
 
 
@@ -104,20 +115,29 @@ def test_deals_lost_at_once_reopen_their_listing(
     once, each would see the other as open and nobody would reopen it."""
     result_ids = [publish_result(client, cast.institute, cast.bureau) for _ in range(5)]
     deal_ids = [
-        ok(client.post("/deals", json={
-            "title": "同时失败", "result_id": result_id,
-            "seller_organization_id": cast.institute.organization_id,
-            "buyer_organization_id": buyer.organization_id,
-        }, headers=cast.broker.headers), 201)["id"]
-        for result_id in result_ids for buyer in (cast.enterprise, cast.outsider)
+        ok(
+            client.post(
+                "/deals",
+                json={
+                    "title": "同时失败",
+                    "result_id": result_id,
+                    "seller_organization_id": cast.institute.organization_id,
+                    "buyer_organization_id": buyer.organization_id,
+                },
+                headers=cast.broker.headers,
+            ),
+            201,
+        )["id"]
+        for result_id in result_ids
+        for buyer in (cast.enterprise, cast.outsider)
     ]
     lost = {"stage": "lost", "lost_reason": "price_mismatch"}
 
-    responses = fire(app, [post(f"/deals/{deal_id}/stage", cast.broker.headers, lost)
-                           for deal_id in deal_ids])
+    responses = fire(
+        app, [post(f"/deals/{deal_id}/stage", cast.broker.headers, lost) for deal_id in deal_ids]
+    )
 
-    assert [r.status_code for r in responses] == [200] * len(deal_ids), [
-        r.text for r in responses]
+    assert [r.status_code for r in responses] == [200] * len(deal_ids), [r.text for r in responses]
     for result_id in result_ids:
         listing = ok(client.get(f"/results/{result_id}", headers=cast.institute.headers))
         assert listing["status"] == "published"

@@ -28,10 +28,10 @@ from tests.support.meili_server import MeilisearchServer, meilisearch_server
 __all__ = ["meilisearch_server"]
 
 
-
 def meili_engine(server: MeilisearchServer) -> MeilisearchEngine:
-    engine = MeilisearchEngine(server.url, server.master_key,
-                               index_prefix=f"test_{uuid.uuid4().hex[:12]}")
+    engine = MeilisearchEngine(
+        server.url, server.master_key, index_prefix=f"test_{uuid.uuid4().hex[:12]}"
+    )
     engine.ensure_indexes()
     return engine
 
@@ -61,8 +61,11 @@ def local_search_engine(request: pytest.FixtureRequest) -> Iterator[SearchBacken
 @pytest.fixture
 def search_engine(request: pytest.FixtureRequest) -> SearchBackend:
     """The engine under test: both kinds where a test asks for `any_search_engine`."""
-    name = "any_search_engine" if "any_search_engine" in request.fixturenames else (
-        "local_search_engine")
+    name = (
+        "any_search_engine"
+        if "any_search_engine" in request.fixturenames
+        else ("local_search_engine")
+    )
     engine: SearchBackend = request.getfixturevalue(name)
     return engine
 

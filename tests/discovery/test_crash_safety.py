@@ -59,8 +59,9 @@ def test_killing_the_worker_mid_batch_loses_nothing(
 ) -> None:
     seed_results(engine, market, 900)
     prefix = f"crash_{os.getpid()}_{time.monotonic_ns()}"
-    meili = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
-                              index_prefix=prefix)
+    meili = MeilisearchEngine(
+        meilisearch_server.url, meilisearch_server.master_key, index_prefix=prefix
+    )
     environment = {
         **os.environ,
         "MARKET_ENVIRONMENT": "development",
@@ -75,8 +76,11 @@ def test_killing_the_worker_mid_batch_loses_nothing(
         "MARKET_EMBEDDER": "none",  # indexing is under test here, not vectors
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "worker"], env=environment, cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("wb"),
+        [sys.executable, "-m", "market.cli", "worker"],
+        env=environment,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "worker.log").open("wb"),
     )
     try:
         wait_for(lambda: processed_count(engine) >= 100, 120, "the worker to index 100 rows")
@@ -110,8 +114,11 @@ def test_sigterm_lets_the_worker_finish_its_batch_and_exit(
         "MARKET_EMBEDDER": "none",  # indexing is under test here, not vectors
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "market.cli", "worker"], env=environment, cwd=REPO_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "market.cli", "worker"],
+        env=environment,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for(lambda: unsettled_count(engine) == 0, 120, "the worker to drain")
@@ -143,11 +150,25 @@ def own_meilisearch(
     """A Meilisearch this test may kill: fixed port and data folder, so it can come back."""
     binary = require_meilisearch_binary()
     process = subprocess.Popen(  # noqa: S603 - our own pinned binary
-        [str(binary), "--db-path", str(data_dir / "data.ms"), "--http-addr",
-         f"127.0.0.1:{port}", "--master-key", master_key, "--no-analytics",
-         "--env", "development", "--max-indexing-memory", "1GiB",
-         "--max-indexing-threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data_dir,
+        [
+            str(binary),
+            "--db-path",
+            str(data_dir / "data.ms"),
+            "--http-addr",
+            f"127.0.0.1:{port}",
+            "--master-key",
+            master_key,
+            "--no-analytics",
+            "--env",
+            "development",
+            "--max-indexing-memory",
+            "1GiB",
+            "--max-indexing-threads",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=data_dir,
     )
     try:
         engine = MeilisearchEngine(f"http://127.0.0.1:{port}", master_key)
@@ -172,10 +193,18 @@ def test_killing_meilisearch_mid_indexing_loses_nothing(
 ) -> None:
     seed_results(engine, market, 900)
     port, key = _free_port(), "crash-test-master-key-0123456789"
-    meili = MeilisearchEngine(f"http://127.0.0.1:{port}", key, index_prefix="crash",
-                              request_timeout_s=2, task_timeout_s=20)
-    loop = WorkerLoop(step=indexing.Indexer(engine, meili, CRASH_POLICY).drain_once,
-                      poll_seconds=0.05, error_backoff_max_seconds=0.5)
+    meili = MeilisearchEngine(
+        f"http://127.0.0.1:{port}",
+        key,
+        index_prefix="crash",
+        request_timeout_s=2,
+        task_timeout_s=20,
+    )
+    loop = WorkerLoop(
+        step=indexing.Indexer(engine, meili, CRASH_POLICY).drain_once,
+        poll_seconds=0.05,
+        error_backoff_max_seconds=0.5,
+    )
     with own_meilisearch(tmp_path, port, key) as first:
         loop.start_thread()
         try:
@@ -235,7 +264,8 @@ def test_two_workers_on_postgresql_never_index_the_same_row_twice(
     recorder = RecordingEngine()
     policy = indexing.OutboxPolicy(batch_size=10)
     drain_with_two_workers(
-        engine, lambda: indexing.Indexer(engine, recorder, policy).drain_once  # type: ignore[arg-type]
+        engine,
+        lambda: indexing.Indexer(engine, recorder, policy).drain_once,  # type: ignore[arg-type]
     )
     assert len(recorder.written) == 400
     assert set(recorder.written.values()) == {1}, "some listing was indexed twice"
@@ -251,8 +281,10 @@ def test_workers_take_turns_to_read_listings_and_hand_them_to_the_engine(
     seed_results(engine, market, 5)
     recorder = RecordingEngine()
     holder = engine.connect()
-    holder.execute(text("SELECT pg_advisory_lock(:namespace, :key)"),
-                   dict(zip(("namespace", "key"), indexing.INDEXING_FENCE_KEYS, strict=True)))
+    holder.execute(
+        text("SELECT pg_advisory_lock(:namespace, :key)"),
+        dict(zip(("namespace", "key"), indexing.INDEXING_FENCE_KEYS, strict=True)),
+    )
     settled: list[int] = []
     worker = threading.Thread(
         target=lambda: settled.append(indexing.Indexer(engine, recorder).drain_once())  # type: ignore[arg-type]

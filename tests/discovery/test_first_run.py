@@ -50,7 +50,8 @@ def test_the_demo_embeds_only_its_own_demands_and_everything_becomes_semantic(
     listings = 1000 + len(demo.DEMANDS)
     backlog = runner.invoke(cli, ["outbox", "failures"])
     assert f"0 failed, {listings} pending for search, 0 listings waiting for a vector" in (
-        backlog.output)
+        backlog.output
+    )
 
     worked = runner.invoke(cli, ["worker", "--once"])
     assert worked.exit_code == 0, worked.output
@@ -71,11 +72,16 @@ def test_the_demo_embeds_only_its_own_demands_and_everything_becomes_semantic(
     embedder = embedder_from_settings(settings)
     assert embedder is not None
     vector = embedder.embed_passages(
-        [demand_passage_text(demand.title, demand.keywords, demand.description)])[0]
+        [demand_passage_text(demand.title, demand.keywords, demand.description)]
+    )[0]
     search_engine = LocalSearchEngine(settings.effective_search_local_path)
     try:
-        page = search_engine.search("demands", SearchQuery(
-            vector=vector.tolist(), semantic_ratio=1.0, visibility=Visibility.public(), limit=3))
+        page = search_engine.search(
+            "demands",
+            SearchQuery(
+                vector=vector.tolist(), semantic_ratio=1.0, visibility=Visibility.public(), limit=3
+            ),
+        )
         assert page.hits[0].document["listing_id"] == demand.id
         assert page.hits[0].semantic_score is not None and page.hits[0].semantic_score > 0.999
         keyword = search_engine.search("demands", SearchQuery(text="晶界扩散"))

@@ -111,8 +111,10 @@ def test_a_failing_engine_is_retried_with_backoff_then_the_row_fails_visibly(
     assert indexer.drain() == 1
     row = outbox_rows(engine)[-1]
     assert row.processed_at is not None and row.failed_at is None
-    assert search_engine.search("results", SearchQuery()).hits[0].document["listing_id"] == (
-        listing["id"])
+    assert (
+        search_engine.search("results", SearchQuery()).hits[0].document["listing_id"]
+        == (listing["id"])
+    )
 
 
 def test_an_unreachable_engine_delays_rows_but_never_fails_them(
@@ -163,8 +165,14 @@ def test_a_listing_changed_twice_in_one_batch_is_indexed_once_in_its_final_state
 
 def failed_row(engine: Engine) -> int:
     with session_scope(engine) as session:
-        row = OutboxEvent(topic="listing.changed", entity_type="result", entity_id=999,
-                          attempts=8, last_error="SearchError: boom", failed_at=utcnow())
+        row = OutboxEvent(
+            topic="listing.changed",
+            entity_type="result",
+            entity_id=999,
+            attempts=8,
+            last_error="SearchError: boom",
+            failed_at=utcnow(),
+        )
         session.add(row)
         session.flush()
         assert row.id is not None
@@ -217,7 +225,10 @@ def test_only_the_bureau_may_see_or_retry_outbox_rows(
 
 
 def test_reindex_rebuilds_from_the_database_with_no_search_downtime(
-    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, engine: Engine,
+    api: TestClient,
+    catalogue: Catalogue,
+    indexer: indexing.Indexer,
+    engine: Engine,
     search_engine: SearchBackend,
 ) -> None:
     owner = catalogue.maker("result")
@@ -237,8 +248,7 @@ def test_reindex_rebuilds_from_the_database_with_no_search_downtime(
         # Searches keep answering from the old index while the new one fills ...
         seen_during_rebuild.append(sorted(ids_of(api.get("/search/results").json())))
         # ... and a change the rebuild has already read past must not be lost.
-        api.post(f"/results/{changed_meanwhile['id']}/withdraw", json={},
-                 headers=owner.headers)
+        api.post(f"/results/{changed_meanwhile['id']}/withdraw", json={}, headers=owner.headers)
 
     report = indexing.reindex(engine, search_engine, "results", progress)
 

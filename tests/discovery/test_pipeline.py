@@ -34,7 +34,10 @@ from tests.support.indexing import (
 )
 
 POLICY = indexing.OutboxPolicy(
-    batch_size=10, max_attempts=5, backoff_base_seconds=0.001, backoff_max_seconds=0.01,
+    batch_size=10,
+    max_attempts=5,
+    backoff_base_seconds=0.001,
+    backoff_max_seconds=0.01,
     pipeline_depth=3,
 )
 
@@ -120,8 +123,11 @@ def _id_of(item: object) -> str:
 
 def outbox_listing_ids(engine: Engine, processed: bool) -> set[int]:
     with Session(engine) as session:
-        condition = (col(OutboxEvent.processed_at).is_not(None) if processed
-                     else col(OutboxEvent.processed_at).is_(None))
+        condition = (
+            col(OutboxEvent.processed_at).is_not(None)
+            if processed
+            else col(OutboxEvent.processed_at).is_(None)
+        )
         return set(session.exec(select(OutboxEvent.entity_id).where(condition)).all())
 
 
@@ -167,9 +173,11 @@ def test_a_write_refused_mid_pipeline_retries_its_batch_only(
 
     assert indexer.drain() == 60
     with Session(engine) as session:
-        first_batch = set(session.exec(
-            select(OutboxEvent.entity_id).order_by(col(OutboxEvent.id)).limit(10)
-        ).all())
+        first_batch = set(
+            session.exec(
+                select(OutboxEvent.entity_id).order_by(col(OutboxEvent.id)).limit(10)
+            ).all()
+        )
         retried = session.exec(
             select(OutboxEvent).where(col(OutboxEvent.processed_at).is_(None))
         ).all()
@@ -193,9 +201,9 @@ def test_a_crash_mid_pipeline_settles_nothing_unconfirmed_and_loses_nothing(
 ) -> None:
     seed_results(engine, market, 90)
     with Session(engine) as session:
-        in_order = list(session.exec(
-            select(OutboxEvent.entity_id).order_by(col(OutboxEvent.id))
-        ).all())
+        in_order = list(
+            session.exec(select(OutboxEvent.entity_id).order_by(col(OutboxEvent.id))).all()
+        )
     fourth_batch = set(in_order[30:40])
     search = DeferredEngine()
 
@@ -243,8 +251,9 @@ def test_a_listing_changed_while_its_batch_is_in_flight_ends_in_its_latest_state
             listing = session.get(Result, first_id)
             assert listing is not None
             listing.status = ListingStatus.WITHDRAWN
-            session.add(OutboxEvent(topic="listing.changed", entity_type="result",
-                                    entity_id=first_id or 0))
+            session.add(
+                OutboxEvent(topic="listing.changed", entity_type="result", entity_id=first_id or 0)
+            )
         changed.append(first_id)
 
     search.on_submit = withdraw_after_first_send
@@ -277,7 +286,8 @@ def test_two_pipelined_workers_on_postgresql_never_index_the_same_row_twice(
     search = DeferredEngine()
     policy = indexing.OutboxPolicy(batch_size=10, pipeline_depth=3, batches_per_step=5)
     drain_with_two_workers(
-        engine, lambda: indexing.Indexer(engine, search, policy).step  # type: ignore[arg-type]
+        engine,
+        lambda: indexing.Indexer(engine, search, policy).step,  # type: ignore[arg-type]
     )
     assert len(search.written) == 400
     assert set(search.written.values()) == {1}, "some listing was indexed twice"
@@ -292,21 +302,48 @@ def test_a_batch_notifies_each_saved_search_once_per_published_listing(
     with session_scope(engine) as session:
         owner = session.exec(select(Result.created_by_user_id, Result.organization_id)).first()
         assert owner is not None
-        session.add(SavedSearch(user_id=searcher.user_id, organization_id=searcher.organization_id,
-                                catalogue="results", name="正极材料", q="正极材料"))
-        session.add(SavedSearch(user_id=searcher.user_id, organization_id=searcher.organization_id,
-                                catalogue="results", name="无关", q="水产品保鲜"))
-        session.add(SavedSearch(user_id=owner[0], organization_id=owner[1],
-                                catalogue="results", name="自己的", q="正极材料"))
+        session.add(
+            SavedSearch(
+                user_id=searcher.user_id,
+                organization_id=searcher.organization_id,
+                catalogue="results",
+                name="正极材料",
+                q="正极材料",
+            )
+        )
+        session.add(
+            SavedSearch(
+                user_id=searcher.user_id,
+                organization_id=searcher.organization_id,
+                catalogue="results",
+                name="无关",
+                q="水产品保鲜",
+            )
+        )
+        session.add(
+            SavedSearch(
+                user_id=owner[0],
+                organization_id=owner[1],
+                catalogue="results",
+                name="自己的",
+                q="正极材料",
+            )
+        )
         for row in session.exec(select(OutboxEvent)).all():  # every listing announced twice
-            session.add(OutboxEvent(topic="listing.changed", entity_type=row.entity_type,
-                                    entity_id=row.entity_id))
+            session.add(
+                OutboxEvent(
+                    topic="listing.changed", entity_type=row.entity_type, entity_id=row.entity_id
+                )
+            )
     batches_of_20 = replace(POLICY, batch_size=20)
     indexer = indexing.Indexer(engine, DeferredEngine(), batches_of_20)  # type: ignore[arg-type]
     assert indexer.drain() == 54
 
-    published = {listing_id for listing_id, status in database_view(engine).items()
-                 if status == ListingStatus.PUBLISHED}
+    published = {
+        listing_id
+        for listing_id, status in database_view(engine).items()
+        if status == ListingStatus.PUBLISHED
+    }
     with Session(engine) as session:
         notified = session.exec(select(Notification.user_id, Notification.listing_id)).all()
     # once per published listing, to the searcher only: not for the unrelated query, and

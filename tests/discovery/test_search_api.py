@@ -25,8 +25,9 @@ from tests.support.semantic import e5, index_with_vectors, plain_demand, record_
 pytestmark = pytest.mark.usefixtures("any_search_engine")
 
 
-def search(api: TestClient, kind: str, headers: dict[str, str] | None = None,
-           **params: Any) -> dict[str, Any]:
+def search(
+    api: TestClient, kind: str, headers: dict[str, str] | None = None, **params: Any
+) -> dict[str, Any]:
     response = api.get(f"/search/{kind}s", params=params, headers=headers or {})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -59,8 +60,9 @@ def test_withdrawn_listings_leave_public_search_but_stay_visible_to_their_owner(
     other = catalogue.maker(kind)
     listing = catalogue.published(kind, owner)
     indexer.drain()
-    response = api.post(f"/{kind}s/{listing['id']}/withdraw", json={"reason": "已转让"},
-                        headers=owner.headers)
+    response = api.post(
+        f"/{kind}s/{listing['id']}/withdraw", json={"reason": "已转让"}, headers=owner.headers
+    )
     assert response.status_code == 200, response.text
     indexer.drain()
 
@@ -85,8 +87,9 @@ def test_owners_find_their_drafts_and_submissions_and_nobody_else_does(
     own = search(api, kind, headers=owner.headers, q="草稿专用词", facets=["status"])
     assert sorted(ids_of(own)) == sorted([draft["id"], submitted["id"]])
     assert own["facets"]["status"] == {"draft": 1, "submitted": 1}
-    assert ids_of(search(api, kind, headers=owner.headers, q="草稿专用词",
-                         status=["draft"])) == [draft["id"]]
+    assert ids_of(search(api, kind, headers=owner.headers, q="草稿专用词", status=["draft"])) == [
+        draft["id"]
+    ]
     for headers in ({}, colleague_elsewhere.headers):
         assert search(api, kind, headers=headers, q="草稿专用词")["total"] == 0
     assert search(api, kind, headers=catalogue.bureau.headers, q="草稿专用词")["total"] == 2
@@ -99,8 +102,9 @@ def test_editing_and_deleting_a_draft_reach_the_index(
     owner = catalogue.maker(kind)
     draft = catalogue.create(kind, owner, keywords=["旧的关键词"])
     indexer.drain()
-    edited = api.patch(f"/{kind}s/{draft['id']}", json={"keywords": ["新的关键词"]},
-                       headers=owner.headers)
+    edited = api.patch(
+        f"/{kind}s/{draft['id']}", json={"keywords": ["新的关键词"]}, headers=owner.headers
+    )
     assert edited.status_code == 200, edited.text
     indexer.drain()
     assert search(api, kind, headers=owner.headers, q="旧的关键词")["total"] == 0
@@ -116,12 +120,20 @@ def test_facets_filters_sort_and_totals(
     api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
 ) -> None:
     owner = catalogue.maker("result")
-    cheap = catalogue.published("result", owner, field="新材料", price_fen=1_000_000,
-                                maturity_stage="中试")
-    dear = catalogue.published("result", owner, field="新材料", price_fen=9_000_000,
-                               maturity_stage="产业化")
-    other = catalogue.published("result", owner, field="高端装备", price_fen=5_000_000,
-                                ipc_codes=["B23K26/00"], maturity_stage="中试")
+    cheap = catalogue.published(
+        "result", owner, field="新材料", price_fen=1_000_000, maturity_stage="中试"
+    )
+    dear = catalogue.published(
+        "result", owner, field="新材料", price_fen=9_000_000, maturity_stage="产业化"
+    )
+    other = catalogue.published(
+        "result",
+        owner,
+        field="高端装备",
+        price_fen=5_000_000,
+        ipc_codes=["B23K26/00"],
+        maturity_stage="中试",
+    )
     indexer.drain()
 
     page = search(api, "result", facets=["field", "maturity_stage"])
@@ -133,9 +145,12 @@ def test_facets_filters_sort_and_totals(
     by_price = search(api, "result", sort="price_fen:desc")
     assert ids_of(by_price) == [dear["id"], other["id"], cheap["id"]]
     assert ids_of(search(api, "result", field="新材料", sort="price_fen:asc")) == [
-        cheap["id"], dear["id"]]
+        cheap["id"],
+        dear["id"],
+    ]
     assert ids_of(search(api, "result", price_min_fen=2_000_000, price_max_fen=6_000_000)) == [
-        other["id"]]
+        other["id"]
+    ]
     assert ids_of(search(api, "result", ipc="B23K")) == [other["id"]]
     assert ids_of(search(api, "result", maturity_stage=["产业化"])) == [dear["id"]]
 
@@ -149,10 +164,20 @@ def test_demand_filters_budget_overlap_and_cooperation_mode(
     api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer
 ) -> None:
     owner = catalogue.maker("demand")
-    small = catalogue.published("demand", owner, budget_min_fen=100_000, budget_max_fen=500_000,
-                                cooperation_modes=["技术服务"])
-    large = catalogue.published("demand", owner, budget_min_fen=5_000_000,
-                                budget_max_fen=9_000_000, cooperation_modes=["合作开发"])
+    small = catalogue.published(
+        "demand",
+        owner,
+        budget_min_fen=100_000,
+        budget_max_fen=500_000,
+        cooperation_modes=["技术服务"],
+    )
+    large = catalogue.published(
+        "demand",
+        owner,
+        budget_min_fen=5_000_000,
+        budget_max_fen=9_000_000,
+        cooperation_modes=["合作开发"],
+    )
     indexer.drain()
 
     assert ids_of(search(api, "demand", budget_min_fen=1_000_000)) == [large["id"]]
@@ -201,7 +226,9 @@ class CappedCountEngine:
 
 
 def test_totals_stay_exact_when_the_engine_caps_its_count(
-    client: TestClient, catalogue: Catalogue, indexer: indexing.Indexer,
+    client: TestClient,
+    catalogue: Catalogue,
+    indexer: indexing.Indexer,
     search_engine: SearchBackend,
 ) -> None:
     owner = catalogue.maker("result")
@@ -269,10 +296,13 @@ def test_a_meilisearch_app_keeps_one_search_session_while_it_runs(
     from market.app import create_app
     from tests.support.settings import make_test_settings
 
-    settings = make_test_settings(tmp_path, search_backend="meilisearch",
-                                  meili_url=search_engine.url,
-                                  meili_master_key=search_engine.api_key or "",
-                                  meili_index_prefix="session_test")
+    settings = make_test_settings(
+        tmp_path,
+        search_backend="meilisearch",
+        meili_url=search_engine.url,
+        meili_master_key=search_engine.api_key or "",
+        meili_index_prefix="session_test",
+    )
     app = create_app(settings, engine)
     with TestClient(app) as client:
         for _ in range(3):
@@ -294,30 +324,46 @@ def test_single_characters_do_not_decide_a_search(
     # jieba cuts 高镍三元 into 高 / 镍 / 三元: the engines used to return every listing
     # with 高 in it. The run 高镍 is now one word (a phrase for Meilisearch).
     owner = catalogue.maker("result")
-    right = catalogue.published("result", owner, title="高镍三元正极材料的包覆改性研究",
-                                keywords=["正极材料", "包覆"])
+    right = catalogue.published(
+        "result", owner, title="高镍三元正极材料的包覆改性研究", keywords=["正极材料", "包覆"]
+    )
     # Titles where jieba, too, cuts 高 off as a character of its own (高氮, 高含盐, 高轨).
-    for title in ("四嗪类高氮含能化合物的合成及表征", "高含盐油藏储层渗透率预测",
-                  "高轨大功率卫星电源系统设计"):
-        catalogue.published("result", owner, title=title, keywords=["工艺优化"],
-                            summary="该成果面向工业领域的实际应用，已完成中试验证，可提供转让。")
+    for title in (
+        "四嗪类高氮含能化合物的合成及表征",
+        "高含盐油藏储层渗透率预测",
+        "高轨大功率卫星电源系统设计",
+    ):
+        catalogue.published(
+            "result",
+            owner,
+            title=title,
+            keywords=["工艺优化"],
+            summary="该成果面向工业领域的实际应用，已完成中试验证，可提供转让。",
+        )
     in_summary = catalogue.published(
-        "result", owner, title="锂电池正极前驱体共沉淀工艺", keywords=["前驱体"],
-        summary="采用高镍三元前驱体与共沉淀工艺控制粒径分布，提高振实密度和循环寿命。")
+        "result",
+        owner,
+        title="锂电池正极前驱体共沉淀工艺",
+        keywords=["前驱体"],
+        summary="采用高镍三元前驱体与共沉淀工艺控制粒径分布，提高振实密度和循环寿命。",
+    )
     indexer.drain()
     assert ids_of(search(api, "result", q="高镍三元")) == [right["id"], in_summary["id"]]
     assert ids_of(search(api, "result", q="高镍")) == [right["id"], in_summary["id"]]
     assert len(search(api, "result", q="高")["items"]) == 5  # one character, meant as typed
 
 
-def semantic_scene(api: TestClient, catalogue: Catalogue, engine: Engine,
-                   search_engine: SearchBackend) -> dict[int, dict[str, Any]]:
+def semantic_scene(
+    api: TestClient, catalogue: Catalogue, engine: Engine, search_engine: SearchBackend
+) -> dict[int, dict[str, Any]]:
     """Records 626 (bromination of a vanillin intermediate), 37 and 16 as published
     results with their shipped vectors; the app embeds queries with e5."""
     set_app_embedder(api.app, e5())  # type: ignore[arg-type]
     owner = catalogue.maker("result")
-    listings = {position: catalogue.published("result", owner, **record_payload(position))
-                for position in (626, 37, 16)}
+    listings = {
+        position: catalogue.published("result", owner, **record_payload(position))
+        for position in (626, 37, 16)
+    }
     index_with_vectors(engine, search_engine)
     return listings
 
@@ -334,8 +380,9 @@ def test_free_text_search_is_hybrid_by_default_and_keywords_only_on_request(
         # Scored by the vector side (Meilisearch reports no cosine for its keyword hits).
         assert any((item["semantic_score"] or 0) > 0.8 for item in hybrid["items"])
         # Sorting, facets and filters still hold on a hybrid search.
-        newest = search(api, "result", q=title, sort="published_at:desc", field="绿色石化",
-                        facets=["field"])
+        newest = search(
+            api, "result", q=title, sort="published_at:desc", field="绿色石化", facets=["field"]
+        )
         assert {item["field"] for item in newest["items"]} <= {"绿色石化"}
         assert newest["total"] == sum(newest["facets"]["field"].values())
         words_only = search(api, "result", q=title, semantic="false")
@@ -376,13 +423,26 @@ def test_a_patent_number_however_written_finds_its_result(
 ) -> None:
     owner = catalogue.maker("result")
     patent = catalogue.published(
-        "result", owner, ip_form="发明专利", patent_application_number="CN201610311380.X",
-        patent_publication_number="CN106022747A", inventors=["张伟", "李娜"])
-    draft = catalogue.create("result", owner, ip_form="发明专利",
-                             patent_application_number="CN201710000001.X")
+        "result",
+        owner,
+        ip_form="发明专利",
+        patent_application_number="CN201610311380.X",
+        patent_publication_number="CN106022747A",
+        inventors=["张伟", "李娜"],
+    )
+    draft = catalogue.create(
+        "result", owner, ip_form="发明专利", patent_application_number="CN201710000001.X"
+    )
     indexer.drain()
-    for typed in ("CN201610311380.X", "201610311380X", "ZL 2016 1031 1380.X", "201610311380",
-                  "ｃｎ２０１６１０３１１３８０．Ｘ", "CN106022747A", "106022747A"):
+    for typed in (
+        "CN201610311380.X",
+        "201610311380X",
+        "ZL 2016 1031 1380.X",
+        "201610311380",
+        "ｃｎ２０１６１０３１１３８０．Ｘ",
+        "CN106022747A",
+        "106022747A",
+    ):
         assert ids_of(search(api, "result", q=typed)) == [patent["id"]], typed
     # Visibility and filters hold: another organisation's draft stays hidden.
     assert search(api, "result", q="CN201710000001.X")["items"] == []

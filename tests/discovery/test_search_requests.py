@@ -33,7 +33,10 @@ def checkouts(engine: Engine) -> Iterator[list[int]]:
 
 @pytest.mark.parametrize("kind", ["result", "demand"])
 def test_an_anonymous_search_touches_no_database(
-    api: TestClient, catalogue: Catalogue, indexer: indexing.Indexer, kind: str,
+    api: TestClient,
+    catalogue: Catalogue,
+    indexer: indexing.Indexer,
+    kind: str,
     checkouts: list[int],
 ) -> None:
     listing = catalogue.published(kind, catalogue.maker(kind))
@@ -51,8 +54,9 @@ def test_a_bad_or_revoked_token_is_still_401(
     api: TestClient, catalogue: Catalogue, engine: Engine, kind: str
 ) -> None:
     owner = catalogue.maker(kind)
-    assert api.get(f"/search/{kind}s", headers={"Authorization": "Bearer nonsense"}
-                   ).status_code == 401
+    assert (
+        api.get(f"/search/{kind}s", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    )
     assert api.get(f"/search/{kind}s", headers=owner.headers).status_code == 200
     with session_scope(engine) as session:
         user = session.get(User, owner.user_id)

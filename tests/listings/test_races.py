@@ -29,7 +29,8 @@ KINDS = ("result", "demand")
 def _decisions(count: int) -> list[dict[str, str]]:
     """Approvals and rejections, alternating, as from several bureau reviewers."""
     return [
-        {"decision": "approve", "reason": ""} if n % 2 == 0
+        {"decision": "approve", "reason": ""}
+        if n % 2 == 0
         else {"decision": "reject", "reason": f"请补充第{n}项材料"}
         for n in range(count)
     ]
@@ -44,18 +45,21 @@ def test_parallel_reviews_of_one_submission_have_one_winner(
     path = f"/{kind}s/{listing['id']}/review"
     before = outbox_topics(engine, kind, listing["id"])
 
-    responses = fire(app, [post(path, catalogue.bureau.headers, body)
-                           for body in _decisions(RACERS)])
+    responses = fire(
+        app, [post(path, catalogue.bureau.headers, body) for body in _decisions(RACERS)]
+    )
 
     [winner] = winners(responses)
-    assert {r.json()["code"] for r in responses if r.status_code == 409} == {
-        "invalid_transition"}
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"invalid_transition"}
     decided = winner.json()["status"]
     assert decided in ("published", "rejected")
     assert catalogue.get(kind, listing["id"], owner).json()["status"] == decided
     action = "listing.approved" if decided == "published" else "listing.rejected"
     assert audit_actions(engine, kind, listing["id"]) == [
-        "listing.created", "listing.submitted", action]
+        "listing.created",
+        "listing.submitted",
+        action,
+    ]
     assert outbox_topics(engine, kind, listing["id"]) == [*before, "listing.changed"]
 
 
@@ -81,12 +85,15 @@ def test_parallel_withdrawals_of_one_listing_have_one_winner(
     listing = catalogue.published("result", owner)
     path = f"/results/{listing['id']}/withdraw"
 
-    responses = fire(app, [post(path, owner.headers, {"reason": f"撤回{n}"})
-                           for n in range(RACERS)])
+    responses = fire(
+        app, [post(path, owner.headers, {"reason": f"撤回{n}"}) for n in range(RACERS)]
+    )
 
     winners(responses)
     assert audit_actions(engine, "result", listing["id"])[-2:] == [
-        "listing.approved", "listing.withdrawn"]
+        "listing.approved",
+        "listing.withdrawn",
+    ]
 
 
 def test_an_edit_racing_a_submission_never_changes_what_was_submitted(
@@ -95,8 +102,10 @@ def test_an_edit_racing_a_submission_never_changes_what_was_submitted(
     """An edit either lands before the submission (and is submitted) or is refused."""
     owner = catalogue.maker("result")
     draft = catalogue.create("result", owner, title="原始标题的成果用于并发编辑测试")
-    edits = [Call("PATCH", f"/results/{draft['id']}", owner.headers,
-                  {"title": f"修改后的标题第{n}版"}) for n in range(RACERS - 1)]
+    edits = [
+        Call("PATCH", f"/results/{draft['id']}", owner.headers, {"title": f"修改后的标题第{n}版"})
+        for n in range(RACERS - 1)
+    ]
     calls = [*edits, post(f"/results/{draft['id']}/submit", owner.headers)]
 
     responses = fire(app, calls)

@@ -30,15 +30,19 @@ def post_demand(client: TestClient, owner: Account, **overrides: Any) -> Any:
     return client.post("/demands", json=demand_payload(**overrides), headers=owner.headers)
 
 
-def assert_invalid(response: Any, field: str, *, code: str | None = None,
-                   says: str | None = None) -> None:
+def assert_invalid(
+    response: Any, field: str, *, code: str | None = None, says: str | None = None
+) -> None:
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["code"] == "validation_failed"
     # A list item's problem names the item: body.keywords.3
-    problems = [item for item in body["errors"]
-                if item["field"] == f"body.{field}" or item["field"].startswith(f"body.{field}.")]
+    problems = [
+        item
+        for item in body["errors"]
+        if item["field"] == f"body.{field}" or item["field"].startswith(f"body.{field}.")
+    ]
     assert problems, f"no problem for body.{field}: {body['errors']}"
     if code:
         assert any(item["code"] == code for item in problems), problems
@@ -73,7 +77,9 @@ def test_full_width_patent_number_is_stored_canonically(
     client: TestClient, institute: Account
 ) -> None:
     response = post_result(
-        client, institute, ip_form="发明专利",
+        client,
+        institute,
+        ip_form="发明专利",
         patent_application_number="ＺＬ２０１６１０３１１３８０．ｘ",
         patent_publication_number="cn 106022747 a",
     )
@@ -85,30 +91,72 @@ def test_full_width_patent_number_is_stored_canonically(
 @pytest.mark.parametrize(
     ("overrides", "field", "code", "says"),
     [
-        ({"ip_form": "发明专利", "patent_application_number": "2016103113807"},
-         "patent_application_number", None, "expected X"),
-        ({"ip_form": "发明专利", "patent_application_number": "2019201234565"},
-         "patent_application_number", "type_mismatch", "utility model"),
-        ({"ip_form": "实用新型", "patent_application_number": "CN201610311380.X"},
-         "patent_application_number", "type_mismatch", "invention"),
-        ({"ip_form": "外观设计", "patent_application_number": "201880001234.4"},
-         "patent_application_number", "type_mismatch", "PCT invention"),
+        (
+            {"ip_form": "发明专利", "patent_application_number": "2016103113807"},
+            "patent_application_number",
+            None,
+            "expected X",
+        ),
+        (
+            {"ip_form": "发明专利", "patent_application_number": "2019201234565"},
+            "patent_application_number",
+            "type_mismatch",
+            "utility model",
+        ),
+        (
+            {"ip_form": "实用新型", "patent_application_number": "CN201610311380.X"},
+            "patent_application_number",
+            "type_mismatch",
+            "invention",
+        ),
+        (
+            {"ip_form": "外观设计", "patent_application_number": "201880001234.4"},
+            "patent_application_number",
+            "type_mismatch",
+            "PCT invention",
+        ),
         ({"ip_form": "发明专利"}, "patent_application_number", "missing", None),
-        ({"ip_form": "软件著作权", "patent_application_number": "CN201610311380.X"},
-         "patent_application_number", None, "not a patent"),
-        ({"ip_form": "技术秘密", "patent_publication_number": "CN106022747A"},
-         "patent_publication_number", None, "not a patent"),
-        ({"ip_form": "发明专利", "patent_application_number": "CN201610311380.X",
-          "patent_publication_number": "CN206123456U"},
-         "patent_publication_number", "type_mismatch", "kind code U"),
-        ({"ip_form": "发明专利", "patent_application_number": "CN201610311380.X",
-          "patent_publication_number": "CN106022747"},
-         "patent_publication_number", None, "kind code"),
+        (
+            {"ip_form": "软件著作权", "patent_application_number": "CN201610311380.X"},
+            "patent_application_number",
+            None,
+            "not a patent",
+        ),
+        (
+            {"ip_form": "技术秘密", "patent_publication_number": "CN106022747A"},
+            "patent_publication_number",
+            None,
+            "not a patent",
+        ),
+        (
+            {
+                "ip_form": "发明专利",
+                "patent_application_number": "CN201610311380.X",
+                "patent_publication_number": "CN206123456U",
+            },
+            "patent_publication_number",
+            "type_mismatch",
+            "kind code U",
+        ),
+        (
+            {
+                "ip_form": "发明专利",
+                "patent_application_number": "CN201610311380.X",
+                "patent_publication_number": "CN106022747",
+            },
+            "patent_publication_number",
+            None,
+            "kind code",
+        ),
     ],
 )
 def test_patent_number_mistakes(
-    client: TestClient, institute: Account, overrides: dict[str, Any], field: str,
-    code: str | None, says: str | None,
+    client: TestClient,
+    institute: Account,
+    overrides: dict[str, Any],
+    field: str,
+    code: str | None,
+    says: str | None,
 ) -> None:
     assert_invalid(post_result(client, institute, **overrides), field, code=code, says=says)
 
@@ -130,15 +178,18 @@ def test_unknown_or_malformed_ipc_codes(client: TestClient, institute: Account, 
 
 
 def test_demands_check_ipc_codes_too(client: TestClient, enterprise: Account) -> None:
-    assert_invalid(post_demand(client, enterprise, ipc_codes=["H01Z1/00"]), "ipc_codes",
-                   says="H01Z")
+    assert_invalid(
+        post_demand(client, enterprise, ipc_codes=["H01Z1/00"]), "ipc_codes", says="H01Z"
+    )
 
 
 def test_ipc_reference_endpoints(client: TestClient) -> None:
     group = client.get("/ipc/h01m 10/052")
     assert group.status_code == 200, group.text
     assert group.json() == {
-        "code": "H01M10/00", "level": "group", "title_zh": "二次电池；及其制造",
+        "code": "H01M10/00",
+        "level": "group",
+        "title_zh": "二次电池；及其制造",
         "title_en": "Secondary cells; Manufacture thereof",
     }
     listing = client.get("/ipc", params={"prefix": "H01M", "limit": 3})
@@ -180,24 +231,30 @@ def test_negotiable_price_and_largest_price(client: TestClient, institute: Accou
 @pytest.mark.parametrize(
     ("overrides", "field", "code"),
     [
-        ({"budget_min_fen": 30_000_001, "budget_max_fen": 30_000_000}, "budget_min_fen",
-         "range_order"),
+        (
+            {"budget_min_fen": 30_000_001, "budget_max_fen": 30_000_000},
+            "budget_min_fen",
+            "range_order",
+        ),
         ({"budget_negotiable": True}, "budget_negotiable", "budget_or_negotiable"),
-        ({"budget_min_fen": 100, "budget_max_fen": None}, "budget_max_fen",
-         "budget_or_negotiable"),
+        ({"budget_min_fen": 100, "budget_max_fen": None}, "budget_max_fen", "budget_or_negotiable"),
         ({"budget_max_fen": 2.5}, "budget_max_fen", None),
     ],
 )
 def test_budget_mistakes(
-    client: TestClient, enterprise: Account, overrides: dict[str, Any], field: str,
+    client: TestClient,
+    enterprise: Account,
+    overrides: dict[str, Any],
+    field: str,
     code: str | None,
 ) -> None:
     assert_invalid(post_demand(client, enterprise, **overrides), field, code=code)
 
 
 def test_budget_forms_that_are_fine(client: TestClient, enterprise: Account) -> None:
-    negotiable = post_demand(client, enterprise, budget_min_fen=None, budget_max_fen=None,
-                             budget_negotiable=True)
+    negotiable = post_demand(
+        client, enterprise, budget_min_fen=None, budget_max_fen=None, budget_negotiable=True
+    )
     assert negotiable.status_code == 201, negotiable.text
     ceiling_only = post_demand(client, enterprise, budget_min_fen=None, budget_max_fen=500)
     assert ceiling_only.status_code == 201, ceiling_only.text
@@ -209,14 +266,18 @@ def test_budget_forms_that_are_fine(client: TestClient, enterprise: Account) -> 
 
 
 def test_validity_dates_must_be_in_order(client: TestClient, institute: Account) -> None:
-    response = post_result(client, institute, valid_from=days_from_today(30),
-                           valid_until=days_from_today(10))
+    response = post_result(
+        client, institute, valid_from=days_from_today(30), valid_until=days_from_today(10)
+    )
     assert_invalid(response, "valid_until", code="date_order")
 
 
 def test_validity_far_ahead_is_a_typo(client: TestClient, institute: Account) -> None:
-    assert_invalid(post_result(client, institute, valid_until=days_from_today(3700)),
-                   "valid_until", code="too_far")
+    assert_invalid(
+        post_result(client, institute, valid_until=days_from_today(3700)),
+        "valid_until",
+        code="too_far",
+    )
 
 
 def test_a_draft_may_have_lapsed_but_cannot_be_submitted(
@@ -228,8 +289,9 @@ def test_a_draft_may_have_lapsed_but_cannot_be_submitted(
 
 
 def test_demand_deadline_rules(catalogue: Catalogue, enterprise: Account) -> None:
-    early = post_demand(catalogue.client, enterprise, valid_from=days_from_today(10),
-                        deadline=days_from_today(5))
+    early = post_demand(
+        catalogue.client, enterprise, valid_from=days_from_today(10), deadline=days_from_today(5)
+    )
     assert_invalid(early, "deadline", code="date_order")
     far = post_demand(catalogue.client, enterprise, deadline=days_from_today(4000))
     assert_invalid(far, "deadline", code="too_far")
@@ -267,7 +329,8 @@ def test_text_is_normalised_and_keywords_deduplicated(
     client: TestClient, institute: Account
 ) -> None:
     response = post_result(
-        client, institute,
+        client,
+        institute,
         title="ＬＬＭ  大模型　推理加速方法",
         keywords=["锂电池", " 锂电池 ", "ＡＢＣ", "abc", "正极材料"],
         inventors=["张三", "张三", "李四"],
@@ -310,9 +373,11 @@ def test_result_vocabulary_mistakes(
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"cooperation_modes": []}, "cooperation_modes"),
-     ({"cooperation_modes": ["捐赠"]}, "cooperation_modes"),
-     ({"field": "航天"}, "field")],
+    [
+        ({"cooperation_modes": []}, "cooperation_modes"),
+        ({"cooperation_modes": ["捐赠"]}, "cooperation_modes"),
+        ({"field": "航天"}, "field"),
+    ],
 )
 def test_demand_vocabulary_mistakes(
     client: TestClient, enterprise: Account, overrides: dict[str, Any], field: str
@@ -324,8 +389,13 @@ def test_district_defaults_to_the_owner_organisation(
     client: TestClient, institute: Account
 ) -> None:
     assert post_result(client, institute).json()["district_code"] == "330203"
-    zone = post_result(client, institute, district_code="3302GX", technology_readiness_level=6,
-                       transfer_modes=["许可", "许可", "作价投资"])
+    zone = post_result(
+        client,
+        institute,
+        district_code="3302GX",
+        technology_readiness_level=6,
+        transfer_modes=["许可", "许可", "作价投资"],
+    )
     assert zone.status_code == 201, zone.text
     assert zone.json()["district_code"] == "3302GX"
     assert zone.json()["transfer_modes"] == ["许可", "作价投资"]
@@ -340,13 +410,22 @@ def test_patch_checks_the_merged_record(catalogue: Catalogue, institute: Account
     client = catalogue.client
     assert_invalid(client.patch(url, json={"title": None}, headers=institute.headers), "title")
     # switching to 面议 while a price is still set contradicts itself
-    assert_invalid(client.patch(url, json={"price_negotiable": True}, headers=institute.headers),
-                   "price_fen", code="price_or_negotiable")
+    assert_invalid(
+        client.patch(url, json={"price_negotiable": True}, headers=institute.headers),
+        "price_fen",
+        code="price_or_negotiable",
+    )
     # a patent form needs its number, even when only the form changes
-    assert_invalid(client.patch(url, json={"ip_form": "发明专利"}, headers=institute.headers),
-                   "patent_application_number", code="missing")
-    fine = client.patch(url, json={"price_negotiable": True, "price_fen": None,
-                                   "title": "ＮＥＷ 标题：正极材料"}, headers=institute.headers)
+    assert_invalid(
+        client.patch(url, json={"ip_form": "发明专利"}, headers=institute.headers),
+        "patent_application_number",
+        code="missing",
+    )
+    fine = client.patch(
+        url,
+        json={"price_negotiable": True, "price_fen": None, "title": "ＮＥＷ 标题：正极材料"},
+        headers=institute.headers,
+    )
     assert fine.status_code == 200, fine.text
     assert (fine.json()["price_fen"], fine.json()["title"]) == (None, "NEW 标题：正极材料")
     assert catalogue.get("result", draft["id"], institute).json()["price_negotiable"] is True

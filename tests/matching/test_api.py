@@ -19,8 +19,9 @@ from tests.support.factories import Account
 from tests.support.matching import Scene
 
 
-def get_matches(client: TestClient, kind: str, listing_id: int, account: Account,
-                **params: Any) -> Any:
+def get_matches(
+    client: TestClient, kind: str, listing_id: int, account: Account, **params: Any
+) -> Any:
     return client.get(f"/{kind}s/{listing_id}/matches", headers=account.headers, params=params)
 
 
@@ -80,8 +81,11 @@ def test_result_owner_sees_the_demand(client: TestClient, scene: Scene) -> None:
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert items[0]["listing"] == {
-        "kind": "demand", "id": scene.demand["id"], "title": scene.demand["title"],
-        "field": "新材料", "organization_id": scene.enterprise.organization_id,
+        "kind": "demand",
+        "id": scene.demand["id"],
+        "title": scene.demand["title"],
+        "field": "新材料",
+        "organization_id": scene.enterprise.organization_id,
         "district_code": scene.demand["district_code"],
     }
     rows = stored_rows(scene)
@@ -98,17 +102,23 @@ def test_limit_is_bounded(client: TestClient, scene: Scene) -> None:
 def test_feedback_and_quality_report(client: TestClient, scene: Scene) -> None:
     items = get_matches(client, "demand", scene.demand["id"], scene.enterprise).json()["items"]
     good, weak = items[0]["id"], items[1]["id"]
-    useful = client.post(f"/matches/{good}/feedback", json={"useful": True, "reason": "已联系"},
-                         headers=scene.enterprise.headers)
+    useful = client.post(
+        f"/matches/{good}/feedback",
+        json={"useful": True, "reason": "已联系"},
+        headers=scene.enterprise.headers,
+    )
     assert useful.status_code == 200, useful.text
     assert useful.json()["useful"] is True
-    no_reason = client.post(f"/matches/{weak}/feedback", json={"useful": False},
-                            headers=scene.enterprise.headers)
+    no_reason = client.post(
+        f"/matches/{weak}/feedback", json={"useful": False}, headers=scene.enterprise.headers
+    )
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["field"] == "body.reason"
-    not_useful = client.post(f"/matches/{weak}/feedback",
-                             json={"useful": False, "reason": "领域不对"},
-                             headers=scene.enterprise.headers)
+    not_useful = client.post(
+        f"/matches/{weak}/feedback",
+        json={"useful": False, "reason": "领域不对"},
+        headers=scene.enterprise.headers,
+    )
     assert not_useful.status_code == 200
     shown_again = get_matches(client, "demand", scene.demand["id"], scene.enterprise).json()
     assert shown_again["items"][0]["useful"] is True  # feedback survives being shown again
@@ -127,11 +137,13 @@ def test_feedback_and_quality_report(client: TestClient, scene: Scene) -> None:
 def test_feedback_is_audited(client: TestClient, scene: Scene) -> None:
     items = get_matches(client, "demand", scene.demand["id"], scene.broker).json()["items"]
     match_id = items[0]["id"]
-    client.post(f"/matches/{match_id}/feedback", json={"useful": True},
-                headers=scene.broker.headers)
+    client.post(
+        f"/matches/{match_id}/feedback", json={"useful": True}, headers=scene.broker.headers
+    )
     events = scene.catalogue.sql(
         "SELECT action, actor_user_id FROM audit_events WHERE entity_type = 'match' "
-        "AND entity_id = :id", id=match_id,
+        "AND entity_id = :id",
+        id=match_id,
     )
     assert events == [("match.feedback", scene.broker.user_id)]
 
@@ -178,8 +190,9 @@ def test_a_draft_demand_matches_for_its_owner_and_can_then_be_deleted(
     assert items and items[0]["id"] is not None
     deleted = client.delete(f"/demands/{draft['id']}", headers=scene.enterprise.headers)
     assert deleted.status_code == 204, deleted.text
-    assert scene.catalogue.sql("SELECT count(*) FROM matches WHERE demand_id = :id",
-                               id=draft["id"]) == [(0,)]
+    assert scene.catalogue.sql(
+        "SELECT count(*) FROM matches WHERE demand_id = :id", id=draft["id"]
+    ) == [(0,)]
 
 
 MAGNET_DRAFT = {"title": "钕铁硼磁体晶界扩散工艺改进", "keywords": ["钕铁硼"], "field": "新材料"}
@@ -231,8 +244,9 @@ def test_showing_again_refreshes_the_row_for_the_new_viewer(
     assert [row[0] for row in after] == [row[0] for row in before]
     assert {row[1] for row in after} == {2}
     assert {row[2] for row in after} == {colleague.user_id}
-    assert all(new[3] >= old[3] and new[4] == old[4] for old, new in zip(before, after,
-                                                                         strict=True))
+    assert all(
+        new[3] >= old[3] and new[4] == old[4] for old, new in zip(before, after, strict=True)
+    )
 
 
 @pytest.mark.postgres

@@ -44,24 +44,29 @@ def test_matches_of_a_draft_are_hidden_from_everyone_but_owner_and_bureau(
 
 
 def test_feedback_on_another_organisations_match_is_404(client: TestClient, scene: Scene) -> None:
-    items = client.get(f"/demands/{scene.demand['id']}/matches",
-                       headers=scene.enterprise.headers).json()["items"]
+    items = client.get(
+        f"/demands/{scene.demand['id']}/matches", headers=scene.enterprise.headers
+    ).json()["items"]
     match_id = items[0]["id"]
     colleague = scene.catalogue.market.account(scene.enterprise.organization_id)
     for outsider in (scene.broker, scene.stranger, scene.institute, scene.bureau):
-        response = client.post(f"/matches/{match_id}/feedback", json={"useful": True},
-                               headers=outsider.headers)
+        response = client.post(
+            f"/matches/{match_id}/feedback", json={"useful": True}, headers=outsider.headers
+        )
         assert response.status_code == 404, outsider
-    ok = client.post(f"/matches/{match_id}/feedback", json={"useful": True},
-                     headers=colleague.headers)
+    ok = client.post(
+        f"/matches/{match_id}/feedback", json={"useful": True}, headers=colleague.headers
+    )
     assert ok.status_code == 200  # feedback belongs to the viewing organisation
     assert client.post(f"/matches/{match_id}/feedback", json={"useful": True}).status_code == 401
 
 
 def test_saved_searches_are_private(client: TestClient, scene: Scene) -> None:
-    created = client.post("/saved-searches", json={"catalogue": "results", "name": "磁材",
-                                                   "q": "钕铁硼"},
-                          headers=scene.enterprise.headers).json()
+    created = client.post(
+        "/saved-searches",
+        json={"catalogue": "results", "name": "磁材", "q": "钕铁硼"},
+        headers=scene.enterprise.headers,
+    ).json()
     colleague = scene.catalogue.market.account(scene.enterprise.organization_id)
     for outsider in (colleague, scene.stranger, scene.bureau):
         url = f"/saved-searches/{created['id']}"
@@ -69,13 +74,18 @@ def test_saved_searches_are_private(client: TestClient, scene: Scene) -> None:
         assert client.delete(url, headers=outsider.headers).status_code == 404
         assert client.get("/saved-searches", headers=outsider.headers).json()["total"] == 0
     assert client.get(f"/saved-searches/{created['id']}").status_code == 401
-    assert client.get(f"/saved-searches/{created['id']}",
-                      headers=scene.enterprise.headers).status_code == 200
+    assert (
+        client.get(f"/saved-searches/{created['id']}", headers=scene.enterprise.headers).status_code
+        == 200
+    )
 
 
 def test_notifications_are_private(client: TestClient, scene: Scene) -> None:
-    client.post("/saved-searches", json={"catalogue": "results", "name": "磁材", "q": "钕铁硼"},
-                headers=scene.stranger.headers)
+    client.post(
+        "/saved-searches",
+        json={"catalogue": "results", "name": "磁材", "q": "钕铁硼"},
+        headers=scene.stranger.headers,
+    )
     with session_scope(scene.catalogue.engine) as session:
         result = session.get(Result, scene.result["id"])
         assert result is not None
@@ -85,8 +95,9 @@ def test_notifications_are_private(client: TestClient, scene: Scene) -> None:
     for outsider in (colleague, scene.enterprise, scene.bureau):
         read = client.post(f"/notifications/{notification['id']}/read", headers=outsider.headers)
         assert read.status_code == 404
-        assert client.post("/notifications/read-all",
-                           headers=outsider.headers).json() == {"marked_read": 0}
+        assert client.post("/notifications/read-all", headers=outsider.headers).json() == {
+            "marked_read": 0
+        }
         assert client.get("/notifications", headers=outsider.headers).json()["total"] == 0
     still = client.get("/notifications", headers=scene.stranger.headers).json()
     assert still["unread"] == 1

@@ -77,8 +77,13 @@ def test_plain_language_demands_find_their_record(quality_script: ModuleType) ->
     records = quality_script.load_records()
     with quality_script.local_engine() as engine:
         engine.ensure_indexes()
-        engine.upsert("results", [quality_script.record_document(position, record)
-                                  for position, record in enumerate(records)])
+        engine.upsert(
+            "results",
+            [
+                quality_script.record_document(position, record)
+                for position, record in enumerate(records)
+            ],
+        )
         plain = quality_script.plain_demand_quality(engine, quality_script.load_plain_demands())
     assert plain.demands >= 80
     assert plain.matcher_found >= 0.50

@@ -27,9 +27,14 @@ from search.text import ENGINE_MAX_QUERY_WORDS, segment_query
 
 def demand(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "listing_id": 1, "title": "寻求高矫顽力钕铁硼永磁材料晶界扩散技术",
-        "keywords": ["钕铁硼", "晶界扩散"], "field": "新材料", "district_code": "330212",
-        "cooperation_modes": ["合作开发"], "budget_min_fen": 0, "budget_max_fen": 200_000_000,
+        "listing_id": 1,
+        "title": "寻求高矫顽力钕铁硼永磁材料晶界扩散技术",
+        "keywords": ["钕铁硼", "晶界扩散"],
+        "field": "新材料",
+        "district_code": "330212",
+        "cooperation_modes": ["合作开发"],
+        "budget_min_fen": 0,
+        "budget_max_fen": 200_000_000,
         "ipc_codes": ["H01F1/057"],
     }
     values.update(overrides)
@@ -38,20 +43,36 @@ def demand(**overrides: Any) -> dict[str, Any]:
 
 def result(listing_id: int = 10, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "listing_id": listing_id, "title": "钕铁硼磁体晶界扩散重稀土减量技术",
-        "keywords": ["钕铁硼", "晶界扩散", "重稀土"], "summary": "降低镝铽用量",
-        "field": "新材料", "district_code": "330212", "transfer_modes": ["合作开发", "许可"],
-        "price_fen": 100_000_000, "maturity_stage": "中试", "ipc_codes": ["H01F1/057"],
+        "listing_id": listing_id,
+        "title": "钕铁硼磁体晶界扩散重稀土减量技术",
+        "keywords": ["钕铁硼", "晶界扩散", "重稀土"],
+        "summary": "降低镝铽用量",
+        "field": "新材料",
+        "district_code": "330212",
+        "transfer_modes": ["合作开发", "许可"],
+        "price_fen": 100_000_000,
+        "maturity_stage": "中试",
+        "ipc_codes": ["H01F1/057"],
     }
     values.update(overrides)
     return values
 
 
-def score(candidate: dict[str, Any], source: dict[str, Any] | None = None,
-          relevance: float = 1.0, similarity: float | None = None) -> Any:
+def score(
+    candidate: dict[str, Any],
+    source: dict[str, Any] | None = None,
+    relevance: float = 1.0,
+    similarity: float | None = None,
+) -> Any:
     source = source or demand()
-    return score_candidate("demand_to_results", source, candidate, build_query(source),
-                           relevance, similarity=similarity)
+    return score_candidate(
+        "demand_to_results",
+        source,
+        candidate,
+        build_query(source),
+        relevance,
+        similarity=similarity,
+    )
 
 
 def test_weights_sum_to_one() -> None:
@@ -121,9 +142,14 @@ def test_disagreements_are_named_in_chinese() -> None:
 
 def test_each_disagreement_lowers_the_score() -> None:
     perfect = score(result()).score
-    for change in ({"field": "高端装备"}, {"ipc_codes": ["C22C38/00"]},
-                   {"price_fen": 400_000_000}, {"maturity_stage": "研发"},
-                   {"transfer_modes": ["转让"]}, {"district_code": "330203"}):
+    for change in (
+        {"field": "高端装备"},
+        {"ipc_codes": ["C22C38/00"]},
+        {"price_fen": 400_000_000},
+        {"maturity_stage": "研发"},
+        {"transfer_modes": ["转让"]},
+        {"district_code": "330203"},
+    ):
         assert score(result(**change)).score < perfect, change
 
 
@@ -144,11 +170,20 @@ def test_shared_ipc_level_is_the_deepest_and_tolerates_bad_codes() -> None:
 def test_rerank_lets_attributes_overturn_the_engine_order() -> None:
     source = demand()
     query = build_query(source)
-    wrong_field = result(1, field="高端装备", maturity_stage="研发", transfer_modes=["转让"],
-                         price_fen=900_000_000, district_code="330203", ipc_codes=["C22C38/00"])
+    wrong_field = result(
+        1,
+        field="高端装备",
+        maturity_stage="研发",
+        transfer_modes=["转让"],
+        price_fen=900_000_000,
+        district_code="330203",
+        ipc_codes=["C22C38/00"],
+    )
     right = result(2)
-    hits = [SearchHit(id="result-1", document=wrong_field, score=0.9),
-            SearchHit(id="result-2", document=right, score=0.8)]
+    hits = [
+        SearchHit(id="result-1", document=wrong_field, score=0.9),
+        SearchHit(id="result-2", document=right, score=0.8),
+    ]
     ranked = rerank("demand_to_results", source, query, hits)
     assert [match.listing_id for match in ranked] == [2, 1]
     assert ranked[1].engine_score == 0.9
@@ -201,8 +236,10 @@ def test_saved_search_never_matches_a_negotiable_price_under_a_price_bound() -> 
 def test_budget_messages_read_naturally() -> None:
     within = score(result(price_fen=100_000_000))
     assert "报价100万元未超出预算（200万元以内）" in within.explanation.summary
-    ranged = score(result(price_fen=300_000_000),
-                   source=demand(budget_min_fen=50_000_000, budget_max_fen=200_000_000))
+    ranged = score(
+        result(price_fen=300_000_000),
+        source=demand(budget_min_fen=50_000_000, budget_max_fen=200_000_000),
+    )
     assert "报价300万元超出预算（50-200万元）" in ranged.explanation.summary
 
 
@@ -225,12 +262,23 @@ class RecordingEngine:
 def indexed_results(count: int) -> LocalSearchEngine:
     engine = LocalSearchEngine()
     engine.ensure_indexes()
-    engine.upsert("results", [
-        result_document({**result(listing_id=number), "organization_id": 1,
-                         "organization_name": "", "status": "published", "kind": "发明专利",
-                         "price_negotiable": False, "published_at": None})
-        for number in range(1, count + 1)
-    ])
+    engine.upsert(
+        "results",
+        [
+            result_document(
+                {
+                    **result(listing_id=number),
+                    "organization_id": 1,
+                    "organization_name": "",
+                    "status": "published",
+                    "kind": "发明专利",
+                    "price_negotiable": False,
+                    "published_at": None,
+                }
+            )
+            for number in range(1, count + 1)
+        ],
+    )
     return engine
 
 
@@ -253,8 +301,9 @@ def test_a_pair_scores_the_same_ipc_from_both_sides() -> None:
     # The demand as the candidate is its search document: it carries its IPC codes.
     demand_doc = demand_document({**demand(), "status": "published"})
     forward = score(result())
-    backward = score_candidate("result_to_demands", result(), dict(demand_doc),
-                               build_query(result()), 1.0)
+    backward = score_candidate(
+        "result_to_demands", result(), dict(demand_doc), build_query(result()), 1.0
+    )
     assert forward.explanation.components["ipc"] == 1.0
     assert backward.explanation.components["ipc"] == forward.explanation.components["ipc"]
     assert "ipc" in {reason.code for reason in backward.explanation.agreements}

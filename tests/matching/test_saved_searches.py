@@ -25,8 +25,8 @@ def notify(engine: Engine, kind: str, listing_id: int) -> int:
     """What the outbox worker does with the document it wrote for a listing."""
     with session_scope(engine) as session:
         listing: Result | Demand | None = (
-            session.get(Result, listing_id) if kind == "result"
-            else session.get(Demand, listing_id))
+            session.get(Result, listing_id) if kind == "result" else session.get(Demand, listing_id)
+        )
         documents = [listing_features(listing)] if listing is not None else []
         return service.notify_saved_searches(session, kind, documents)
 
@@ -118,8 +118,7 @@ def test_unpublished_and_own_listings_do_not_notify(
 
 def test_demand_searches_see_demand_only_modes(client: TestClient, catalogue: Catalogue) -> None:
     institute = catalogue.market.institute_member()
-    save(client, institute, catalogue="demands", q="注塑",
-         filters={"cooperation_mode": "委托开发"})
+    save(client, institute, catalogue="demands", q="注塑", filters={"cooperation_mode": "委托开发"})
     enterprise = catalogue.market.enterprise_member()
     demand = catalogue.published("demand", enterprise, cooperation_modes=["委托开发"])
     assert notify(catalogue.engine, "demand", demand["id"]) == 1
@@ -144,8 +143,10 @@ def test_inbox_order_read_and_read_all(client: TestClient, catalogue: Catalogue)
     assert [n["listing_id"] for n in box["items"]] == [ids[1], ids[2], ids[0]]  # unread first
     page = inbox(client, searcher, limit=1, offset=1)
     assert len(page["items"]) == 1 and page["total"] == 3
-    assert client.get("/notifications", headers=searcher.headers,
-                      params={"limit": 101}).status_code == 422
+    assert (
+        client.get("/notifications", headers=searcher.headers, params={"limit": 101}).status_code
+        == 422
+    )
     marked = client.post("/notifications/read-all", headers=searcher.headers)
     assert marked.json() == {"marked_read": 1}
     assert inbox(client, searcher)["unread"] == 0

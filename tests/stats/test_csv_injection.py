@@ -19,15 +19,17 @@ def test_an_organisation_named_as_a_formula_is_exported_as_text(
     client: TestClient, market: Market, cast: Cast
 ) -> None:
     hostile = market.broker(name=HYPERLINK, district="330203")
-    deal = won_deal(client, Cast(cast.institute, cast.enterprise, hostile, cast.bureau,
-                                 cast.outsider))
+    deal = won_deal(
+        client, Cast(cast.institute, cast.enterprise, hostile, cast.bureau, cast.outsider)
+    )
     body = {**contract_terms(total_fen=5_000_000), "deal_id": deal["id"]}
     contract = ok(client.post("/contracts", json=body, headers=cast.institute.headers), 201)
     ok(client.post(f"/contracts/{contract['id']}/submit", headers=cast.institute.headers))
     ok(client.post(f"/contracts/{contract['id']}/register", headers=cast.bureau.headers))
 
-    response = client.get("/stats/breakdown/broker", params={"format": "csv"},
-                          headers=cast.bureau.headers)
+    response = client.get(
+        "/stats/breakdown/broker", params={"format": "csv"}, headers=cast.bureau.headers
+    )
 
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8").lstrip("\ufeff"))))
@@ -58,6 +60,9 @@ def test_formula_triggers_are_quoted_and_numbers_are_not(cell: object, exported:
 
 def test_csv_document_quotes_every_cell_it_writes() -> None:
     text = csv_document([["name", "amount"], ["@evil", -5], ["ok", 7]])
-    assert list(csv.reader(io.StringIO(text))) == [["name", "amount"], ["'@evil", "-5"],
-                                                   ["ok", "7"]]
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["name", "amount"],
+        ["'@evil", "-5"],
+        ["ok", "7"],
+    ]
     assert text.endswith("\r\n")

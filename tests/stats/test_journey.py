@@ -33,8 +33,10 @@ def listed(response: Any) -> list[dict[str, Any]]:
 
 def breakdown(client: TestClient, cast: Cast, dimension: str) -> dict[str, tuple[int, int, int]]:
     body = ok(client.get(f"/stats/breakdown/{dimension}", headers=cast.bureau.headers))
-    return {row["key"]: (row["contract_count"], row["total_amount_fen"],
-                         row["technology_amount_fen"]) for row in body["rows"]}
+    return {
+        row["key"]: (row["contract_count"], row["total_amount_fen"], row["technology_amount_fen"])
+        for row in body["rows"]
+    }
 
 
 def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast) -> None:
@@ -49,22 +51,40 @@ def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast)
     assert totals(client, cast.bureau) == NOTHING
 
     # The broker opens a deal from it: the result is now in negotiation.
-    deal = ok(client.post("/deals", json={"title": "正极材料技术许可", "interest_id": interest_id},
-                          headers=cast.broker.headers), 201)
+    deal = ok(
+        client.post(
+            "/deals",
+            json={"title": "正极材料技术许可", "interest_id": interest_id},
+            headers=cast.broker.headers,
+        ),
+        201,
+    )
     assert (deal["seller_organization_id"], deal["buyer_organization_id"]) == (
-        cast.institute.organization_id, cast.enterprise.organization_id)
+        cast.institute.organization_id,
+        cast.enterprise.organization_id,
+    )
     assert deal["broker_organization_id"] == cast.broker.organization_id
     assert listing_status(client, "results", result_id, cast.outsider) == "in_negotiation"
 
     # Through the stages, with a note on the way.
     advance(client, deal["id"], cast.broker, "contacted", "negotiating")
-    ok(client.post(f"/deals/{deal['id']}/notes", json={"note": "双方就许可费达成一致"},
-                   headers=cast.enterprise.headers), 201)
+    ok(
+        client.post(
+            f"/deals/{deal['id']}/notes",
+            json={"note": "双方就许可费达成一致"},
+            headers=cast.enterprise.headers,
+        ),
+        201,
+    )
     advance(client, deal["id"], cast.institute, *STAGES[2:])
     timeline = listed(client.get(f"/deals/{deal['id']}/events", headers=cast.bureau.headers))
     assert [(event["from_stage"], event["to_stage"]) for event in timeline] == [
-        (None, "lead"), ("lead", "contacted"), ("contacted", "negotiating"), (None, None),
-        ("negotiating", "signed"), ("signed", "won"),
+        (None, "lead"),
+        ("lead", "contacted"),
+        ("contacted", "negotiating"),
+        (None, None),
+        ("negotiating", "signed"),
+        ("signed", "won"),
     ]
     assert totals(client, cast.bureau) == NOTHING
 
@@ -78,19 +98,24 @@ def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast)
     assert totals(client, cast.bureau) == NOTHING
 
     # 补正: the bureau asks for the equipment invoice; the seller corrects and resubmits.
-    asked = ok(client.post(f"/contracts/{contract_id}/request-correction",
-                           json={"reason": "请补充设备采购发票"}, headers=cast.bureau.headers))
+    asked = ok(
+        client.post(
+            f"/contracts/{contract_id}/request-correction",
+            json={"reason": "请补充设备采购发票"},
+            headers=cast.bureau.headers,
+        )
+    )
     assert asked["status"] == "needs_correction" and asked["status_reason"] == "请补充设备采购发票"
     corrected = contract_terms(100_000_000, costs=(12_000_000, 3_000_001))
-    edited = ok(client.put(f"/contracts/{contract_id}", json=corrected,
-                           headers=cast.institute.headers))
+    edited = ok(
+        client.put(f"/contracts/{contract_id}", json=corrected, headers=cast.institute.headers)
+    )
     assert edited["technology_amount_fen"] == 84_999_999
     ok(client.post(f"/contracts/{contract_id}/submit", headers=cast.institute.headers))
     assert totals(client, cast.bureau) == NOTHING
 
     # Registration: a number, a ledger entry, the result transacted, the volume counted.
-    registered = ok(client.post(f"/contracts/{contract_id}/register",
-                                headers=cast.bureau.headers))
+    registered = ok(client.post(f"/contracts/{contract_id}/register", headers=cast.bureau.headers))
     assert registered["status"] == "registered"
     assert re.fullmatch(rf"3302{year}\d{{6}}", registered["registration_number"])
     assert listing_status(client, "results", result_id, cast.outsider) == "transacted"
@@ -99,30 +124,43 @@ def test_from_interest_to_cancelled_registration(client: TestClient, cast: Cast)
     assert breakdown(client, cast, "seller_district") == {"330212": (1, 100_000_000, 84_999_999)}
     assert breakdown(client, cast, "buyer_district") == {"330205": (1, 100_000_000, 84_999_999)}
     assert breakdown(client, cast, "broker") == {
-        str(cast.broker.organization_id): (1, 100_000_000, 84_999_999)}
+        str(cast.broker.organization_id): (1, 100_000_000, 84_999_999)
+    }
     assert breakdown(client, cast, "contract_type") == {"技术许可": (1, 100_000_000, 84_999_999)}
 
     # A change of the amounts: the ledger adds the difference.
-    change = {**{k: v for k, v in contract_terms(120_000_050, costs=(20_000_000,)).items()
-                 if k in ("total_amount_fen", "non_technical_costs", "milestones")},
-              "reason": "补充协议增加培训服务费"}
-    changed = ok(client.post(f"/contracts/{contract_id}/change", json=change,
-                             headers=cast.bureau.headers))
+    change = {
+        **{
+            k: v
+            for k, v in contract_terms(120_000_050, costs=(20_000_000,)).items()
+            if k in ("total_amount_fen", "non_technical_costs", "milestones")
+        },
+        "reason": "补充协议增加培训服务费",
+    }
+    changed = ok(
+        client.post(f"/contracts/{contract_id}/change", json=change, headers=cast.bureau.headers)
+    )
     assert changed["status"] == "registered"
     assert changed["technology_amount_fen"] == 100_000_050
     assert totals(client, cast.bureau) == (1, 120_000_050, 100_000_050)
     assert breakdown(client, cast, "year") == {str(year): (1, 120_000_050, 100_000_050)}
 
     # Cancellation reverses everything the contract counted.
-    cancelled = ok(client.post(f"/contracts/{contract_id}/cancel",
-                               json={"reason": "合同双方解除合同"}, headers=cast.bureau.headers))
+    cancelled = ok(
+        client.post(
+            f"/contracts/{contract_id}/cancel",
+            json={"reason": "合同双方解除合同"},
+            headers=cast.bureau.headers,
+        )
+    )
     assert cancelled["status"] == "cancelled"
     assert totals(client, cast.bureau) == NOTHING
     assert breakdown(client, cast, "field") == {}
-    entries = listed(client.get(f"/contracts/{contract_id}/ledger",
-                                headers=cast.institute.headers))
-    assert [(e["kind"], e["delta_total_fen"], e["delta_technology_fen"], e["delta_count"])
-            for e in entries] == [
+    entries = listed(client.get(f"/contracts/{contract_id}/ledger", headers=cast.institute.headers))
+    assert [
+        (e["kind"], e["delta_total_fen"], e["delta_technology_fen"], e["delta_count"])
+        for e in entries
+    ] == [
         ("registration", 100_000_000, 84_999_999, 1),
         ("change", 20_000_050, 15_000_051, 0),
         ("cancellation", -120_000_050, -100_000_050, -1),

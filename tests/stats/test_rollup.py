@@ -52,10 +52,12 @@ class Clock:
         for module in (ledger, calendar):
             monkeypatch.setattr(module, "utcnow", lambda: self.now or utcnow())
 
-    def set(self, year: int, month: int, day: int, hour: int = 10, minute: int = 0,
-            second: int = 0) -> datetime:
-        self.now = datetime(year, month, day, hour, minute, second,
-                            tzinfo=calendar.CHINA_TIME).astimezone(UTC)
+    def set(
+        self, year: int, month: int, day: int, hour: int = 10, minute: int = 0, second: int = 0
+    ) -> datetime:
+        self.now = datetime(
+            year, month, day, hour, minute, second, tzinfo=calendar.CHINA_TIME
+        ).astimezone(UTC)
         return self.now
 
     def real(self) -> None:
@@ -67,17 +69,32 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     yield Clock(monkeypatch)
 
 
-def change(client: TestClient, bureau: Account, contract_id: int, total_fen: int,
-           costs: tuple[int, ...] = ()) -> dict[str, Any]:
+def change(
+    client: TestClient,
+    bureau: Account,
+    contract_id: int,
+    total_fen: int,
+    costs: tuple[int, ...] = (),
+) -> dict[str, Any]:
     terms = contract_terms(total_fen, costs=costs)
     body = {key: terms[key] for key in ("total_amount_fen", "non_technical_costs", "milestones")}
-    return ok(client.post(f"/contracts/{contract_id}/change",
-                          json={**body, "reason": "补充协议调整金额"}, headers=bureau.headers))
+    return ok(
+        client.post(
+            f"/contracts/{contract_id}/change",
+            json={**body, "reason": "补充协议调整金额"},
+            headers=bureau.headers,
+        )
+    )
 
 
 def cancel(client: TestClient, bureau: Account, contract_id: int) -> dict[str, Any]:
-    return ok(client.post(f"/contracts/{contract_id}/cancel", json={"reason": "双方解除合同"},
-                          headers=bureau.headers))
+    return ok(
+        client.post(
+            f"/contracts/{contract_id}/cancel",
+            json={"reason": "双方解除合同"},
+            headers=bureau.headers,
+        )
+    )
 
 
 def views(session: Session, as_of: date, source: service.Source) -> list[Any]:
@@ -86,8 +103,9 @@ def views(session: Session, as_of: date, source: service.Source) -> list[Any]:
     result: list[Any] = []
     for year in (None, 2025, 2026):
         result.append(service.summary(session, as_of, year, source))
-        result += [service.breakdown(session, dimension, as_of, year, source)
-                   for dimension in Dimension]
+        result += [
+            service.breakdown(session, dimension, as_of, year, source) for dimension in Dimension
+        ]
     return result
 
 
@@ -112,8 +130,13 @@ def around(*instants: datetime) -> set[date]:
     for instant in instants:
         day = calendar.market_today(instant)
         first = day.replace(day=1)
-        days |= {day - timedelta(days=1), day, day + timedelta(days=1), first,
-                 first - timedelta(days=1)}
+        days |= {
+            day - timedelta(days=1),
+            day,
+            day + timedelta(days=1),
+            first,
+            first - timedelta(days=1),
+        }
     return days
 
 
@@ -127,23 +150,38 @@ def test_rollup_equals_the_ledger_after_registrations_changes_and_cancellations(
     # A: registered in January 2025, changed at 23:59 on 31 March (still March in
     # Ningbo, 15:59 UTC), cancelled 30 s after midnight on 1 February 2026 (UTC: January).
     steps.append(clock.set(2025, 1, 15))
-    a = registered_contract(client, cast.institute, cast.enterprise, bureau,
-                            total_fen=100_000_001, costs=(1,))
+    a = registered_contract(
+        client, cast.institute, cast.enterprise, bureau, total_fen=100_000_001, costs=(1,)
+    )
     steps.append(clock.set(2025, 3, 31, 23, 59))
     change(client, bureau, a["id"], 120_000_050, costs=(20_000_000,))
     # B: a service contract of a university registered at 23:30 on 31 March, changed
     # ten minutes after midnight: April in Ningbo, still March 31 in UTC.
     steps.append(clock.set(2025, 3, 31, 23, 30))
-    b = registered_contract(client, university, cast.enterprise, bureau, total_fen=7_000_000,
-                            contract_type="技术服务", subtype=None, license_scope=None,
-                            field="智能经济")
+    b = registered_contract(
+        client,
+        university,
+        cast.enterprise,
+        bureau,
+        total_fen=7_000_000,
+        contract_type="技术服务",
+        subtype=None,
+        license_scope=None,
+        field="智能经济",
+    )
     steps.append(clock.set(2025, 4, 1, 0, 10))
     change(client, bureau, b["id"], 6_500_000)
     # C: through the broker's deal, registered at 00:30 on 1 January 2026 (UTC: 2025).
     steps.append(clock.set(2026, 1, 1, 0, 30))
     deal = won_deal(client, cast)
-    c = ok(client.post("/contracts", json={**contract_terms(55_555_555), "deal_id": deal["id"]},
-                       headers=cast.institute.headers), 201)
+    c = ok(
+        client.post(
+            "/contracts",
+            json={**contract_terms(55_555_555), "deal_id": deal["id"]},
+            headers=cast.institute.headers,
+        ),
+        201,
+    )
     ok(client.post(f"/contracts/{c['id']}/submit", headers=cast.institute.headers))
     ok(client.post(f"/contracts/{c['id']}/register", headers=bureau.headers))
     steps.append(clock.set(2026, 2, 1, 0, 0, 30))
@@ -159,10 +197,15 @@ def test_rollup_equals_the_ledger_after_registrations_changes_and_cancellations(
     assert totals(client, bureau, as_of="2025-04-01") == (2, 126_500_050, 106_500_050)
     assert totals(client, bureau, as_of="2026-01-31") == (3, 182_055_605, 162_055_605)
     assert totals(client, bureau, as_of="2026-02-01") == (2, 62_055_555, 62_055_555)
-    broker = ok(client.get("/stats/breakdown/broker", params={"as_of": "2026-01-01"},
-                           headers=bureau.headers))["rows"]
+    broker = ok(
+        client.get(
+            "/stats/breakdown/broker", params={"as_of": "2026-01-01"}, headers=bureau.headers
+        )
+    )["rows"]
     assert [(row["key"], row["technology_amount_fen"]) for row in broker] == [
-        (str(cast.broker.organization_id), 55_555_555), ("", 106_500_050)]
+        (str(cast.broker.organization_id), 55_555_555),
+        ("", 106_500_050),
+    ]
 
     assert_same_as_ledger(engine, around(*steps) | {date(2024, 12, 31), date(2030, 1, 1)})
     assert_rebuild_gives_the_same_rows(engine)
@@ -172,12 +215,17 @@ def test_rollup_equals_the_ledger_after_a_random_history(
     client: TestClient, cast: Cast, market: Market, clock: Clock, engine: Engine
 ) -> None:
     chance = random.Random(20261122)  # a reproducible history
-    sellers = [cast.institute, market.university_member(district="330206"),
-               market.enterprise_member(district="330281")]
+    sellers = [
+        cast.institute,
+        market.university_member(district="330206"),
+        market.enterprise_member(district="330281"),
+    ]
     buyers = [cast.enterprise, market.enterprise_member(district="330225")]
-    kinds = [{"contract_type": "技术服务", "subtype": None, "license_scope": None},
-             {"contract_type": "技术咨询", "subtype": None, "license_scope": None},
-             {}]  # the default: an exclusive technical-secret licence
+    kinds = [
+        {"contract_type": "技术服务", "subtype": None, "license_scope": None},
+        {"contract_type": "技术咨询", "subtype": None, "license_scope": None},
+        {},
+    ]  # the default: an exclusive technical-secret licence
     instant = datetime(2024, 11, 20, 12, tzinfo=UTC)
     registered: list[int] = []
     steps: list[datetime] = []
@@ -188,17 +236,27 @@ def test_rollup_equals_the_ledger_after_a_random_history(
         steps.append(instant)
         step = chance.random()
         if registered and step < 0.3:
-            change(client, cast.bureau, chance.choice(registered),
-                   chance.randint(1, 10**9), costs=(chance.randint(0, 10**5),))
+            change(
+                client,
+                cast.bureau,
+                chance.choice(registered),
+                chance.randint(1, 10**9),
+                costs=(chance.randint(0, 10**5),),
+            )
         elif registered and step < 0.45:
             cancel(client, cast.bureau, registered.pop(chance.randrange(len(registered))))
         else:
             seller = chance.choice(sellers)
             contract = registered_contract(
-                client, seller, chance.choice(buyers), cast.bureau,
-                total_fen=chance.randint(1, 10**10), costs=(chance.randint(0, 10**5),),
+                client,
+                seller,
+                chance.choice(buyers),
+                cast.bureau,
+                total_fen=chance.randint(1, 10**10),
+                costs=(chance.randint(0, 10**5),),
                 field=chance.choice(["新材料", "智能经济", "现代农业"]),
-                **chance.choice(kinds))
+                **chance.choice(kinds),
+            )
             registered.append(contract["id"])
     days = around(*steps) | {instant.date() + timedelta(days=n) for n in range(0, 60, 7)}
     assert_same_as_ledger(engine, days)
@@ -210,16 +268,51 @@ def test_rollup_equals_the_ledger_after_a_random_history(
 # contract, sequence, kind, total, technology, count, effective_on, recorded_at, broker
 LEDGER_ROWS = [
     # 23:59:59 on 31 January in Ningbo, then midnight: 1 February (UTC: still January).
-    (1, 1, "registration", 100_000_001, 100_000_000, 1, date(2025, 1, 31),
-     datetime(2025, 1, 31, 15, 59, 59, 999_999, tzinfo=UTC), None),
-    (1, 2, "change", 999, 1_000, 0, date(2025, 1, 31),
-     datetime(2025, 1, 31, 16, 0, tzinfo=UTC), None),
-    (2, 1, "registration", 5_000, 4_000, 1, date(2025, 2, 1),
-     datetime(2025, 1, 31, 16, 30, tzinfo=UTC), 7),
-    (1, 3, "cancellation", -100_001_000, -100_001_000, -1, date(2025, 1, 31),
-     datetime(2026, 3, 2, 1, 0, tzinfo=UTC), None),
-    (3, 1, "registration", 12, 12, 1, date(2026, 3, 2),
-     datetime(2026, 3, 2, 2, 0, tzinfo=UTC), 12),
+    (
+        1,
+        1,
+        "registration",
+        100_000_001,
+        100_000_000,
+        1,
+        date(2025, 1, 31),
+        datetime(2025, 1, 31, 15, 59, 59, 999_999, tzinfo=UTC),
+        None,
+    ),
+    (
+        1,
+        2,
+        "change",
+        999,
+        1_000,
+        0,
+        date(2025, 1, 31),
+        datetime(2025, 1, 31, 16, 0, tzinfo=UTC),
+        None,
+    ),
+    (
+        2,
+        1,
+        "registration",
+        5_000,
+        4_000,
+        1,
+        date(2025, 2, 1),
+        datetime(2025, 1, 31, 16, 30, tzinfo=UTC),
+        7,
+    ),
+    (
+        1,
+        3,
+        "cancellation",
+        -100_001_000,
+        -100_001_000,
+        -1,
+        date(2025, 1, 31),
+        datetime(2026, 3, 2, 1, 0, tzinfo=UTC),
+        None,
+    ),
+    (3, 1, "registration", 12, 12, 1, date(2026, 3, 2), datetime(2026, 3, 2, 2, 0, tzinfo=UTC), 12),
 ]
 
 
@@ -241,17 +334,39 @@ def _insert_ledger_rows(url: str) -> None:
     with raw.begin() as connection:
         if raw.dialect.name == "postgresql":
             connection.execute(text("SET session_replication_role = replica"))
-        for (contract_id, sequence, kind, total, technology, count, effective_on, recorded_at,
-             broker) in LEDGER_ROWS:
-            connection.execute(table.insert().values(
-                contract_id=contract_id, sequence=sequence, kind=kind, delta_total_fen=total,
-                delta_technology_fen=technology, delta_count=count, effective_on=effective_on,
-                effective_year=effective_on.year, effective_month=effective_on.month,
-                effective_quarter=calendar.quarter_of(effective_on), recorded_at=recorded_at,
-                contract_type="技术开发", field="新材料", seller_district_code="330212",
-                buyer_district_code="330205", seller_kind="institute", buyer_kind="enterprise",
-                broker_organization_id=broker,
-            ))
+        for (
+            contract_id,
+            sequence,
+            kind,
+            total,
+            technology,
+            count,
+            effective_on,
+            recorded_at,
+            broker,
+        ) in LEDGER_ROWS:
+            connection.execute(
+                table.insert().values(
+                    contract_id=contract_id,
+                    sequence=sequence,
+                    kind=kind,
+                    delta_total_fen=total,
+                    delta_technology_fen=technology,
+                    delta_count=count,
+                    effective_on=effective_on,
+                    effective_year=effective_on.year,
+                    effective_month=effective_on.month,
+                    effective_quarter=calendar.quarter_of(effective_on),
+                    recorded_at=recorded_at,
+                    contract_type="技术开发",
+                    field="新材料",
+                    seller_district_code="330212",
+                    buyer_district_code="330205",
+                    seller_kind="institute",
+                    buyer_kind="enterprise",
+                    broker_organization_id=broker,
+                )
+            )
     raw.dispose()
 
 
@@ -264,8 +379,7 @@ def test_the_migration_fills_the_rollup_from_the_ledger(tmp_path: Path) -> None:
         try:
             with Session(engine) as session:
                 filled = rollup.rows(session)
-                period = {key[1:4]: sums for key, sums in filled.items()
-                          if key[0] == rollup.PERIOD}
+                period = {key[1:4]: sums for key, sums in filled.items() if key[0] == rollup.PERIOD}
                 assert period == {
                     (2025, 1, 202501): (1, 100_000_001, 100_000_000),
                     (2025, 1, 202502): (0, 999, 1_000),
@@ -280,7 +394,8 @@ def test_the_migration_fills_the_rollup_from_the_ledger(tmp_path: Path) -> None:
                 rollup.rebuild(session)
                 assert rollup.rows(session) == filled
                 assert views(session, date(2025, 1, 31), "rollup") == views(
-                    session, date(2025, 1, 31), "ledger")
+                    session, date(2025, 1, 31), "ledger"
+                )
                 assert service.summary(session, date(2025, 1, 31), None).contract_count == 1
                 assert service.summary(session, date(2025, 2, 1), None).contract_count == 2
                 assert service.summary(session, date(2026, 3, 2), None).contract_count == 2

@@ -50,35 +50,47 @@ def _fire(app: FastAPI, requests: list[tuple[str, dict[str, str], Any]]) -> list
 def test_parallel_steps_keep_the_rollup_exact(
     app: FastAPI, client: TestClient, cast: Cast, market: Market, engine: Engine
 ) -> None:
-    sellers = [cast.institute, market.university_member(district="330206"),
-               market.enterprise_member(district="330281")]
+    sellers = [
+        cast.institute,
+        market.university_member(district="330206"),
+        market.enterprise_member(district="330281"),
+    ]
     bureau = cast.bureau.headers
     requests: list[tuple[str, dict[str, str], Any]] = []
     for n in range(18):
         seller = sellers[n % 3]
         if n % 3 == 0:
-            contract = direct_contract(client, seller, cast.enterprise.organization_id,
-                                       total_fen=1_000_000 + n, field="智能经济")
+            contract = direct_contract(
+                client,
+                seller,
+                cast.enterprise.organization_id,
+                total_fen=1_000_000 + n,
+                field="智能经济",
+            )
             submit(client, contract["id"], seller)
             requests.append((f"/contracts/{contract['id']}/register", bureau, None))
         elif n % 3 == 1:
-            contract = registered_contract(client, seller, cast.enterprise, cast.bureau,
-                                           total_fen=2_000_000 + n)
+            contract = registered_contract(
+                client, seller, cast.enterprise, cast.bureau, total_fen=2_000_000 + n
+            )
             terms = contract_terms(3_000_000 + n)
-            body = {key: terms[key] for key in ("total_amount_fen", "non_technical_costs",
-                                                "milestones")}
-            requests.append((f"/contracts/{contract['id']}/change", bureau,
-                             {**body, "reason": "补充协议"}))
+            body = {
+                key: terms[key] for key in ("total_amount_fen", "non_technical_costs", "milestones")
+            }
+            requests.append(
+                (f"/contracts/{contract['id']}/change", bureau, {**body, "reason": "补充协议"})
+            )
         else:
-            contract = registered_contract(client, seller, cast.enterprise, cast.bureau,
-                                           total_fen=4_000_000 + n)
-            requests.append((f"/contracts/{contract['id']}/cancel", bureau,
-                             {"reason": "解除合同"}))
+            contract = registered_contract(
+                client, seller, cast.enterprise, cast.bureau, total_fen=4_000_000 + n
+            )
+            requests.append((f"/contracts/{contract['id']}/cancel", bureau, {"reason": "解除合同"}))
 
     responses = _fire(app, requests)
 
     assert [response.status_code for response in responses] == [200] * 18, [
-        r.text for r in responses if r.status_code != 200]
+        r.text for r in responses if r.status_code != 200
+    ]
     today = market_today()
     with Session(engine) as session:
         kept = rollup.rows(session)
@@ -87,7 +99,8 @@ def test_parallel_steps_keep_the_rollup_exact(
         session.rollback()
         for dimension in Dimension:
             assert service.breakdown(session, dimension, today, None) == service.breakdown(
-                session, dimension, today, None, "ledger"), dimension
+                session, dimension, today, None, "ledger"
+            ), dimension
         summary = service.summary(session, today, None)
     registered = sum(1_000_000 + n for n in range(0, 18, 3))
     changed = sum(3_000_000 + n for n in range(1, 18, 3))

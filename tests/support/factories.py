@@ -156,13 +156,24 @@ class Market:
         values: dict[str, Any] = {
             "title": f"一种高镍三元正极材料的共沉淀制备方法{number}",
             "summary": "循环寿命提升百分之三十以上的正极材料制备方法。",
-            "keywords": ["正极材料"], "field": TechField.NEW_MATERIALS, "district_code": "330212",
-            "ip_form": IpForm.TECHNICAL_SECRET, "maturity_stage": MaturityStage.PILOT,
-            "transfer_modes": "|转让|", "price_fen": 50_000_000,
-            **_listing_dates(status), **fields,
+            "keywords": ["正极材料"],
+            "field": TechField.NEW_MATERIALS,
+            "district_code": "330212",
+            "ip_form": IpForm.TECHNICAL_SECRET,
+            "maturity_stage": MaturityStage.PILOT,
+            "transfer_modes": "|转让|",
+            "price_fen": 50_000_000,
+            **_listing_dates(status),
+            **fields,
         }
-        return self._add(Result(organization_id=owner.organization_id,
-                                created_by_user_id=owner.user_id, status=status, **values))
+        return self._add(
+            Result(
+                organization_id=owner.organization_id,
+                created_by_user_id=owner.user_id,
+                status=status,
+                **values,
+            )
+        )
 
     def demand(
         self, owner: Account, *, status: ListingStatus = ListingStatus.PUBLISHED, **fields: Any
@@ -172,51 +183,90 @@ class Market:
         values: dict[str, Any] = {
             "title": f"稀土永磁材料高温退磁问题攻关{number}",
             "description": "电机在一百五十摄氏度下磁钢退磁，需要提高矫顽力的工艺方案。",
-            "keywords": ["永磁材料"], "field": TechField.NEW_MATERIALS, "district_code": "330206",
-            "cooperation_modes": "|合作开发|", "budget_max_fen": 80_000_000,
-            **_listing_dates(status), **fields,
+            "keywords": ["永磁材料"],
+            "field": TechField.NEW_MATERIALS,
+            "district_code": "330206",
+            "cooperation_modes": "|合作开发|",
+            "budget_max_fen": 80_000_000,
+            **_listing_dates(status),
+            **fields,
         }
-        return self._add(Demand(organization_id=owner.organization_id,
-                                created_by_user_id=owner.user_id, status=status, **values))
+        return self._add(
+            Demand(
+                organization_id=owner.organization_id,
+                created_by_user_id=owner.user_id,
+                status=status,
+                **values,
+            )
+        )
 
     def deal(
-        self, seller: Account, buyer: Account, *, broker: Account | None = None,
-        stage: DealStage = DealStage.LEAD, **fields: Any,
+        self,
+        seller: Account,
+        buyer: Account,
+        *,
+        broker: Account | None = None,
+        stage: DealStage = DealStage.LEAD,
+        **fields: Any,
     ) -> int:
         """A deal between two organisations, opened by the broker (else by the seller)."""
         opener = broker or seller
-        return self._add(Deal(
-            title=f"技术转让洽谈{next(_counter)}", seller_organization_id=seller.organization_id,
-            buyer_organization_id=buyer.organization_id,
-            broker_user_id=broker.user_id if broker else None,
-            broker_organization_id=broker.organization_id if broker else None,
-            opened_by_user_id=opener.user_id, stage=stage, **fields,
-        ))
+        return self._add(
+            Deal(
+                title=f"技术转让洽谈{next(_counter)}",
+                seller_organization_id=seller.organization_id,
+                buyer_organization_id=buyer.organization_id,
+                broker_user_id=broker.user_id if broker else None,
+                broker_organization_id=broker.organization_id if broker else None,
+                opened_by_user_id=opener.user_id,
+                stage=stage,
+                **fields,
+            )
+        )
 
     def contract(
-        self, seller: Account, buyer: Account, *, total_amount_fen: int = 100_000_000,
-        status: ContractStatus = ContractStatus.DRAFT, **fields: Any,
+        self,
+        seller: Account,
+        buyer: Account,
+        *,
+        total_amount_fen: int = 100_000_000,
+        status: ContractStatus = ContractStatus.DRAFT,
+        **fields: Any,
     ) -> int:
         """A technology transfer contract entered by the seller, all of it technology (a
         draft unless told otherwise: registration, which counts it, goes through the API)."""
         signed_on = market_today() - timedelta(days=7)
         with session_scope(self.engine) as session:
-            sides = {side: session.get(Organization, account.organization_id)
-                     for side, account in (("seller", seller), ("buyer", buyer))}
+            sides = {
+                side: session.get(Organization, account.organization_id)
+                for side, account in (("seller", seller), ("buyer", buyer))
+            }
             parties = {
                 f"{side}_{name}": getattr(organization, attribute)
                 for side, organization in sides.items()
-                for name, attribute in (("name", "name"), ("kind", "kind"),
-                                        ("district_code", "district_code"))
+                for name, attribute in (
+                    ("name", "name"),
+                    ("kind", "kind"),
+                    ("district_code", "district_code"),
+                )
             }
-        return self._add(Contract(
-            title=f"技术转让合同{next(_counter)}", contract_type=ContractType.TRANSFER,
-            field=TechField.NEW_MATERIALS, seller_organization_id=seller.organization_id,
-            buyer_organization_id=buyer.organization_id, signed_on=signed_on,
-            term_start=signed_on, term_end=signed_on + timedelta(days=365),
-            total_amount_fen=total_amount_fen, technology_amount_fen=total_amount_fen,
-            status=status, created_by_user_id=seller.user_id, **{**parties, **fields},
-        ))
+        return self._add(
+            Contract(
+                title=f"技术转让合同{next(_counter)}",
+                contract_type=ContractType.TRANSFER,
+                field=TechField.NEW_MATERIALS,
+                seller_organization_id=seller.organization_id,
+                buyer_organization_id=buyer.organization_id,
+                signed_on=signed_on,
+                term_start=signed_on,
+                term_end=signed_on + timedelta(days=365),
+                total_amount_fen=total_amount_fen,
+                technology_amount_fen=total_amount_fen,
+                status=status,
+                created_by_user_id=seller.user_id,
+                **{**parties, **fields},
+            )
+        )
 
     def _add(self, row: Result | Demand | Deal | Contract) -> int:
         with session_scope(self.engine) as session:

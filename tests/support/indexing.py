@@ -39,12 +39,19 @@ def seed_results(engine: Engine, market: Market, count: int) -> None:
     with session_scope(engine) as session:
         rows = [
             Result(
-                organization_id=owner.organization_id, created_by_user_id=owner.user_id,
-                title=f"高镍三元正极材料共沉淀制备方法第{number}号", summary="循环寿命提升" * 5,
-                keywords=["正极材料", f"批次{number}"], field=TechField.NEW_MATERIALS,
-                district_code="330212", status=statuses[number % len(statuses)],
-                published_at=utcnow(), ip_form=IpForm.TECHNICAL_SECRET,
-                maturity_stage=MaturityStage.PILOT, transfer_modes="|转让|", price_fen=100 * number,
+                organization_id=owner.organization_id,
+                created_by_user_id=owner.user_id,
+                title=f"高镍三元正极材料共沉淀制备方法第{number}号",
+                summary="循环寿命提升" * 5,
+                keywords=["正极材料", f"批次{number}"],
+                field=TechField.NEW_MATERIALS,
+                district_code="330212",
+                status=statuses[number % len(statuses)],
+                published_at=utcnow(),
+                ip_form=IpForm.TECHNICAL_SECRET,
+                maturity_stage=MaturityStage.PILOT,
+                transfer_modes="|转让|",
+                price_fen=100 * number,
             )
             for number in range(count)
         ]
@@ -52,8 +59,14 @@ def seed_results(engine: Engine, market: Market, count: int) -> None:
         session.flush()
         for number, row in enumerate(rows):
             assert row.id is not None
-            session.add(OutboxEvent(topic="listing.changed", entity_type="result",
-                                    entity_id=row.id, payload={"status": row.status}))
+            session.add(
+                OutboxEvent(
+                    topic="listing.changed",
+                    entity_type="result",
+                    entity_id=row.id,
+                    payload={"status": row.status},
+                )
+            )
             if number % 10 == 9:
                 session.delete(row)
 
@@ -68,10 +81,15 @@ def index_view(search_engine: Any, catalogue: CatalogueName = "results") -> dict
     view: dict[int, str] = {}
     offset = 0
     while True:
-        page = search_engine.search(catalogue, SearchQuery(
-            visibility=Visibility.everything(), sort=(SortKey("listing_id"),),
-            offset=offset, limit=100,
-        ))
+        page = search_engine.search(
+            catalogue,
+            SearchQuery(
+                visibility=Visibility.everything(),
+                sort=(SortKey("listing_id"),),
+                offset=offset,
+                limit=100,
+            ),
+        )
         view.update({hit.document["listing_id"]: hit.document["status"] for hit in page.hits})
         offset += 100
         if offset >= page.total:
@@ -80,16 +98,18 @@ def index_view(search_engine: Any, catalogue: CatalogueName = "results") -> dict
 
 def processed_count(engine: Engine) -> int:
     with session_scope(engine) as session:
-        return int(session.exec(
-            select(func.count()).where(col(OutboxEvent.processed_at).is_not(None))
-        ).one())
+        return int(
+            session.exec(
+                select(func.count()).where(col(OutboxEvent.processed_at).is_not(None))
+            ).one()
+        )
 
 
 def unsettled_count(engine: Engine) -> int:
     with session_scope(engine) as session:
-        return int(session.exec(
-            select(func.count()).where(col(OutboxEvent.processed_at).is_(None))
-        ).one())
+        return int(
+            session.exec(select(func.count()).where(col(OutboxEvent.processed_at).is_(None))).one()
+        )
 
 
 def wait_for(condition: Any, timeout_seconds: float, what: str) -> None:

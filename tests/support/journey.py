@@ -79,7 +79,7 @@ def publish_demand(client: TestClient, owner: Account, bureau: Account) -> int:
     body = {
         "title": f"注塑件表面缩痕缺陷解决方案 {number}",
         "description": "汽车内饰注塑件表面出现缩痕，需要工艺或材料改进方案，"
-                       "要求良品率提升到98%以上。",
+        "要求良品率提升到98%以上。",
         "keywords": ["注塑", "缩痕"],
         "field": "高端装备",
         "cooperation_modes": ["委托开发", "技术服务"],
@@ -89,8 +89,9 @@ def publish_demand(client: TestClient, owner: Account, bureau: Account) -> int:
     return _publish(client, "demands", demand_id, owner, bureau)
 
 
-def _publish(client: TestClient, base: str, listing_id: int, owner: Account,
-             bureau: Account) -> int:
+def _publish(
+    client: TestClient, base: str, listing_id: int, owner: Account, bureau: Account
+) -> int:
     ok(client.post(f"/{base}/{listing_id}/submit", headers=owner.headers))
     review = {"decision": "approve"}
     published = ok(client.post(f"/{base}/{listing_id}/review", json=review, headers=bureau.headers))
@@ -105,8 +106,10 @@ def listing_status(client: TestClient, base: str, listing_id: int, viewer: Accou
 
 def express_interest(client: TestClient, cast: Cast, result_id: int) -> int:
     body = {"message": "我们希望引进该技术用于动力电池产线"}
-    interest = ok(client.post(f"/results/{result_id}/interests", json=body,
-                              headers=cast.enterprise.headers), 201)
+    interest = ok(
+        client.post(f"/results/{result_id}/interests", json=body, headers=cast.enterprise.headers),
+        201,
+    )
     interest_id: int = interest["id"]
     return interest_id
 
@@ -117,8 +120,9 @@ STAGES = ("contacted", "negotiating", "signed", "won")
 def advance(client: TestClient, deal_id: int, actor: Account, *stages: str) -> dict[str, Any]:
     deal: dict[str, Any] = {}
     for stage in stages:
-        deal = ok(client.post(f"/deals/{deal_id}/stage", json={"stage": stage},
-                              headers=actor.headers))
+        deal = ok(
+            client.post(f"/deals/{deal_id}/stage", json={"stage": stage}, headers=actor.headers)
+        )
         assert deal["stage"] == stage
     return deal
 
@@ -128,13 +132,20 @@ def won_deal(client: TestClient, cast: Cast, result_id: int | None = None) -> di
     result_id = result_id or publish_result(client, cast.institute, cast.bureau)
     interest_id = express_interest(client, cast, result_id)
     ok(client.post(f"/interests/{interest_id}/accept", headers=cast.institute.headers))
-    deal = ok(client.post("/deals", json={"title": "高镍正极技术许可", "interest_id": interest_id},
-                          headers=cast.broker.headers), 201)
+    deal = ok(
+        client.post(
+            "/deals",
+            json={"title": "高镍正极技术许可", "interest_id": interest_id},
+            headers=cast.broker.headers,
+        ),
+        201,
+    )
     return advance(client, deal["id"], cast.broker, *STAGES)
 
 
-def contract_terms(total_fen: int = 1_000_000_00, costs: tuple[int, ...] = (),
-                   **overrides: Any) -> dict[str, Any]:
+def contract_terms(
+    total_fen: int = 1_000_000_00, costs: tuple[int, ...] = (), **overrides: Any
+) -> dict[str, Any]:
     """Valid terms: a licence, costs as given, two milestones adding up to the total."""
     today = market_today()
     first = total_fen // 3
@@ -154,22 +165,27 @@ def contract_terms(total_fen: int = 1_000_000_00, costs: tuple[int, ...] = (),
         ],
         "milestones": [
             {"title": "签约首付款", "due_on": today.isoformat(), "amount_fen": first},
-            {"title": "验收尾款", "due_on": (today + timedelta(days=180)).isoformat(),
-             "amount_fen": total_fen - first},
+            {
+                "title": "验收尾款",
+                "due_on": (today + timedelta(days=180)).isoformat(),
+                "amount_fen": total_fen - first,
+            },
         ],
     }
     body.update(overrides)
     return body
 
 
-def contract_from_deal(client: TestClient, cast: Cast, deal_id: int,
-                       **terms: Any) -> dict[str, Any]:
+def contract_from_deal(
+    client: TestClient, cast: Cast, deal_id: int, **terms: Any
+) -> dict[str, Any]:
     body = {**contract_terms(**terms), "deal_id": deal_id}
     return ok(client.post("/contracts", json=body, headers=cast.institute.headers), 201)
 
 
-def direct_contract(client: TestClient, seller: Account, buyer_organization_id: int,
-                    **terms: Any) -> dict[str, Any]:
+def direct_contract(
+    client: TestClient, seller: Account, buyer_organization_id: int, **terms: Any
+) -> dict[str, Any]:
     body = {**contract_terms(**terms), "buyer_organization_id": buyer_organization_id}
     return ok(client.post("/contracts", json=body, headers=seller.headers), 201)
 
@@ -178,14 +194,16 @@ def submit(client: TestClient, contract_id: int, seller: Account) -> dict[str, A
     return ok(client.post(f"/contracts/{contract_id}/submit", headers=seller.headers))
 
 
-def register(client: TestClient, contract_id: int, bureau: Account,
-             key: str | None = None) -> dict[str, Any]:
+def register(
+    client: TestClient, contract_id: int, bureau: Account, key: str | None = None
+) -> dict[str, Any]:
     headers = {**bureau.headers, **({"Idempotency-Key": key} if key else {})}
     return ok(client.post(f"/contracts/{contract_id}/register", headers=headers))
 
 
-def registered_contract(client: TestClient, seller: Account, buyer: Account, bureau: Account,
-                        **terms: Any) -> dict[str, Any]:
+def registered_contract(
+    client: TestClient, seller: Account, buyer: Account, bureau: Account, **terms: Any
+) -> dict[str, Any]:
     contract = direct_contract(client, seller, buyer.organization_id, **terms)
     submit(client, contract["id"], seller)
     return register(client, contract["id"], bureau)
@@ -199,4 +217,3 @@ def totals(client: TestClient, bureau: Account, **params: Any) -> tuple[int, int
     """(contract count, 成交额 fen, 技术交易额 fen) of the whole ledger, as of today."""
     body = summary(client, bureau, **params)
     return body["contract_count"], body["total_amount_fen"], body["technology_amount_fen"]
-

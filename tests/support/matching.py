@@ -43,8 +43,11 @@ def local_engine(app: FastAPI) -> Iterator[LocalSearchEngine]:
 @pytest.fixture
 def meili_engine(app: FastAPI, meilisearch_server: MeilisearchServer) -> Iterator[SearchBackend]:
     previous = getattr(app.state, "search_engine", None)
-    engine = MeilisearchEngine(meilisearch_server.url, meilisearch_server.master_key,
-                               index_prefix=f"test_{uuid.uuid4().hex[:12]}")
+    engine = MeilisearchEngine(
+        meilisearch_server.url,
+        meilisearch_server.master_key,
+        index_prefix=f"test_{uuid.uuid4().hex[:12]}",
+    )
     engine.ensure_indexes()
     set_app_search_engine(app, engine)
     yield engine
@@ -57,8 +60,9 @@ def index_published(search_engine: SearchBackend, db_engine: Engine) -> None:
     with Session(db_engine) as session:
         for model, catalogue_name in ((Result, "results"), (Demand, "demands")):
             rows = session.exec(select(model).where(model.status == ListingStatus.PUBLISHED))
-            documents = [discovery_documents.search_document(cast("Result | Demand", row))
-                         for row in rows]
+            documents = [
+                discovery_documents.search_document(cast("Result | Demand", row)) for row in rows
+            ]
             if documents:
                 search_engine.upsert(catalogue_name, documents)  # type: ignore[arg-type]
 

@@ -46,7 +46,8 @@ def fire(app: FastAPI, calls: Sequence[Call]) -> list[httpx.Response]:
         start.wait(timeout=60)
         # Starlette types TestClient against httpx2, which is not installed: Any to mypy.
         response: httpx.Response = client.request(
-            call.method, call.path, headers=call.headers, json=call.json)
+            call.method, call.path, headers=call.headers, json=call.json
+        )
         return response
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
@@ -73,8 +74,10 @@ def audit_actions(engine: Engine, entity_type: str, entity_id: int) -> list[str]
     """The audit trail of one entity, oldest first."""
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT action FROM audit_events WHERE entity_type = :type AND entity_id = :id "
-                 "ORDER BY id"),
+            text(
+                "SELECT action FROM audit_events WHERE entity_type = :type AND entity_id = :id "
+                "ORDER BY id"
+            ),
             {"type": entity_type, "id": entity_id},
         )
         return [row.action for row in rows]
@@ -84,8 +87,10 @@ def outbox_topics(engine: Engine, entity_type: str, entity_id: int) -> list[str]
     """The outbox rows written about one entity, oldest first."""
     with engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT topic FROM outbox_events WHERE entity_type = :type "
-                 "AND entity_id = :id ORDER BY id"),
+            text(
+                "SELECT topic FROM outbox_events WHERE entity_type = :type "
+                "AND entity_id = :id ORDER BY id"
+            ),
             {"type": entity_type, "id": entity_id},
         )
         return [row.topic for row in rows]

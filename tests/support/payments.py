@@ -22,6 +22,7 @@ DECLINING_CARD = "pm_card_chargeCustomerFail"
 
 # --- contracts ------------------------------------------------------------------------------
 
+
 def registered(pay: TestClient, cast: Cast, *milestones: int) -> dict[str, Any]:
     """A registered contract between the cast's institute (seller) and enterprise (buyer)
     whose milestones have exactly the given amounts in fen."""
@@ -30,8 +31,14 @@ def registered(pay: TestClient, cast: Cast, *milestones: int) -> dict[str, Any]:
         {"title": f"第{number}期", "due_on": "2027-01-01", "amount_fen": amount}
         for number, amount in enumerate(amounts, start=1)
     ]
-    return registered_contract(pay, cast.institute, cast.enterprise, cast.bureau,
-                               total_fen=sum(amounts), milestones=schedule)
+    return registered_contract(
+        pay,
+        cast.institute,
+        cast.enterprise,
+        cast.bureau,
+        total_fen=sum(amounts),
+        milestones=schedule,
+    )
 
 
 def milestone_ids(contract: dict[str, Any]) -> list[int]:
@@ -40,10 +47,20 @@ def milestone_ids(contract: dict[str, Any]) -> list[int]:
 
 # --- payments over the API ------------------------------------------------------------------
 
-def start_payment(pay: TestClient, payer: Account, contract_id: int, milestone_id: int,
-                  status: int = 201, **body: Any) -> dict[str, Any]:
-    response = pay.post(f"/contracts/{contract_id}/milestones/{milestone_id}/payments",
-                        json=body, headers=payer.headers)
+
+def start_payment(
+    pay: TestClient,
+    payer: Account,
+    contract_id: int,
+    milestone_id: int,
+    status: int = 201,
+    **body: Any,
+) -> dict[str, Any]:
+    response = pay.post(
+        f"/contracts/{contract_id}/milestones/{milestone_id}/payments",
+        json=body,
+        headers=payer.headers,
+    )
     return ok(response, status)
 
 
@@ -64,36 +81,65 @@ def ledger_rows(pay: TestClient, viewer: Account, contract_id: int) -> list[tupl
 
 # --- webhooks ---------------------------------------------------------------------------------
 
-def deliver(pay: TestClient, document: dict[str, Any], *, secret: str = WEBHOOK_SECRET,
-            timestamp: int | None = None) -> Any:
+
+def deliver(
+    pay: TestClient,
+    document: dict[str, Any],
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+) -> Any:
     body = json.dumps(document).encode()
     header = sign_payload(body, secret, timestamp or int(time.time()))
-    return pay.post("/payments/stripe/webhook", content=body,
-                    headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+    return pay.post(
+        "/payments/stripe/webhook",
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
 
 
-def event(event_type: str, stripe_object: dict[str, Any], *, event_id: str,
-          created: int | None = None) -> dict[str, Any]:
+def event(
+    event_type: str, stripe_object: dict[str, Any], *, event_id: str, created: int | None = None
+) -> dict[str, Any]:
     return {
-        "id": event_id, "object": "event", "type": event_type,
-        "created": created or int(time.time()), "livemode": False,
-        "api_version": "2026-10-28.endive", "data": {"object": stripe_object},
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": created or int(time.time()),
+        "livemode": False,
+        "api_version": "2026-10-28.endive",
+        "data": {"object": stripe_object},
     }
 
 
 def intent_object(intent_id: str, status: str, amount: int, **fields: Any) -> dict[str, Any]:
     """A PaymentIntent as real Stripe puts it in events (latest_charge as an id)."""
     return {
-        "id": intent_id, "object": "payment_intent", "status": status, "amount": amount,
-        "currency": "cny", "capture_method": "automatic", "amount_capturable": 0,
-        "amount_received": 0, "created": int(time.time()), "latest_charge": None,
+        "id": intent_id,
+        "object": "payment_intent",
+        "status": status,
+        "amount": amount,
+        "currency": "cny",
+        "capture_method": "automatic",
+        "amount_capturable": 0,
+        "amount_received": 0,
+        "created": int(time.time()),
+        "latest_charge": None,
         "metadata": {},
     } | fields
 
 
 def refund_object(refund_id: str, intent_id: str, amount: int, status: str) -> dict[str, Any]:
-    return {"id": refund_id, "object": "refund", "status": status, "amount": amount,
-            "currency": "cny", "payment_intent": intent_id, "charge": None, "metadata": {}}
+    return {
+        "id": refund_id,
+        "object": "refund",
+        "status": status,
+        "amount": amount,
+        "currency": "cny",
+        "payment_intent": intent_id,
+        "charge": None,
+        "metadata": {},
+    }
 
 
 def localstripe_events_for(localstripe: LocalstripeServer, intent_id: str) -> list[dict[str, Any]]:
@@ -115,5 +161,9 @@ def client_side_gateway(localstripe: LocalstripeServer) -> PaymentGateway:
     """What Stripe.js would do in the buyer's browser, played by the server-side SDK."""
     from market.payments.gateway import StripeCompatibility
 
-    return PaymentGateway(TEST_SECRET_KEY, api_base=localstripe.base_url,
-                          compatibility=StripeCompatibility.LOCALSTRIPE, max_network_retries=0)
+    return PaymentGateway(
+        TEST_SECRET_KEY,
+        api_base=localstripe.base_url,
+        compatibility=StripeCompatibility.LOCALSTRIPE,
+        max_network_retries=0,
+    )

@@ -40,15 +40,17 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localstrip
 @pytest.fixture(scope="session")
 def stripe_settings(settings: Settings, localstripe: LocalstripeServer) -> Settings:
     # Same JWT secret as `settings`, so the `market` factory's tokens work here too.
-    return settings.model_copy(update={
-        "stripe_secret_key": TEST_SECRET_KEY,
-        "stripe_webhook_secret": WEBHOOK_SECRET,
-        "stripe_api_base": localstripe.base_url,
-        "stripe_compatibility": "localstripe",
-        "stripe_payment_method_types": ["card"],
-        "platform_fee_basis_points": 150,  # 1.5 %
-        "broker_commission_basis_points": 250,  # 2.5 %
-    })
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": TEST_SECRET_KEY,
+            "stripe_webhook_secret": WEBHOOK_SECRET,
+            "stripe_api_base": localstripe.base_url,
+            "stripe_compatibility": "localstripe",
+            "stripe_payment_method_types": ["card"],
+            "platform_fee_basis_points": 150,  # 1.5 %
+            "broker_commission_basis_points": 250,  # 2.5 %
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -60,5 +62,3 @@ def pay_app(stripe_settings: Settings, engine: Engine) -> FastAPI:
 def pay(pay_app: FastAPI) -> Iterator[TestClient]:
     with TestClient(pay_app) as test_client:
         yield test_client
-
-

@@ -52,16 +52,17 @@ def test_parallel_requests_create_one_payment_for_a_milestone(
     contract = registered(pay, cast, 10_000)
     path = f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments"
 
-    responses = race(pay_app, lambda client: client.post(
-        path, json={}, headers=cast.enterprise.headers))
+    responses = race(
+        pay_app, lambda client: client.post(path, json={}, headers=cast.enterprise.headers)
+    )
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == Counter({201: 1, 409: RACERS - 1}), [r.text for r in responses]
-    assert {r.json()["code"] for r in responses if r.status_code == 409} == {
-        "payment_in_progress"}
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"payment_in_progress"}
     with engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM payments WHERE contract_id = :id"),
-                                   {"id": contract["id"]}).scalar_one()
+        count = connection.execute(
+            text("SELECT count(*) FROM payments WHERE contract_id = :id"), {"id": contract["id"]}
+        ).scalar_one()
     assert count == 1
 
 
@@ -69,18 +70,25 @@ def test_parallel_deliveries_of_one_refund_event_count_it_once(
     pay_app: FastAPI, pay: TestClient, cast: Cast
 ) -> None:
     contract = registered(pay, cast, 10_000)
-    paid = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                         confirm_with=VISA)
-    document = event("refund.updated",
-                     refund_object("re_race", paid["stripe_payment_intent_id"], 2_500, "succeeded"),
-                     event_id="evt_race")
+    paid = start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
+    document = event(
+        "refund.updated",
+        refund_object("re_race", paid["stripe_payment_intent_id"], 2_500, "succeeded"),
+        event_id="evt_race",
+    )
 
     responses = race(pay_app, lambda client: deliver(client, document))
 
     assert [r.status_code for r in responses] == [200] * RACERS
     assert Counter(r.json()["duplicate"] for r in responses) == Counter(
-        {False: 1, True: RACERS - 1})
+        {False: 1, True: RACERS - 1}
+    )
     # The fee due on 7 500 fen net is 112.5 → 113, so 37 of the 150 charged come back.
     assert ledger_rows(pay, cast.bureau, contract["id"]) == [
-        ("received", 10_000), ("platform_fee", -150), ("refund", -2_500), ("platform_fee", 37),
+        ("received", 10_000),
+        ("platform_fee", -150),
+        ("refund", -2_500),
+        ("platform_fee", 37),
     ]

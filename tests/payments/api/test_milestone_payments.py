@@ -43,7 +43,10 @@ def test_paying_a_milestone_end_to_end_with_the_events_localstripe_recorded(
     started = start_payment(pay, cast.enterprise, contract["id"], first)
 
     assert (started["status"], started["amount_fen"], started["currency"]) == (
-        "pending", 30_001, "CNY")
+        "pending",
+        30_001,
+        "CNY",
+    )
     intent_id = started["stripe_payment_intent_id"]
     assert started["client_secret"].startswith(intent_id)
     # The buyer's browser confirms with the client secret; we learn of it by webhook.
@@ -61,7 +64,9 @@ def test_paying_a_milestone_end_to_end_with_the_events_localstripe_recorded(
     milestones = {m["milestone_id"]: m for m in contract_view["milestones"]}
     assert (milestones[first]["status"], milestones[first]["outstanding_fen"]) == ("paid", 0)
     assert (milestones[second]["status"], milestones[second]["outstanding_fen"]) == (
-        "unpaid", 69_999)
+        "unpaid",
+        69_999,
+    )
     assert contract_view["totals"]["net_received_fen"] == 30_001
     assert contract_view["outstanding_fen"] == 69_999
 
@@ -78,8 +83,10 @@ def test_the_same_event_delivered_three_times_changes_state_and_totals_once(
 
     assert [a["duplicate"] for a in answers] == [False, True, True]
     # 1.5 % platform fee; no broker on a direct contract.
-    assert ledger_rows(pay, cast.bureau, contract["id"]) == [("received", 10_000),
-                                                             ("platform_fee", -150)]
+    assert ledger_rows(pay, cast.bureau, contract["id"]) == [
+        ("received", 10_000),
+        ("platform_fee", -150),
+    ]
     assert view(pay, cast.bureau, contract["id"])["totals"]["net_received_fen"] == 10_000
 
 
@@ -88,14 +95,22 @@ def test_server_side_confirmation_pays_at_once_and_the_late_webhook_is_stale(
 ) -> None:
     contract = registered(pay, cast, 12_345)
 
-    paid = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                         confirm_with=VISA, amount_fen=12_345)
+    paid = start_payment(
+        pay,
+        cast.enterprise,
+        contract["id"],
+        milestone_ids(contract)[0],
+        confirm_with=VISA,
+        amount_fen=12_345,
+    )
 
     assert (paid["status"], paid["amount_received_fen"]) == ("paid", 12_345)
     succeeded = succeeded_event(localstripe, paid["stripe_payment_intent_id"])
     assert ok(deliver(pay, succeeded))["outcome"] == "ignored_stale"
-    assert ledger_rows(pay, cast.bureau, contract["id"]) == [("received", 12_345),
-                                                             ("platform_fee", -185)]
+    assert ledger_rows(pay, cast.bureau, contract["id"]) == [
+        ("received", 12_345),
+        ("platform_fee", -185),
+    ]
 
 
 def test_a_declined_card_leaves_a_failed_payment_that_can_be_retried(
@@ -104,19 +119,29 @@ def test_a_declined_card_leaves_a_failed_payment_that_can_be_retried(
     contract = registered(pay, cast, 5_000)
     milestone = milestone_ids(contract)[0]
 
-    failed = start_payment(pay, cast.enterprise, contract["id"], milestone,
-                           confirm_with=DECLINING_CARD)
+    failed = start_payment(
+        pay, cast.enterprise, contract["id"], milestone, confirm_with=DECLINING_CARD
+    )
 
     assert (failed["status"], failed["failure_code"], failed["amount_received_fen"]) == (
-        "failed", "card_declined", 0)
-    second = pay.post(f"/contracts/{contract['id']}/milestones/{milestone}/payments",
-                      json={}, headers=cast.enterprise.headers)
+        "failed",
+        "card_declined",
+        0,
+    )
+    second = pay.post(
+        f"/contracts/{contract['id']}/milestones/{milestone}/payments",
+        json={},
+        headers=cast.enterprise.headers,
+    )
     assert (second.status_code, second.json()["code"]) == (409, "payment_in_progress")
 
     # localstripe 1.15.10 refuses to confirm a declined intent again (real Stripe
     # allows it): the refusal is a 409 and the payment stays as it was.
-    retried = pay.post(f"/payments/{failed['id']}/confirm", json={"confirm_with": VISA},
-                       headers=cast.enterprise.headers)
+    retried = pay.post(
+        f"/payments/{failed['id']}/confirm",
+        json={"confirm_with": VISA},
+        headers=cast.enterprise.headers,
+    )
     assert (retried.status_code, retried.json()["code"]) == (409, "payment_rejected")
     assert payment(pay, cast.enterprise, failed["id"])["status"] == "failed"
 
@@ -125,7 +150,10 @@ def test_a_declined_card_leaves_a_failed_payment_that_can_be_retried(
     paid = start_payment(pay, cast.enterprise, contract["id"], milestone, confirm_with=VISA)
 
     assert (paid["status"], paid["failure_code"], paid["amount_received_fen"]) == (
-        "paid", None, 5_000)
+        "paid",
+        None,
+        5_000,
+    )
     assert view(pay, cast.enterprise, contract["id"])["milestones"][0]["status"] == "paid"
 
 
@@ -134,8 +162,11 @@ def test_a_paid_milestone_cannot_be_paid_again(pay: TestClient, cast: Cast) -> N
     milestone = milestone_ids(contract)[0]
     start_payment(pay, cast.enterprise, contract["id"], milestone, confirm_with=VISA)
 
-    again = pay.post(f"/contracts/{contract['id']}/milestones/{milestone}/payments",
-                     json={}, headers=cast.enterprise.headers)
+    again = pay.post(
+        f"/contracts/{contract['id']}/milestones/{milestone}/payments",
+        json={},
+        headers=cast.enterprise.headers,
+    )
 
     assert (again.status_code, again.json()["code"]) == (409, "milestone_paid")
 
@@ -161,7 +192,8 @@ def test_the_amount_must_be_exactly_the_outstanding_amount(pay: TestClient, cast
 
     response = pay.post(
         f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments",
-        json={"amount_fen": 9_999}, headers=cast.enterprise.headers,
+        json={"amount_fen": 9_999},
+        headers=cast.enterprise.headers,
     )
 
     assert response.status_code == 422
@@ -175,7 +207,8 @@ def test_only_a_registered_contract_is_paid(pay: TestClient, cast: Cast) -> None
 
     response = pay.post(
         f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments",
-        json={}, headers=cast.enterprise.headers,
+        json={},
+        headers=cast.enterprise.headers,
     )
 
     assert (response.status_code, response.json()["code"]) == (409, "contract_not_registered")

@@ -65,12 +65,16 @@ def test_fees_refuse_negative_amounts() -> None:
 
 # --- against localstripe ----------------------------------------------------------------------
 
+
 def brokered_contract(pay: TestClient, cast: Cast, amounts: tuple[int, ...]) -> dict[str, Any]:
     deal = won_deal(pay, cast)
-    schedule = [{"title": f"第{n}期", "due_on": "2027-01-01", "amount_fen": amount}
-                for n, amount in enumerate(amounts, start=1)]
-    contract = contract_from_deal(pay, cast, deal["id"], total_fen=sum(amounts),
-                                  milestones=schedule)
+    schedule = [
+        {"title": f"第{n}期", "due_on": "2027-01-01", "amount_fen": amount}
+        for n, amount in enumerate(amounts, start=1)
+    ]
+    contract = contract_from_deal(
+        pay, cast, deal["id"], total_fen=sum(amounts), milestones=schedule
+    )
     submit(pay, contract["id"], cast.institute)
     return register(pay, contract["id"], cast.bureau)
 
@@ -82,18 +86,26 @@ def test_a_brokered_payment_records_fee_and_commission_to_the_fen(
     contract = brokered_contract(pay, cast, (1_234_567, 100))
     assert contract["broker_organization_id"] == cast.broker.organization_id
 
-    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                  confirm_with=VISA)
+    start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
 
     # 1.5 % of 12 345.67 yuan = 18 518.505 fen → 18 519; 2.5 % = 30 864.175 → 30 864.
     assert ledger_rows(pay, cast.broker, contract["id"]) == [
-        ("received", 1_234_567), ("platform_fee", -18_519), ("broker_commission", -30_864),
+        ("received", 1_234_567),
+        ("platform_fee", -18_519),
+        ("broker_commission", -30_864),
     ]
     totals = view(pay, cast.broker, contract["id"])["totals"]
     assert totals == {
-        "received_fen": 1_234_567, "refunded_fen": 0, "net_received_fen": 1_234_567,
-        "platform_fee_fen": 18_519, "broker_commission_fen": 30_864, "payouts_fen": 0,
-        "payable_to_seller_fen": 1_234_567 - 18_519 - 30_864, "currency": "CNY",
+        "received_fen": 1_234_567,
+        "refunded_fen": 0,
+        "net_received_fen": 1_234_567,
+        "platform_fee_fen": 18_519,
+        "broker_commission_fen": 30_864,
+        "payouts_fen": 0,
+        "payable_to_seller_fen": 1_234_567 - 18_519 - 30_864,
+        "currency": "CNY",
     }
 
 
@@ -102,8 +114,9 @@ def test_payouts_are_recorded_by_the_bureau_up_to_what_is_payable(
     pay: TestClient, cast: Cast
 ) -> None:
     contract = registered(pay, cast, 20_000)
-    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                  confirm_with=VISA)
+    start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
     payable = 20_000 - 300
     path = f"/contracts/{contract['id']}/payouts"
     reference = "宁波银行 转账 20261122-001"
@@ -111,12 +124,16 @@ def test_payouts_are_recorded_by_the_bureau_up_to_what_is_payable(
 
     by_seller = pay.post(path, json=body, headers=cast.institute.headers)
     recorded = ok(pay.post(path, json=body, headers=cast.bureau.headers), 201)
-    too_much = pay.post(path, json=body | {"amount_fen": payable - 15_000 + 1},
-                        headers=cast.bureau.headers)
+    too_much = pay.post(
+        path, json=body | {"amount_fen": payable - 15_000 + 1}, headers=cast.bureau.headers
+    )
 
     assert by_seller.status_code == 403
     assert (recorded["kind"], recorded["amount_fen"], recorded["effective_on"]) == (
-        "payout_recorded", -15_000, "2026-11-20")
+        "payout_recorded",
+        -15_000,
+        "2026-11-20",
+    )
     assert recorded["reference"] == "宁波银行 转账 20261122-001"
     assert (too_much.status_code, too_much.json()["errors"][0]["code"]) == (422, "above_payable")
     totals = view(pay, cast.institute, contract["id"])["totals"]
@@ -130,27 +147,42 @@ def test_payment_statistics_show_net_receipts_next_to_the_trade_volume(
     first = registered(pay, cast, 10_000, 5_000)
     second = registered(pay, cast, 40_000)
     start_payment(pay, cast.enterprise, first["id"], milestone_ids(first)[0], confirm_with=VISA)
-    paid = start_payment(pay, cast.enterprise, second["id"], milestone_ids(second)[0],
-                         confirm_with=VISA)
-    ok(pay.post(f"/payments/{paid['id']}/refunds", json={"amount_fen": 1_000, "reason": "多付"},
-                headers=cast.bureau.headers), 201)
+    paid = start_payment(
+        pay, cast.enterprise, second["id"], milestone_ids(second)[0], confirm_with=VISA
+    )
+    ok(
+        pay.post(
+            f"/payments/{paid['id']}/refunds",
+            json={"amount_fen": 1_000, "reason": "多付"},
+            headers=cast.bureau.headers,
+        ),
+        201,
+    )
     today = market_today()
 
-    report = ok(pay.get("/stats/payments", params={"year": today.year},
-                        headers=cast.bureau.headers))
+    report = ok(
+        pay.get("/stats/payments", params={"year": today.year}, headers=cast.bureau.headers)
+    )
     refused = pay.get("/stats/payments", headers=cast.enterprise.headers)
 
     assert (report["total_amount_fen"], report["technology_amount_fen"]) == (55_000, 55_000)
-    assert report["rows"] == [{
-        "period": f"{today.year}-{today.month:02d}", "received_fen": 50_000,
-        "refunded_fen": 1_000, "net_received_fen": 49_000,
-        "platform_fee_fen": 150 + 585, "broker_commission_fen": 0, "payouts_fen": 0,
-    }]
+    assert report["rows"] == [
+        {
+            "period": f"{today.year}-{today.month:02d}",
+            "received_fen": 50_000,
+            "refunded_fen": 1_000,
+            "net_received_fen": 49_000,
+            "platform_fee_fen": 150 + 585,
+            "broker_commission_fen": 0,
+            "payouts_fen": 0,
+        }
+    ]
     assert report["totals"]["net_received_fen"] == 49_000
     assert refused.status_code == 403
 
 
 # --- who may see and do what ------------------------------------------------------------------
+
 
 @pytest.mark.stripe
 def test_permission_matrix(pay: TestClient, cast: Cast) -> None:
@@ -169,8 +201,11 @@ def test_permission_matrix(pay: TestClient, cast: Cast) -> None:
     for viewer in (cast.enterprise, cast.institute, cast.broker, cast.bureau):
         assert view(pay, viewer, contract["id"])["totals"]["received_fen"] == 10_000
         assert ok(pay.get(f"/payments/{paid['id']}", headers=viewer.headers))["id"] == paid["id"]
-    for outsider_path in (f"/contracts/{contract['id']}/payments", f"/payments/{paid['id']}",
-                          f"/contracts/{contract['id']}/payment-ledger"):
+    for outsider_path in (
+        f"/contracts/{contract['id']}/payments",
+        f"/payments/{paid['id']}",
+        f"/contracts/{contract['id']}/payment-ledger",
+    ):
         assert pay.get(outsider_path, headers=cast.outsider.headers).status_code == 404
 
     # Refunds: not the buyer, not the broker; an outsider does not even see the payment.
@@ -186,13 +221,15 @@ def test_permission_matrix(pay: TestClient, cast: Cast) -> None:
     # Payouts and statistics: bureau staff only.
     payout = {"amount_fen": 1, "reference": "x", "paid_on": "2026-11-20"}
     for actor in (cast.enterprise, cast.institute, cast.broker, cast.outsider):
-        response = pay.post(f"/contracts/{contract['id']}/payouts", json=payout,
-                            headers=actor.headers)
+        response = pay.post(
+            f"/contracts/{contract['id']}/payouts", json=payout, headers=actor.headers
+        )
         assert response.status_code in (403, 404)
     assert pay.get(f"/payments/{paid['id']}").status_code == 401
 
 
 # --- switched off, and the secret key ---------------------------------------------------------
+
 
 def test_without_stripe_settings_payment_endpoints_are_503_and_the_rest_works(
     client: TestClient, cast: Cast
@@ -200,10 +237,17 @@ def test_without_stripe_settings_payment_endpoints_are_503_and_the_rest_works(
     contract = registered(client, cast, 10_000)
     milestone = milestone_ids(contract)[0]
 
-    paying = client.post(f"/contracts/{contract['id']}/milestones/{milestone}/payments",
-                         json={}, headers=cast.enterprise.headers)
-    webhook = deliver(client, event("payment_intent.succeeded",
-                                    intent_object("pi_1", "succeeded", 1), event_id="evt_off"))
+    paying = client.post(
+        f"/contracts/{contract['id']}/milestones/{milestone}/payments",
+        json={},
+        headers=cast.enterprise.headers,
+    )
+    webhook = deliver(
+        client,
+        event(
+            "payment_intent.succeeded", intent_object("pi_1", "succeeded", 1), event_id="evt_off"
+        ),
+    )
 
     assert paying.status_code == 503
     assert paying.headers["content-type"] == "application/problem+json"
@@ -224,14 +268,24 @@ def test_the_secret_key_appears_in_no_response_and_no_log(
     first, second = milestone_ids(contract)
 
     responses = [
-        pay.post(f"/contracts/{contract['id']}/milestones/{first}/payments",
-                 json={"confirm_with": VISA}, headers=cast.enterprise.headers),
-        pay.post(f"/contracts/{contract['id']}/milestones/{second}/payments",
-                 json={"confirm_with": "pm_card_chargeCustomerFail"},
-                 headers=cast.enterprise.headers),
+        pay.post(
+            f"/contracts/{contract['id']}/milestones/{first}/payments",
+            json={"confirm_with": VISA},
+            headers=cast.enterprise.headers,
+        ),
+        pay.post(
+            f"/contracts/{contract['id']}/milestones/{second}/payments",
+            json={"confirm_with": "pm_card_chargeCustomerFail"},
+            headers=cast.enterprise.headers,
+        ),
         pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers),
-        deliver(pay, event("payment_intent.succeeded", intent_object("pi_1", "succeeded", 1),
-                           event_id="evt_x"), secret="whsec_wrong"),
+        deliver(
+            pay,
+            event(
+                "payment_intent.succeeded", intent_object("pi_1", "succeeded", 1), event_id="evt_x"
+            ),
+            secret="whsec_wrong",
+        ),
         pay.get("/openapi.json"),
     ]
 
@@ -253,20 +307,23 @@ def test_a_provider_failure_is_a_503_without_the_key(
     from market.app import create_app
 
     key = "sk_test_refused_by_a_closed_port_0123456789"
-    settings = pay_app.state.settings.model_copy(update={
-        "stripe_secret_key": key, "stripe_api_base": "http://127.0.0.1:9",
-    })
+    settings = pay_app.state.settings.model_copy(
+        update={
+            "stripe_secret_key": key,
+            "stripe_api_base": "http://127.0.0.1:9",
+        }
+    )
     broken = Client(create_app(settings, pay_app.state.engine))
     contract = registered(broken, cast, 10_000)
     caplog.set_level(logging.DEBUG)
 
     response = broken.post(
         f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments",
-        json={}, headers=cast.enterprise.headers,
+        json={},
+        headers=cast.enterprise.headers,
     )
 
-    assert (response.status_code, response.json()["code"]) == (503,
-                                                               "payment_provider_unavailable")
+    assert (response.status_code, response.json()["code"]) == (503, "payment_provider_unavailable")
     assert key not in response.text and key not in caplog.text
     # Nothing was kept: the milestone is still unpaid and free.
     assert view(broken, cast.enterprise, contract["id"])["payments"] == []
@@ -275,8 +332,9 @@ def test_a_provider_failure_is_a_503_without_the_key(
 @pytest.mark.stripe
 def test_ledger_rows_cannot_be_rewritten(pay: TestClient, cast: Cast, engine: Engine) -> None:
     contract = registered(pay, cast, 10_000)
-    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                  confirm_with=VISA)
+    start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
 
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text("UPDATE payment_ledger SET amount_fen = 0"))
@@ -289,19 +347,29 @@ def test_an_organisation_that_lost_its_verification_neither_pays_nor_posts_a_dep
 ) -> None:
     contract = registered(pay, cast, 8_000)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE organizations SET verification_status = 'pending' "
-                                "WHERE id = :id"), {"id": cast.enterprise.organization_id})
+        connection.execute(
+            text("UPDATE organizations SET verification_status = 'pending' WHERE id = :id"),
+            {"id": cast.enterprise.organization_id},
+        )
 
     payment = pay.post(
         f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments",
-        json={}, headers=cast.enterprise.headers)
-    deposit = pay.post(f"/contracts/{contract['id']}/deposits",
-                       json={"amount_fen": 1_000, "note": "保证金"},
-                       headers=cast.institute.headers)
+        json={},
+        headers=cast.enterprise.headers,
+    )
+    deposit = pay.post(
+        f"/contracts/{contract['id']}/deposits",
+        json={"amount_fen": 1_000, "note": "保证金"},
+        headers=cast.institute.headers,
+    )
 
     for response in (payment, deposit):
         assert response.status_code == 422, response.text
         assert response.json()["code"] == "party_not_verified"
         assert response.json()["errors"][0]["field"] == "buyer_organization_id"
-    assert ok(pay.get(f"/contracts/{contract['id']}/payments",
-                      headers=cast.bureau.headers))["payments"] == []
+    assert (
+        ok(pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers))[
+            "payments"
+        ]
+        == []
+    )

@@ -56,19 +56,25 @@ def test_parallel_refunds_refund_once_what_was_paid(
     pay_app: FastAPI, pay: TestClient, cast: Cast, localstripe: LocalstripeServer
 ) -> None:
     contract = registered(pay, cast, 200_000)
-    paid = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                         confirm_with=VISA)
+    paid = start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
     assert paid["amount_received_fen"] == 200_000
     body = {"amount_fen": 150_000, "reason": "验收不合格"}
 
-    responses = race(pay_app, lambda client: client.post(
-        f"/payments/{paid['id']}/refunds", json=body, headers=cast.institute.headers))
+    responses = race(
+        pay_app,
+        lambda client: client.post(
+            f"/payments/{paid['id']}/refunds", json=body, headers=cast.institute.headers
+        ),
+    )
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == Counter({201: 1, 422: RACERS - 1}), [r.text for r in responses]
     refused = [r.json()["errors"][0] for r in responses if r.status_code == 422]
     assert {(error["code"], error["field"]) for error in refused} == {
-        ("above_refundable", "body.amount_fen")}
+        ("above_refundable", "body.amount_fen")
+    }
     assert refunds_at_stripe(localstripe, paid["stripe_payment_intent_id"]) == [150_000]
     after = ok(pay.get(f"/payments/{paid['id']}", headers=cast.institute.headers))
     assert (after["amount_refunded_fen"], len(after["refunds"])) == (150_000, 1)
@@ -78,17 +84,23 @@ def test_parallel_captures_and_releases_of_one_deposit_settle_it_once(
     pay_app: FastAPI, pay: TestClient, cast: Cast, localstripe: LocalstripeServer
 ) -> None:
     contract = registered(pay, cast, 50_000)
-    deposit = ok(pay.post(f"/contracts/{contract['id']}/deposits",
-                          json={"amount_fen": 10_000, "note": "履约保证金", "confirm_with": VISA},
-                          headers=cast.enterprise.headers), 201)
+    deposit = ok(
+        pay.post(
+            f"/contracts/{contract['id']}/deposits",
+            json={"amount_fen": 10_000, "note": "履约保证金", "confirm_with": VISA},
+            headers=cast.enterprise.headers,
+        ),
+        201,
+    )
     actions = iter(["capture", "release"] * (RACERS // 2))
     lock = threading.Lock()
 
     def settle(client: TestClient) -> Any:
         with lock:
             action = next(actions)
-        return client.post(f"/payments/{deposit['id']}/{action}", json={},
-                           headers=cast.institute.headers)
+        return client.post(
+            f"/payments/{deposit['id']}/{action}", json={}, headers=cast.institute.headers
+        )
 
     responses = race(pay_app, settle)
 
@@ -107,18 +119,25 @@ def test_parallel_payouts_never_exceed_what_is_payable(
     pay_app: FastAPI, pay: TestClient, cast: Cast
 ) -> None:
     contract = registered(pay, cast, 20_000)
-    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                  confirm_with=VISA)
+    start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
     payments = ok(pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers))
     payable = payments["totals"]["payable_to_seller_fen"]
     assert payable > 0
     body = {"amount_fen": payable, "reference": "银行转账", "paid_on": "2026-11-30"}
 
-    responses = race(pay_app, lambda client: client.post(
-        f"/contracts/{contract['id']}/payouts", json=body, headers=cast.bureau.headers))
+    responses = race(
+        pay_app,
+        lambda client: client.post(
+            f"/contracts/{contract['id']}/payouts", json=body, headers=cast.bureau.headers
+        ),
+    )
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == Counter({201: 1, 422: RACERS - 1}), [r.text for r in responses]
     after = ok(pay.get(f"/contracts/{contract['id']}/payments", headers=cast.bureau.headers))
     assert (after["totals"]["payouts_fen"], after["totals"]["payable_to_seller_fen"]) == (
-        payable, 0)
+        payable,
+        0,
+    )

@@ -43,14 +43,21 @@ def test_every_kind_of_difference_is_found(
     paid = start_payment(pay, cast.enterprise, contract["id"], second, confirm_with=VISA)
     pending = start_payment(pay, cast.enterprise, contract["id"], third)
     stranger = client_side_gateway(localstripe).create_payment_intent(
-        777, payment_method_types=["card"], metadata={}, idempotency_key="not-ours",
+        777,
+        payment_method_types=["card"],
+        metadata={},
+        idempotency_key="not-ours",
     )
     with engine.begin() as connection:
         # We missed the success of one payment, and the other never reached Stripe.
-        connection.execute(text("UPDATE payments SET status = 'pending', amount_received_fen = 0 "
-                                "WHERE id = :id"), {"id": paid["id"]})
-        connection.execute(text("UPDATE payments SET stripe_payment_intent_id = 'pi_lost' "
-                                "WHERE id = :id"), {"id": pending["id"]})
+        connection.execute(
+            text("UPDATE payments SET status = 'pending', amount_received_fen = 0 WHERE id = :id"),
+            {"id": paid["id"]},
+        )
+        connection.execute(
+            text("UPDATE payments SET stripe_payment_intent_id = 'pi_lost' WHERE id = :id"),
+            {"id": pending["id"]},
+        )
 
     with Session(engine) as session:
         differences = reconcile(session, client_side_gateway(localstripe), since)
@@ -82,18 +89,22 @@ def test_the_command_lists_differences_and_exits_1(
     environment: None, pay: TestClient, cast: Cast, engine: Engine
 ) -> None:
     contract = registered(pay, cast, 10_000)
-    paid = start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                         confirm_with=VISA)
+    paid = start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
     with engine.begin() as connection:
-        connection.execute(text("UPDATE payments SET status = 'failed' WHERE id = :id"),
-                           {"id": paid["id"]})
+        connection.execute(
+            text("UPDATE payments SET status = 'failed' WHERE id = :id"), {"id": paid["id"]}
+        )
     today = datetime.now(UTC).date().isoformat()
 
     outcome = CliRunner().invoke(cli, ["payments", "reconcile", "--since", today])
 
     assert outcome.exit_code == 1, outcome.output
-    assert (f"status: {paid['stripe_payment_intent_id']} (payment {paid['id']}) "
-            "ours=failed stripe=succeeded") in outcome.output
+    assert (
+        f"status: {paid['stripe_payment_intent_id']} (payment {paid['id']}) "
+        "ours=failed stripe=succeeded"
+    ) in outcome.output
     assert TEST_SECRET_KEY not in outcome.output
 
 

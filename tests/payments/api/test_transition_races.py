@@ -39,7 +39,8 @@ def test_parallel_captures_and_releases_of_one_deposit_take_one(
     deposit = hold(pay, cast.enterprise, contract["id"], 10_000)
     base = f"/payments/{deposit['id']}"
     calls = [
-        post(f"{base}/capture", cast.institute.headers, {"amount_fen": 4_000}) if n % 2 == 0
+        post(f"{base}/capture", cast.institute.headers, {"amount_fen": 4_000})
+        if n % 2 == 0
         else post(f"{base}/release", cast.bureau.headers)
         for n in range(RACERS)
     ]
@@ -58,13 +59,15 @@ def test_parallel_payouts_never_exceed_what_is_payable(
     pay_app: FastAPI, pay: TestClient, cast: Cast, engine: Engine
 ) -> None:
     contract = registered(pay, cast, 20_000)
-    start_payment(pay, cast.enterprise, contract["id"], milestone_ids(contract)[0],
-                  confirm_with=VISA)
+    start_payment(
+        pay, cast.enterprise, contract["id"], milestone_ids(contract)[0], confirm_with=VISA
+    )
     payable = 20_000 - 300  # the platform fee of 1.5 % stays with the platform
     body = {"amount_fen": 10_000, "reference": "宁波银行 转账", "paid_on": "2026-11-20"}
 
-    responses = fire(pay_app, [post(f"/contracts/{contract['id']}/payouts",
-                                    cast.bureau.headers, body)] * RACERS)
+    responses = fire(
+        pay_app, [post(f"/contracts/{contract['id']}/payouts", cast.bureau.headers, body)] * RACERS
+    )
 
     assert statuses(responses) == {201: 1, 422: RACERS - 1}, [r.text for r in responses]
     totals = view(pay, cast.institute, contract["id"])["totals"]
