@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     embedding_api_key: str = ""
     embedding_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     embedding_batch_size: int = Field(default=32, ge=1, le=2048)
-    # One thread per process: two on a busy 2-core box were 10x slower (PERFORMANCE.md).
+    # One thread per process: two fight for the cores of a busy box (docs/PERFORMANCE.md).
     embedding_threads: int = Field(default=1, ge=1, le=64)
 
     # Payments: empty key means payments are switched off (endpoints answer 503).

@@ -1130,8 +1130,8 @@ class _SemanticSearch:
     scores (1 - ratio) * keyword score + ratio * semantic score, 0 on a side that did not
     return it (`_keyword_scores`, `_semantic_score`). Scores, not ranks: reciprocal-rank
     fusion makes neighbouring keyword ranks almost equal, so a document second by words
-    and first by meaning overtook the first by words at any ratio above about 0.03
-    (paraphrase MRR@10 0.895 against 0.997 lexical); with scores a strong keyword match
+    and first by meaning overtook the first by words at almost any ratio (paraphrase
+    search suffered: docs/PERFORMANCE.md); with scores a strong keyword match
     keeps its lead. Like Meilisearch, each side contributes its best offset + limit
     documents; equal scores go by listing id.
     """

@@ -89,10 +89,10 @@ from search.text import (
 Direction = Literal["demand_to_results", "result_to_demands"]
 
 # --- weights (sum to 1) -------------------------------------------------------------------
-# Meaning weighs most: measured on the plain-language demands and the 200 demands of
-# scripts/search_quality.py (local engine, docs/SEARCH.md "Quality"), text/semantic
-# 0.30/0.25 put the record in the top 10 for 0.809 (MRR 0.583, P@10 0.368),
-# 0.25/0.35 for 0.861 (0.634, 0.373), 0.20/0.45 for 0.878 (0.668, 0.355).
+# Meaning weighs most: of the splits measured with scripts/search_quality.py on the
+# plain-language and the topic demands, this one put the most plain-language demands'
+# records in the top 10 (the figures: docs/PERFORMANCE.md, "Figures behind the code's
+# comments").
 WEIGHT_TEXT = 0.20
 WEIGHT_SEMANTIC = 0.45
 WEIGHT_FIELD = 0.11
@@ -176,14 +176,12 @@ COMPATIBLE_MODES: dict[str, frozenset[str]] = {
 }
 
 # e5 puts almost every pair of listings at a cosine of 0.8-0.9: the band is stretched
-# to 0..1 so that the component separates neighbours from strangers. Measured with the
-# 115 plain-language demands' passage vectors against the 1,000 records: the median
-# pair 0.844 (99th percentile 0.882), a demand and its own record 0.898 (10th
-# percentile 0.868). A floor at the median pair (0.84) put the record in the top 10 for
-# 0.878 of them (MRR@10 0.668); at 0.86, 0.887 (0.714), while the 200 topic demands'
-# P@10 fell from 0.355 to 0.327 (still above the lexical 0.296). The plain-language
-# demands are the case meaning is for, so 0.86; credit 0.5 (an agreement in the
-# explanation) starts at 0.89, above the 99th percentile of record pairs.
+# to 0..1 so that the component separates neighbours from strangers. The floor sits a
+# little above the median pair of records, where the plain-language demands (the case
+# meaning is for) did best, at some cost to the topic demands' P@10; credit 0.5 (an
+# agreement in the explanation) starts above the 99th percentile of record pairs. The
+# distribution and the trade-off: docs/PERFORMANCE.md, "Figures behind the code's
+# comments".
 SEMANTIC_FLOOR = 0.86
 SEMANTIC_CEILING = 0.92
 # From this credit on the explanation says the pair is close in meaning.

@@ -9,7 +9,8 @@ Two rules (docs/SEARCH.md, "Embeddings"):
   words only.
 - What someone types into the search box is embedded with the query encoding, once
   per distinct text and process (`QueryVectorCache`: a repeated query costs a
-  dictionary look-up, not 25-70 ms of one core).
+  dictionary look-up instead of a model run; docs/PERFORMANCE.md, "Figures behind the
+  code's comments").
 
 Without an embedder (`MARKET_EMBEDDER=none`) or when it fails, everything here answers
 None and search and matching stay lexical, silently for the client (logged).
