@@ -7,13 +7,14 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
 
 from market.auth.actor import Actor, BureauActor, OptionalActor, resolve_actor
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
-from market.db import DbSession, session_scope
+from market.config import Settings
+from market.db import DbSession, run_unit, session_scope
 from market.discovery import indexing, service, workers
 from market.discovery.engine import (
     SearchEngine,
@@ -77,12 +78,20 @@ async def search_actor(
     touches no table, so it needs no request transaction."""
     if credentials is None:
         return None
-    return await run_in_threadpool(_resolve_actor, request, credentials.credentials)
+    engine = request.app.state.engine
+    return await run_unit(
+        engine,
+        _resolve_actor,
+        engine,
+        request.app.state.settings,
+        credentials.credentials,
+        writes=False,
+    )
 
 
-def _resolve_actor(request: Request, token: str) -> Actor:
-    with session_scope(request.app.state.engine, writes=False) as session:
-        return resolve_actor(session, request.app.state.settings, token)
+def _resolve_actor(engine: Engine, settings: Settings, token: str) -> Actor:
+    with session_scope(engine, writes=False) as session:
+        return resolve_actor(session, settings, token)
 
 
 SearchActor = Annotated[Actor | None, Depends(search_actor)]
@@ -169,7 +178,7 @@ async def search_results(
     )
     _check_range("price", price_min_fen, price_max_fen)
     query = _query(q, filters, actor, facets, sort, highlight, offset, limit)
-    found = await run_in_threadpool(_by_patent_number, request, query, q)
+    found = await _by_patent_number(request.app.state.engine, query, q)
     if found is not None:
         return _json(
             ResultSearchPage(
@@ -262,12 +271,17 @@ async def search_demands(
     )
 
 
-def _by_patent_number(request: Request, query: SearchQuery, typed: str) -> SearchPage | None:
-    """A query that is a patent number, answered from the database (no session for any
-    other query: search touches no table)."""
+async def _by_patent_number(engine: Engine, query: SearchQuery, typed: str) -> SearchPage | None:
+    """A query that is a patent number, answered from the database. Any other query is
+    told apart on the event loop and costs no thread hop and no session: search itself
+    touches no table."""
     if service.patent_number_of(typed) is None:
         return None
-    with session_scope(request.app.state.engine, writes=False) as session:
+    return await run_unit(engine, _identifier_page, engine, query, typed, writes=False)
+
+
+def _identifier_page(engine: Engine, query: SearchQuery, typed: str) -> SearchPage | None:
+    with session_scope(engine, writes=False) as session:
         return service.identifier_page(session, "results", query, typed)
 
 
