@@ -8,9 +8,7 @@ with one registration number and one ledger entry, and the totals must be exact.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.support.journey import Cast, direct_contract, ok, submit, totals
+from tests.support.parallel import fire, post
 
 pytestmark = pytest.mark.postgres
 
@@ -27,17 +26,8 @@ SHARED_KEY = "register-retry-7f3a"
 
 
 def _fire(app: FastAPI, requests: list[tuple[str, dict[str, str]]]) -> list[Any]:
-    """Send every (path, headers) from its own thread and client, released together."""
-    start = threading.Barrier(len(requests))
-
-    def send(path: str, headers: dict[str, str]) -> Any:
-        client = TestClient(app)
-        start.wait()
-        return client.post(path, headers=headers)
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        futures = [pool.submit(send, path, headers) for path, headers in requests]
-        return [future.result() for future in futures]
+    """POST every (path, headers) at once (tests.support.parallel)."""
+    return fire(app, [post(path, headers) for path, headers in requests])
 
 
 def _ledger_rows(engine: Engine, contract_id: int) -> list[Any]:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,22 +39,40 @@ def post(path: str, headers: dict[str, str], json: Any = None) -> Call:
     return Call("POST", path, headers, json)
 
 
-def fire(app: FastAPI, calls: Sequence[Call]) -> list[httpx.Response]:
-    """Send every call at once; the responses come back in the order of `calls`."""
-    start = threading.Barrier(len(calls))
+def race(app: FastAPI, send: Callable[[TestClient], T], racers: int) -> list[T]:
+    """Run `send` from `racers` threads at once, each with a client of its own."""
+    return run_together(app, [send] * racers)
 
-    def send(call: Call) -> httpx.Response:
+
+def run_together(app: FastAPI, sends: Sequence[Callable[[TestClient], T]]) -> list[T]:
+    """Run every `send` from its own thread and client, released together by a barrier;
+    the results come back in the order of `sends`."""
+    start = threading.Barrier(len(sends))
+
+    def one(send: Callable[[TestClient], T]) -> T:
         client = TestClient(app)
         start.wait(timeout=60)
-        # Starlette types TestClient against httpx2, which is not installed: Any to mypy.
-        response: httpx.Response = client.request(
-            call.method, call.path, headers=call.headers, json=call.json
-        )
-        return response
+        return send(client)
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(send, call) for call in calls]
+    with ThreadPoolExecutor(max_workers=len(sends)) as pool:
+        futures = [pool.submit(one, send) for send in sends]
         return [future.result(timeout=300) for future in futures]
+
+
+def fire(app: FastAPI, calls: Sequence[Call]) -> list[httpx.Response]:
+    """Send every call at once; the responses come back in the order of `calls`."""
+
+    def sender(call: Call) -> Callable[[TestClient], httpx.Response]:
+        def send(client: TestClient) -> httpx.Response:
+            # Starlette types TestClient against httpx2, which is not installed: Any to mypy.
+            response: httpx.Response = client.request(
+                call.method, call.path, headers=call.headers, json=call.json
+            )
+            return response
+
+        return send
+
+    return run_together(app, [sender(call) for call in calls])
 
 
 def statuses(responses: Sequence[httpx.Response]) -> Counter[int]:

@@ -6,11 +6,7 @@ released together, as in tests/contracts/test_concurrency.py.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.support.journey import Cast
+from tests.support.parallel import race
 from tests.support.payments import (
     VISA,
     deliver,
@@ -34,18 +31,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.stripe]
 RACERS = 8
 
 
-def race(app: FastAPI, send: Callable[[TestClient], Any]) -> list[Any]:
-    start = threading.Barrier(RACERS)
-
-    def one() -> Any:
-        client = TestClient(app)
-        start.wait()
-        return send(client)
-
-    with ThreadPoolExecutor(max_workers=RACERS) as pool:
-        return [future.result() for future in [pool.submit(one) for _ in range(RACERS)]]
-
-
 def test_parallel_requests_create_one_payment_for_a_milestone(
     pay_app: FastAPI, pay: TestClient, cast: Cast, engine: Engine
 ) -> None:
@@ -53,7 +38,7 @@ def test_parallel_requests_create_one_payment_for_a_milestone(
     path = f"/contracts/{contract['id']}/milestones/{milestone_ids(contract)[0]}/payments"
 
     responses = race(
-        pay_app, lambda client: client.post(path, json={}, headers=cast.enterprise.headers)
+        pay_app, lambda client: client.post(path, json={}, headers=cast.enterprise.headers), RACERS
     )
 
     statuses = Counter(response.status_code for response in responses)
@@ -79,7 +64,7 @@ def test_parallel_deliveries_of_one_refund_event_count_it_once(
         event_id="evt_race",
     )
 
-    responses = race(pay_app, lambda client: deliver(client, document))
+    responses = race(pay_app, lambda client: deliver(client, document), RACERS)
 
     assert [r.status_code for r in responses] == [200] * RACERS
     assert Counter(r.json()["duplicate"] for r in responses) == Counter(

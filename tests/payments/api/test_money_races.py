@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,22 +18,11 @@ from fastapi.testclient import TestClient
 
 from tests.support.journey import Cast, ok
 from tests.support.localstripe_server import LocalstripeServer, http_request
+from tests.support.parallel import race
 from tests.support.payments import VISA, milestone_ids, registered, start_payment
 
 pytestmark = pytest.mark.stripe
 RACERS = 10
-
-
-def race(app: FastAPI, send: Callable[[TestClient], Any], racers: int = RACERS) -> list[Any]:
-    start = threading.Barrier(racers)
-
-    def one() -> Any:
-        client = TestClient(app)
-        start.wait()
-        return send(client)
-
-    with ThreadPoolExecutor(max_workers=racers) as pool:
-        return [future.result() for future in [pool.submit(one) for _ in range(racers)]]
 
 
 def stripe_object(localstripe: LocalstripeServer, path: str) -> dict[str, Any]:
@@ -67,6 +54,7 @@ def test_parallel_refunds_refund_once_what_was_paid(
         lambda client: client.post(
             f"/payments/{paid['id']}/refunds", json=body, headers=cast.institute.headers
         ),
+        RACERS,
     )
 
     statuses = Counter(response.status_code for response in responses)
@@ -102,7 +90,7 @@ def test_parallel_captures_and_releases_of_one_deposit_settle_it_once(
             f"/payments/{deposit['id']}/{action}", json={}, headers=cast.institute.headers
         )
 
-    responses = race(pay_app, settle)
+    responses = race(pay_app, settle, RACERS)
 
     statuses = Counter(response.status_code for response in responses)
     assert statuses == Counter({200: 1, 409: RACERS - 1}), [r.text for r in responses]
@@ -132,6 +120,7 @@ def test_parallel_payouts_never_exceed_what_is_payable(
         lambda client: client.post(
             f"/contracts/{contract['id']}/payouts", json=body, headers=cast.bureau.headers
         ),
+        RACERS,
     )
 
     statuses = Counter(response.status_code for response in responses)
