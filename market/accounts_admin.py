@@ -7,11 +7,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from market.auth.models import Role
+from market.auth.organization import Organization, OrganizationKind
 from market.auth.schemas import UserCreate
 from market.db import session_scope
 from market.errors import DomainError
 from market.organizations import service as organizations
-from market.organizations.models import Organization, OrganizationKind
 from market.organizations.schemas import OrganizationCreate, SelfRegistrableKind
 
 

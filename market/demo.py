@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from market.auth.models import Role, User
+from market.auth.organization import Organization, OrganizationKind, VerificationStatus
 from market.auth.passwords import hash_password
 from market.common.codes import join_codes
 from market.db import session_scope, utcnow
@@ -32,7 +33,6 @@ from market.listings.models import (
     TechField,
     TransferMode,
 )
-from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.uscc import make_uscc
 from market.outbox import service as outbox
 

@@ -59,6 +59,11 @@ from sqlmodel import Session, col, select  # noqa: E402
 
 from market import migrate  # noqa: E402
 from market.auth.models import Role, User  # noqa: E402
+from market.auth.organization import (  # noqa: E402
+    Organization,
+    OrganizationKind,
+    VerificationStatus,
+)
 from market.auth.tokens import issue_access_token  # noqa: E402
 from market.config import Settings  # noqa: E402
 from market.db import make_engine, session_scope  # noqa: E402
@@ -73,11 +78,6 @@ from market.listings.models import (  # noqa: E402
     MaturityStage,
     Result,
     TransferMode,
-)
-from market.organizations.models import (  # noqa: E402
-    Organization,
-    OrganizationKind,
-    VerificationStatus,
 )
 from market.outbox.models import OutboxEvent  # noqa: E402
 from search.backend import SearchQuery  # noqa: E402

@@ -63,13 +63,13 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from market import migrate  # noqa: E402
 from market.auth.models import Role, User  # noqa: E402
-from market.auth.passwords import hash_password  # noqa: E402
-from market.db import make_engine, session_scope  # noqa: E402
-from market.organizations.models import (  # noqa: E402
+from market.auth.organization import (  # noqa: E402
     Organization,
     OrganizationKind,
     VerificationStatus,
 )
+from market.auth.passwords import hash_password  # noqa: E402
+from market.db import make_engine, session_scope  # noqa: E402
 from market.organizations.uscc import make_uscc  # noqa: E402
 
 LOOPBACK = "127.0.0.1"

@@ -25,9 +25,9 @@ from sqlmodel import Session
 
 from market import migrate
 from market.auth.models import Role, User
+from market.auth.organization import Organization, OrganizationKind
 from market.db import make_engine
 from market.models import metadata
-from market.organizations.models import Organization, OrganizationKind
 from tests.support.database import (
     _fresh_postgres_database,
     migrated_database,

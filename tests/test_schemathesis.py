@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from market.auth.organization import OrganizationKind
 from market.openapi_export import render_openapi
-from market.organizations.models import OrganizationKind
 from tests.support.factories import Market
 
 if TYPE_CHECKING:

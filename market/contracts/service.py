@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from market.audit import service as audit
 from market.auth.actor import Actor
+from market.auth.organization import Organization, OrganizationKind
 from market.common import transitions
 from market.common.calendar import market_today
 from market.common.pagination import PageParams
@@ -53,7 +54,6 @@ from market.errors import (
 )
 from market.listings import service as listings
 from market.listings.models import ListingKind
-from market.organizations.models import Organization, OrganizationKind
 from market.outbox import service as outbox
 
 ENTITY = "contract"

@@ -21,6 +21,12 @@ from sqlmodel import Session
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import Role, User
+from market.auth.organization import (
+    DEMAND_KINDS,
+    SUPPLY_KINDS,
+    Organization,
+    OrganizationKind,
+)
 from market.common import transitions
 from market.common.pagination import PageParams
 from market.db import utcnow
@@ -42,12 +48,6 @@ from market.deals.schemas import DealCreate, Decline, InterestCreate, ProposalCr
 from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from market.listings import service as listings
 from market.listings.models import ListingKind, ListingStatus
-from market.organizations.models import (
-    DEMAND_KINDS,
-    SUPPLY_KINDS,
-    Organization,
-    OrganizationKind,
-)
 from market.outbox import service as outbox
 
 DEFAULT_STALE_AFTER_DAYS = 7

@@ -51,6 +51,7 @@ from sqlalchemy import func, insert, text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from market.auth.organization import Organization
 from market.common.calendar import market_today
 from market.common.pagination import PageParams, paginate
 from market.config import Settings
@@ -66,7 +67,6 @@ from market.domains import domain_modules
 from market.listings import service as listings
 from market.listings.expiry import LISTING_CHANGED
 from market.listings.models import Listing, ListingKind
-from market.organizations.models import Organization
 from market.outbox.models import OutboxEvent
 from search.backend import (
     AsyncWrites,

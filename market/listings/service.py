@@ -37,6 +37,7 @@ from sqlmodel import Session
 from market.audit import service as audit
 from market.audit.models import AuditEvent
 from market.auth.actor import Actor
+from market.auth.organization import DEMAND_KINDS, SUPPLY_KINDS
 from market.common import transitions
 from market.common.calendar import market_today
 from market.common.codes import join_codes
@@ -73,7 +74,6 @@ from market.listings.schemas import (
     ReviewDecisionKind,
 )
 from market.organizations import service as organizations
-from market.organizations.models import DEMAND_KINDS, SUPPLY_KINDS
 from market.outbox import service as outbox
 
 __all__ = [

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from market.auth.actor import BureauActor, CurrentActor
+from market.auth.organization import OrganizationKind, VerificationStatus
 from market.auth.schemas import UserCreate, UserRead
 from market.common.ids import PathId
 from market.common.pagination import Page, Paging
@@ -12,7 +13,6 @@ from market.db import DbSession
 from market.errors import problem_responses
 from market.organizations import service
 from market.organizations.districts import all_districts
-from market.organizations.models import OrganizationKind, VerificationStatus
 from market.organizations.schemas import (
     DistrictRead,
     OrganizationPublic,

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from market.auth.organization import OrganizationKind, VerificationStatus
 from market.auth.schemas import DisplayName, NewPassword
 from market.common.text import normalize_user_text, paragraphs
 from market.organizations.districts import is_known_district
-from market.organizations.models import OrganizationKind, VerificationStatus
 from market.organizations.uscc import InvalidCreditCode, normalize_uscc
 
 

@@ -8,13 +8,13 @@ from sqlmodel import Session, SQLModel, col, select
 from market.audit import service as audit
 from market.auth.actor import Actor
 from market.auth.models import BUREAU_ROLES, Role, User
+from market.auth.organization import Organization, OrganizationKind, VerificationStatus
 from market.auth.passwords import hash_password
 from market.auth.service import find_user_by_email, normalize_email
 from market.common import transitions
 from market.common.pagination import PageParams, paginate
 from market.db import utcnow
 from market.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
-from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.schemas import (
     OrganizationCreate,
     OrganizationUpdate,

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from market.auth.actor import Actor
+from market.auth.organization import Organization
 from market.common.calendar import end_of_market_day, month_number, quarter_of
 from market.common.spreadsheet import csv_document
 from market.contracts import rollup
@@ -29,7 +30,6 @@ from market.contracts.models import LedgerEntry
 from market.db import utcnow
 from market.errors import NotFound
 from market.organizations.districts import all_districts
-from market.organizations.models import Organization
 from market.stats.models import TradeTarget
 from market.stats.schemas import (
     Breakdown,

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from market import migrate
+from market.auth.organization import OrganizationKind
 from market.common.calendar import end_of_market_day, market_today
 from market.db import make_engine
-from market.organizations.models import OrganizationKind
 from tests.support.factories import Market
 from tests.support.journey import (
     Cast,

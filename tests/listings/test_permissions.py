@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from market.organizations.models import OrganizationKind
+from market.auth.organization import OrganizationKind
 from tests.support.catalogue import PAYLOADS, Catalogue
 from tests.support.factories import Account
 

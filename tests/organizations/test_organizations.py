@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market.auth.models import Role
-from market.organizations.models import OrganizationKind
+from market.auth.organization import OrganizationKind
 from market.organizations.uscc import make_uscc
 from tests.support.factories import Market, new_credit_code
 

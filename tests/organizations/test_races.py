@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from market.organizations.models import OrganizationKind
+from market.auth.organization import OrganizationKind
 from tests.support.factories import Market
 from tests.support.parallel import audit_actions, fire, post, winners
 

@@ -20,6 +20,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy.engine import Engine
 
 from market.auth.models import Role, User
+from market.auth.organization import Organization, OrganizationKind, VerificationStatus
 from market.auth.passwords import hash_password
 from market.auth.tokens import issue_access_token
 from market.common.calendar import market_today
@@ -35,7 +36,6 @@ from market.listings.models import (
     Result,
     TechField,
 )
-from market.organizations.models import Organization, OrganizationKind, VerificationStatus
 from market.organizations.uscc import make_uscc
 
 TEST_PASSWORD = "correct horse battery staple"
